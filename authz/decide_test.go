@@ -1,0 +1,398 @@
+package authz
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const (
+	frontend = "spiffe://mesh.example/ns/web/sa/frontend" // every tenant
+	billing  = "spiffe://mesh.example/ns/billing/sa/reports"
+	portal   = "spiffe://mesh.example/ns/eu/sa/portal"
+
+	acmeWS    = "11111111-1111-1111-1111-111111111111"
+	acmeEUWS  = "22222222-2222-2222-2222-22222222222a"
+	acmeEUPro = "33333333-3333-3333-3333-33333333333c"
+	globexWS  = "44444444-4444-4444-4444-444444444444"
+	initechWS = "55555555-5555-5555-5555-555555555555"
+
+	acmeR1   = "aaaaaaaa-0000-0000-0000-000000000001"
+	acmeR2   = "aaaaaaaa-0000-0000-0000-00000000000b"
+	globexR1 = "bbbbbbbb-0000-0000-0000-000000000001"
+	otherR   = "dddddddd-0000-0000-0000-000000000001"
+)
+
+// decisionPolicy is the policy of the decision table. Upper-case uuids in it check
+// that the policy normalizes them.
+const decisionPolicy = `
+callers:
+  - id: ` + frontend + `
+    tenants: ["*"]
+    rate_limit: {per_second: 10, burst: 20}
+  - id: ` + billing + `
+    tenants: [acme]
+  - id: ` + portal + `
+    tenants: [acme-eu, globex]
+tenants:
+  acme:
+    workspace_id: ` + acmeWS + `
+    reports: [AAAAAAAA-0000-0000-0000-000000000001, aaaaaaaa-0000-0000-0000-00000000000B]
+    rls:
+      roles: [Customer, Viewer]
+      username: "{user}"
+      custom_data: "{tenant}"
+    max_lifetime: 60m
+    default_lifetime: 30m
+  acme-eu:
+    workspace_id: 22222222-2222-2222-2222-22222222222A
+    profile_id: 33333333-3333-3333-3333-33333333333C
+    reports: ["*"]
+    rls:
+      roles: [EU]
+      username: "{tenant}/{user}"
+      custom_data: "region=eu;tenant={tenant};user={user}"
+    allow_edit: true
+    max_lifetime: 2h
+  globex:
+    workspace_id: ` + globexWS + `
+    reports: [` + globexR1 + `]
+    max_lifetime: 10m
+  initech:
+    workspace_id: ` + initechWS + `
+    reports: ["*"]
+`
+
+func mustParse(t testing.TB, policy string) *Policy {
+	t.Helper()
+	p, err := Parse([]byte(policy))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	return p
+}
+
+// acmeGrant is the grant of a plain request by frontend for acme, user alice, report 1.
+func acmeGrant(mod func(*Grant)) Grant {
+	g := Grant{
+		Caller:      frontend,
+		Tenant:      "acme",
+		WorkspaceID: acmeWS,
+		ReportIDs:   []string{acmeR1},
+		Identity:    &Identity{Username: "alice@acme.com", Roles: []string{"Customer", "Viewer"}, CustomData: "acme"},
+		Lifetime:    30 * time.Minute,
+		Rule:        "tenants.acme",
+	}
+	if mod != nil {
+		mod(&g)
+	}
+	return g
+}
+
+// euGrant is the grant of a plain request by portal for acme-eu, user bob, report 1.
+func euGrant(mod func(*Grant)) Grant {
+	g := Grant{
+		Caller:      portal,
+		Tenant:      "acme-eu",
+		WorkspaceID: acmeEUWS,
+		ProfileID:   acmeEUPro,
+		ReportIDs:   []string{otherR},
+		Identity:    &Identity{Username: "acme-eu/bob", Roles: []string{"EU"}, CustomData: "region=eu;tenant=acme-eu;user=bob"},
+		Lifetime:    2 * time.Hour,
+		Rule:        "tenants.acme-eu",
+	}
+	if mod != nil {
+		mod(&g)
+	}
+	return g
+}
+
+func TestDecide(t *testing.T) {
+	t.Parallel()
+	p := mustParse(t, decisionPolicy)
+
+	acme := func(mod func(*Request)) Request {
+		r := Request{Caller: frontend, Tenant: "acme", User: "alice@acme.com", ReportIDs: []string{acmeR1}}
+		if mod != nil {
+			mod(&r)
+		}
+		return r
+	}
+	eu := func(mod func(*Request)) Request {
+		r := Request{Caller: portal, Tenant: "acme-eu", User: "bob", ReportIDs: []string{otherR}}
+		if mod != nil {
+			mod(&r)
+		}
+		return r
+	}
+
+	tests := []struct {
+		name     string
+		req      Request
+		want     Grant
+		wantErr  error
+		wantRule string // for denials; checked when set
+	}{
+		// Grants.
+		{name: "plain request gets the default lifetime and the rls identity",
+			req: acme(nil), want: acmeGrant(nil)},
+		{name: "report ids in any case are normalized",
+			req:  acme(func(r *Request) { r.ReportIDs = []string{strings.ToUpper(acmeR1)} }),
+			want: acmeGrant(nil)},
+		{name: "several reports keep request order",
+			req:  acme(func(r *Request) { r.ReportIDs = []string{strings.ToUpper(acmeR2), acmeR1} }),
+			want: acmeGrant(func(g *Grant) { g.ReportIDs = []string{acmeR2, acmeR1} })},
+		{name: "caller granted one tenant",
+			req:  acme(func(r *Request) { r.Caller = billing }),
+			want: acmeGrant(func(g *Grant) { g.Caller = billing })},
+		{name: "wildcard report list allows any report, profile and workspace lower case",
+			req: eu(nil), want: euGrant(nil)},
+		{name: "wildcard caller reaches a tenant nobody else has",
+			req: Request{Caller: frontend, Tenant: "initech", User: "u", ReportIDs: []string{otherR}},
+			want: Grant{Caller: frontend, Tenant: "initech", WorkspaceID: initechWS, ReportIDs: []string{otherR},
+				Lifetime: time.Hour, Rule: "tenants.initech"}},
+		{name: "tenant without rls has no identity and default = max lifetime",
+			req: Request{Caller: portal, Tenant: "globex", User: "carol", ReportIDs: []string{globexR1}},
+			want: Grant{Caller: portal, Tenant: "globex", WorkspaceID: globexWS, ReportIDs: []string{globexR1},
+				Lifetime: 10 * time.Minute, Rule: "tenants.globex"}},
+		{name: "without rls whitespace in the user is only audited",
+			req: Request{Caller: portal, Tenant: "globex", User: "carol smith", ReportIDs: []string{globexR1}},
+			want: Grant{Caller: portal, Tenant: "globex", WorkspaceID: globexWS, ReportIDs: []string{globexR1},
+				Lifetime: 10 * time.Minute, Rule: "tenants.globex"}},
+		{name: "edit where allowed",
+			req:  eu(func(r *Request) { r.AllowEdit = true }),
+			want: euGrant(func(g *Grant) { g.AllowEdit = true })},
+		{name: "lifetime within max is kept",
+			req:  acme(func(r *Request) { r.Lifetime = 45 * time.Minute }),
+			want: acmeGrant(func(g *Grant) { g.Lifetime = 45 * time.Minute })},
+		{name: "lifetime exactly max is not clamped",
+			req:  acme(func(r *Request) { r.Lifetime = time.Hour }),
+			want: acmeGrant(func(g *Grant) { g.Lifetime = time.Hour })},
+		{name: "lifetime above max is clamped",
+			req:  acme(func(r *Request) { r.Lifetime = 3 * time.Hour }),
+			want: acmeGrant(func(g *Grant) { g.Lifetime, g.LifetimeClamped = time.Hour, true })},
+		{name: "lifetime above a short max is clamped",
+			req: Request{Caller: portal, Tenant: "globex", User: "carol", ReportIDs: []string{globexR1}, Lifetime: 11 * time.Minute},
+			want: Grant{Caller: portal, Tenant: "globex", WorkspaceID: globexWS, ReportIDs: []string{globexR1},
+				Lifetime: 10 * time.Minute, LifetimeClamped: true, Rule: "tenants.globex"}},
+		{name: "lifetime truncated to whole minutes",
+			req:  acme(func(r *Request) { r.Lifetime = 90 * time.Second }),
+			want: acmeGrant(func(g *Grant) { g.Lifetime = time.Minute })},
+		{name: "user trying {tenant} is taken literally",
+			req:  acme(func(r *Request) { r.User = "{tenant}" }),
+			want: acmeGrant(func(g *Grant) { g.Identity.Username = "{tenant}" })},
+		{name: "user trying {tenant} in a template with both placeholders",
+			req: eu(func(r *Request) { r.User = "{tenant}" }),
+			want: euGrant(func(g *Grant) {
+				g.Identity.Username = "acme-eu/{tenant}"
+				g.Identity.CustomData = "region=eu;tenant=acme-eu;user={tenant}"
+			})},
+		{name: "user trying {user} is not re-expanded",
+			req: eu(func(r *Request) { r.User = "{user}{user}" }),
+			want: euGrant(func(g *Grant) {
+				g.Identity.Username = "acme-eu/{user}{user}"
+				g.Identity.CustomData = "region=eu;tenant=acme-eu;user={user}{user}"
+			})},
+		{name: "user with braces reversed",
+			req: eu(func(r *Request) { r.User = "}{tenant}{" }),
+			want: euGrant(func(g *Grant) {
+				g.Identity.Username = "acme-eu/}{tenant}{"
+				g.Identity.CustomData = "region=eu;tenant=acme-eu;user=}{tenant}{"
+			})},
+		{name: "user trying to close the custom data and add a field",
+			req: eu(func(r *Request) { r.User = "x;tenant=acme" }),
+			want: euGrant(func(g *Grant) {
+				g.Identity.Username = "acme-eu/x;tenant=acme"
+				g.Identity.CustomData = "region=eu;tenant=acme-eu;user=x;tenant=acme"
+			})},
+		{name: "username at the length limit",
+			req:  acme(func(r *Request) { r.User = strings.Repeat("é", 256) }),
+			want: acmeGrant(func(g *Grant) { g.Identity.Username = strings.Repeat("é", 256) })},
+
+		// Callers: exact SPIFFE ID only.
+		{name: "unknown caller", req: acme(func(r *Request) { r.Caller = "spiffe://mesh.example/ns/web/sa/other" }),
+			wantErr: ErrUnknownCaller, wantRule: "callers"},
+		{name: "caller with trailing slash", req: acme(func(r *Request) { r.Caller = frontend + "/" }),
+			wantErr: ErrUnknownCaller},
+		{name: "caller in different case", req: acme(func(r *Request) { r.Caller = strings.ToUpper(frontend) }),
+			wantErr: ErrUnknownCaller},
+		{name: "caller path in different case", req: acme(func(r *Request) { r.Caller = "spiffe://mesh.example/ns/web/sa/Frontend" }),
+			wantErr: ErrUnknownCaller},
+		{name: "caller with extra path segment", req: acme(func(r *Request) { r.Caller = frontend + "/x" }),
+			wantErr: ErrUnknownCaller},
+		{name: "caller that is a prefix of a listed one", req: acme(func(r *Request) { r.Caller = "spiffe://mesh.example/ns/web/sa/front" }),
+			wantErr: ErrUnknownCaller},
+		{name: "caller of another trust domain", req: acme(func(r *Request) { r.Caller = "spiffe://evil.example/ns/web/sa/frontend" }),
+			wantErr: ErrUnknownCaller},
+		{name: "empty caller", req: acme(func(r *Request) { r.Caller = "" }), wantErr: ErrUnknownCaller},
+
+		// Tenants: exact keys only, unknown and not granted look the same.
+		{name: "tenant not granted", req: acme(func(r *Request) { r.Caller, r.Tenant = billing, "initech" }),
+			wantErr: ErrTenantNotAllowed, wantRule: "callers[1].tenants"},
+		{name: "unknown tenant", req: acme(func(r *Request) { r.Caller, r.Tenant = billing, "umbrella" }),
+			wantErr: ErrTenantNotAllowed, wantRule: "callers[1].tenants"},
+		{name: "unknown tenant for the wildcard caller", req: acme(func(r *Request) { r.Tenant = "umbrella" }),
+			wantErr: ErrTenantNotAllowed, wantRule: "callers[0].tenants"},
+		{name: "granted key is a prefix of the requested one", req: acme(func(r *Request) { r.Caller, r.Tenant = billing, "acme-eu" }),
+			wantErr: ErrTenantNotAllowed},
+		{name: "requested key is a prefix of a granted one", req: eu(func(r *Request) { r.Tenant = "acme" }),
+			wantErr: ErrTenantNotAllowed},
+		{name: "tenant key shortened", req: acme(func(r *Request) { r.Caller, r.Tenant = billing, "acm" }),
+			wantErr: ErrTenantNotAllowed},
+		{name: "tenant key in upper case", req: acme(func(r *Request) { r.Tenant = "ACME" }),
+			wantErr: ErrTenantNotAllowed},
+		{name: "tenant key with trailing space", req: acme(func(r *Request) { r.Caller, r.Tenant = billing, "acme " }),
+			wantErr: ErrTenantNotAllowed},
+		{name: "wildcard as a tenant by a caller without it", req: acme(func(r *Request) { r.Caller, r.Tenant = billing, "*" }),
+			wantErr: ErrTenantNotAllowed},
+		{name: "wildcard as a tenant by the wildcard caller", req: acme(func(r *Request) { r.Tenant = "*" }),
+			wantErr: ErrTenantNotAllowed},
+		{name: "empty tenant", req: acme(func(r *Request) { r.Tenant = "" }), wantErr: ErrTenantNotAllowed},
+		{name: "a malformed request to a tenant not granted is still tenant not allowed",
+			req:     acme(func(r *Request) { r.Caller, r.Tenant, r.User, r.ReportIDs = billing, "initech", "", nil }),
+			wantErr: ErrTenantNotAllowed},
+
+		// Reports and edit.
+		{name: "report of another tenant", req: acme(func(r *Request) { r.ReportIDs = []string{acmeR1, globexR1} }),
+			wantErr: ErrReportNotAllowed, wantRule: "tenants.acme.reports"},
+		{name: "report that exists nowhere", req: acme(func(r *Request) { r.ReportIDs = []string{otherR} }),
+			wantErr: ErrReportNotAllowed, wantRule: "tenants.acme.reports"},
+		{name: "wildcard as a report id", req: acme(func(r *Request) { r.ReportIDs = []string{"*"} }),
+			wantErr: ErrInvalidRequest},
+		{name: "edit not granted", req: acme(func(r *Request) { r.AllowEdit = true }),
+			wantErr: ErrEditNotAllowed, wantRule: "tenants.acme.allow_edit"},
+		{name: "edit not granted on a tenant without rls",
+			req:     Request{Caller: portal, Tenant: "globex", User: "carol", ReportIDs: []string{globexR1}, AllowEdit: true},
+			wantErr: ErrEditNotAllowed},
+
+		// Malformed requests.
+		{name: "duplicate report ids", req: acme(func(r *Request) { r.ReportIDs = []string{acmeR1, acmeR1} }),
+			wantErr: ErrInvalidRequest, wantRule: "request"},
+		{name: "duplicate report ids differing in case", req: acme(func(r *Request) { r.ReportIDs = []string{acmeR1, acmeR2, strings.ToUpper(acmeR1)} }),
+			wantErr: ErrInvalidRequest},
+		{name: "report id not a uuid", req: acme(func(r *Request) { r.ReportIDs = []string{"sales"} }),
+			wantErr: ErrInvalidRequest},
+		{name: "no report ids", req: acme(func(r *Request) { r.ReportIDs = nil }), wantErr: ErrInvalidRequest},
+		{name: "empty user", req: acme(func(r *Request) { r.User = "" }), wantErr: ErrInvalidRequest},
+		{name: "user with a newline", req: acme(func(r *Request) { r.User = "alice\nadmin" }), wantErr: ErrInvalidRequest},
+		{name: "user not UTF-8", req: acme(func(r *Request) { r.User = "al\xffice" }), wantErr: ErrInvalidRequest},
+		{name: "user too long", req: acme(func(r *Request) { r.User = strings.Repeat("a", 257) }), wantErr: ErrInvalidRequest},
+		{name: "user with whitespace where it becomes the username", req: acme(func(r *Request) { r.User = "alice smith" }),
+			wantErr: ErrInvalidRequest, wantRule: "tenants.acme.rls.username"},
+		{name: "user with a non-breaking space", req: acme(func(r *Request) { r.User = "alice\u00a0smith" }),
+			wantErr: ErrInvalidRequest},
+		{name: "expanded username too long", req: eu(func(r *Request) { r.User = strings.Repeat("a", 250) }),
+			wantErr: ErrInvalidRequest, wantRule: "tenants.acme-eu.rls.username"},
+		{name: "negative lifetime", req: acme(func(r *Request) { r.Lifetime = -time.Minute }), wantErr: ErrInvalidRequest},
+		{name: "lifetime under a minute", req: acme(func(r *Request) { r.Lifetime = 30 * time.Second }), wantErr: ErrInvalidRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := p.Decide(tt.req)
+			if tt.wantErr != nil {
+				var d *Denial
+				if !errors.As(err, &d) || !errors.Is(err, tt.wantErr) {
+					t.Fatalf("Decide() error = %v (%T), want a *Denial for %v; grant %+v", err, err, tt.wantErr, got)
+				}
+				if tt.wantRule != "" && d.Rule != tt.wantRule {
+					t.Errorf("Denial.Rule = %q, want %q", d.Rule, tt.wantRule)
+				}
+				if (d.Field != "") != (tt.wantErr == ErrInvalidRequest) {
+					t.Errorf("Denial.Field = %q: set exactly for invalid requests", d.Field)
+				}
+				if d.Message == "" {
+					t.Error("Denial.Message is empty")
+				}
+				if diff := cmp.Diff(Grant{}, got); diff != "" {
+					t.Errorf("a denial came with a grant:\n%s", diff)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Decide() error = %v", err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Decide() grant (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestDecideUnknownTenantLooksLikeNotGranted: a caller cannot tell a tenant that
+// exists (but is not its) from one that does not exist.
+func TestDecideUnknownTenantLooksLikeNotGranted(t *testing.T) {
+	t.Parallel()
+	p := mustParse(t, decisionPolicy)
+	req := Request{Caller: billing, User: "u", ReportIDs: []string{acmeR1}}
+	deny := func(tenant string) *Denial {
+		r := req
+		r.Tenant = tenant
+		_, err := p.Decide(r)
+		var d *Denial
+		if !errors.As(err, &d) {
+			t.Fatalf("Decide(%q) error = %v, want a *Denial", tenant, err)
+		}
+		// Compare everything but the tenant key the caller itself sent.
+		d.Message = strings.ReplaceAll(d.Message, tenant, "TENANT")
+		return d
+	}
+	exists, missing := deny("initech"), deny("umbrella")
+	if diff := cmp.Diff(*exists, *missing, cmp.Comparer(func(a, b error) bool { return a == b })); diff != "" {
+		t.Errorf("unknown tenant and tenant not granted differ (-exists +missing):\n%s", diff)
+	}
+}
+
+// TestDecideMessagesDoNotLeak: denial messages repeat only what the caller sent.
+func TestDecideMessagesDoNotLeak(t *testing.T) {
+	t.Parallel()
+	p := mustParse(t, decisionPolicy)
+	reqs := []Request{
+		{Caller: billing, Tenant: "initech", User: "u", ReportIDs: []string{acmeR1}},
+		{Caller: frontend, Tenant: "acme", User: "u", ReportIDs: []string{globexR1}},
+		{Caller: frontend, Tenant: "acme", User: "u", ReportIDs: []string{acmeR1}, AllowEdit: true},
+		{Caller: "spiffe://mesh.example/x", Tenant: "acme", User: "u", ReportIDs: []string{acmeR1}},
+	}
+	secrets := []string{acmeWS, acmeEUWS, acmeEUPro, globexWS, initechWS, "globex", "Customer", "acme-eu", "callers"}
+	for _, r := range reqs {
+		_, err := p.Decide(r)
+		for _, s := range secrets {
+			if strings.Contains(err.Error(), s) {
+				t.Errorf("Decide(%+v) message %q reveals %q", r, err, s)
+			}
+		}
+	}
+}
+
+// TestDecideGrantsDoNotAlias: a grant's slices belong to the caller of Decide.
+func TestDecideGrantsDoNotAlias(t *testing.T) {
+	t.Parallel()
+	p := mustParse(t, decisionPolicy)
+	req := Request{Caller: frontend, Tenant: "acme", User: "alice", ReportIDs: []string{acmeR1}}
+	g, err := p.Decide(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Identity.Roles[0] = "Admin"
+	g2, err := p.Decide(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := g2.Identity.Roles[0]; got != "Customer" {
+		t.Errorf("second grant's first role = %q: the first grant aliased the policy", got)
+	}
+}
+
+func TestEmptyPolicyDeniesEverything(t *testing.T) {
+	t.Parallel()
+	for _, policy := range []string{"", "callers: []\n", tenantYAML} {
+		p := mustParse(t, policy)
+		_, err := p.Decide(Request{Caller: frontend, Tenant: "acme", User: "u", ReportIDs: []string{acmeR1}})
+		if !errors.Is(err, ErrUnknownCaller) {
+			t.Errorf("policy %q: Decide error = %v, want ErrUnknownCaller", policy, err)
+		}
+	}
+}

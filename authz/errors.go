@@ -1,0 +1,104 @@
+package authz
+
+import (
+	"errors"
+	"strings"
+)
+
+// The reasons a request can be denied. They are sentinels so that the server edge can
+// map each one to a gRPC status with errors.Is, in one place, without parsing messages.
+// Every denial returned by Policy.Decide is a *Denial wrapping exactly one of them.
+var (
+	// ErrUnknownCaller means the authenticated caller is not listed in the policy. Its
+	// certificate was valid, so this is a policy gap rather than an attack signal;
+	// operators look for it in the audit log.
+	ErrUnknownCaller = errors.New("unknown caller")
+
+	// ErrTenantNotAllowed means the tenant is unknown OR not granted to this caller. The
+	// two cases are deliberately indistinguishable (same error, same message) so that a
+	// caller cannot enumerate the tenants of the platform.
+	ErrTenantNotAllowed = errors.New("tenant not allowed")
+
+	// ErrReportNotAllowed means a requested report is outside the tenant's list. It never
+	// says whether the report exists elsewhere.
+	ErrReportNotAllowed = errors.New("report not allowed")
+
+	// ErrEditNotAllowed means the request asked for an edit token and the tenant's policy
+	// does not allow edit.
+	ErrEditNotAllowed = errors.New("edit not allowed")
+
+	// ErrInvalidRequest means the request itself is malformed (duplicate report ids, an
+	// empty user, a username the tenant's template would expand beyond what Power BI
+	// accepts, ...). It maps to INVALID_ARGUMENT rather than PERMISSION_DENIED because
+	// the caller can fix it.
+	ErrInvalidRequest = errors.New("invalid request")
+)
+
+// Denial is the error Policy.Decide returns when it refuses a request. It carries what
+// the server needs to answer the caller (Reason, Message, Field) and what the audit log
+// needs to explain the decision (Rule), so neither has to re-derive them.
+type Denial struct {
+	// Reason is one of the Err* sentinels; errors.Is(denial, ErrX) matches it.
+	Reason error
+	// Rule is the policy entry that decided, e.g. `callers[2].tenants` or
+	// `tenants.acme.reports`. It is for audit logs and operators, not for callers.
+	Rule string
+	// Message is short, actionable and safe to return to the caller: it only repeats
+	// what the caller sent and never reveals anything about other tenants.
+	Message string
+	// Field names the request field at fault for ErrInvalidRequest (e.g. "report_ids",
+	// "user", "lifetime"), so the server can fill a BadRequest field violation. It is
+	// empty for the other reasons.
+	Field string
+}
+
+// Error returns the caller-safe message.
+func (d *Denial) Error() string { return d.Message }
+
+// Unwrap exposes the Reason so errors.Is matches the sentinels.
+func (d *Denial) Unwrap() error { return d.Reason }
+
+// Problem is one thing wrong with a policy file, located by its key so an operator can
+// find it: `tenants.acme.rls.roles[2]`, `callers[1].id`. Key is empty only for problems
+// of the file as a whole (e.g. a YAML syntax error, which carries its line).
+type Problem struct {
+	// Key is the dotted path of the offending entry, with [i] for list items.
+	Key string
+	// Message says what is wrong and, for decoding problems, on which line.
+	Message string
+}
+
+// String renders the problem as `key: message`.
+func (p Problem) String() string {
+	if p.Key == "" {
+		return p.Message
+	}
+	return p.Key + ": " + p.Message
+}
+
+// ValidationError reports every problem of a policy file at once, so that an operator
+// fixes a file in one round trip instead of one error per `embedgate check` run.
+type ValidationError struct {
+	Problems []Problem
+}
+
+// Error lists every problem, one per line, after a header line.
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	b.WriteString("invalid policy:")
+	for _, p := range e.Problems {
+		b.WriteString("\n  ")
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+// Strings returns the problems as `key: message` strings: the form logged under the
+// key "problems" when a reload is rejected.
+func (e *ValidationError) Strings() []string {
+	out := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		out[i] = p.String()
+	}
+	return out
+}

@@ -1,0 +1,379 @@
+package authz
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// tenantYAML is a valid tenant block the parse cases extend or break.
+const tenantYAML = `
+tenants:
+  acme:
+    workspace_id: 11111111-1111-1111-1111-111111111111
+    reports: ["*"]
+`
+
+// withTenant returns a policy whose acme tenant has the given extra lines (indented
+// for the tenant block).
+func withTenant(extra string) string {
+	return tenantYAML + extra
+}
+
+func TestParseValid(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		yaml string
+	}{
+		{"empty file", ""},
+		{"only a comment", "# nothing yet\n"},
+		{"no callers", tenantYAML},
+		{"no tenants", "callers: []\ntenants: {}\n"},
+		{"caller with wildcard", `
+callers:
+  - id: spiffe://mesh.example/ns/web/sa/frontend
+    tenants: ["*"]
+    rate_limit: {per_second: 0.5, burst: 1}
+` + tenantYAML},
+		{"every tenant field", withTenant(`    profile_id: 22222222-2222-2222-2222-22222222222A
+    rls:
+      roles: [Customer, "Region Manager"]
+      username: "{user}@{tenant}"
+      custom_data: "tenant={tenant}; user={user}"
+    allow_edit: true
+    max_lifetime: 24h
+    default_lifetime: 1m
+`)},
+		{"tenant key edge shapes", `
+tenants:
+  a:
+    workspace_id: 11111111-1111-1111-1111-111111111111
+    reports: ["*"]
+  a.b_c-d9:
+    workspace_id: 11111111-1111-1111-1111-111111111111
+    reports: ["*"]
+  ` + strings.Repeat("x", 63) + `:
+    workspace_id: 11111111-1111-1111-1111-111111111111
+    reports: ["*"]
+`},
+		{"fifty roles, one of fifty characters", withTenant("    rls: {roles: [" + strings.Repeat("r", 50) + manyRoles(49) + "]}\n")},
+		{"anchors and merge keys", `
+callers:
+  - {id: "spiffe://mesh.example/a", tenants: &all [acme, globex]}
+  - {id: "spiffe://mesh.example/b", tenants: *all}
+tenants:
+  acme: &base
+    workspace_id: 11111111-1111-1111-1111-111111111111
+    reports: ["*"]
+    rls: {roles: [Customer]}
+  globex:
+    <<: *base
+    workspace_id: 22222222-2222-2222-2222-222222222222
+`},
+		{"rls with default username", withTenant("    rls: {roles: [Customer]}\n")},
+		{"custom data without placeholders", withTenant("    rls: {roles: [C], custom_data: gold}\n")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if _, err := Parse([]byte(tt.yaml)); err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+		})
+	}
+}
+
+// manyRoles returns n distinct roles as flow-sequence entries, each preceded by ", ".
+func manyRoles(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, ", role%d", i)
+	}
+	return b.String()
+}
+
+func TestParseProblems(t *testing.T) {
+	t.Parallel()
+	const frontend = "spiffe://mesh.example/ns/web/sa/frontend"
+	tests := []struct {
+		name string
+		yaml string
+		// want lists every problem: the exact key and a fragment of the message.
+		want []Problem
+	}{
+		{"syntax error", "callers: [\n", []Problem{{"", "did not find expected"}}},
+		{"two documents", tenantYAML + "---\ncallers: []\n", []Problem{{"", "only one YAML document"}}},
+		{"unknown top-level key", "caller: []\n", []Problem{{"caller", "unknown key (line 1)"}}},
+		{"unknown nested key", withTenant("    rls:\n      rolez: [x]\n      roles: [x]\n"),
+			[]Problem{{"tenants.acme.rls.rolez", "unknown key (line 7)"}}},
+		{"unknown caller key", "callers:\n  - id: " + frontend + "\n    tenant: [acme]\n    tenants: [acme]\n" + tenantYAML,
+			[]Problem{{"callers[0].tenant", "unknown key (line 3)"}}},
+		{"unknown key in a flow mapping", "callers:\n  - {id: " + frontend + ", tenants: [acme], colour: blue}\n" + tenantYAML,
+			[]Problem{{"callers[0].colour", "unknown key (line 2)"}}},
+		{"unknown key in a one-line document", "tenants: {acme: {workspace_id: 11111111-1111-1111-1111-111111111111, reports: ['*'], edit: true}}\n",
+			[]Problem{{"tenants.acme.edit", "unknown key (line 1)"}}},
+		{"duplicate tenant key", tenantYAML + "  acme:\n    workspace_id: 11111111-1111-1111-1111-111111111111\n    reports: [\"*\"]\n",
+			[]Problem{{"tenants.acme", "duplicate key"}}},
+		{"duplicate field", withTenant("    allow_edit: true\n    allow_edit: false\n"),
+			[]Problem{{"tenants.acme.allow_edit", "duplicate key"}}},
+		{"a duplicate key does not hide the rest of its mapping", `
+callers:
+  - {id: "spiffe://mesh.example/a", tenants: [acme]}
+tenants:
+  acme:
+    workspace_id: 11111111-1111-1111-1111-111111111111
+    reports: ["*"]
+    max_lifetime: 60
+    colour: blue
+  acme:
+    reports: ["*"]
+`, []Problem{
+			{"tenants.acme.colour", "unknown key (line 9)"},
+			{"tenants.acme", "duplicate key (first at line 5) (line 10)"},
+			{"tenants.acme.max_lifetime", "cannot unmarshal !!int `60` into time.Duration (line 8)"},
+		}},
+		{"unknown key inside an anchor", "tenants:\n  acme: &base {workspace_id: 11111111-1111-1111-1111-111111111111, reports: ['*'], tier: gold}\n  globex: {<<: *base}\n",
+			[]Problem{{"tenants.acme.tier", "unknown key (line 2)"}}},
+		{"wrong type is reported once", "tenants:\n  acme:\n    workspace_id: [a]\n    reports: [\"*\"]\n",
+			[]Problem{{"tenants.acme.workspace_id", "cannot unmarshal"}}},
+		{"lifetime as a bare number", withTenant("    max_lifetime: 60\n"),
+			[]Problem{{"tenants.acme.max_lifetime", "cannot unmarshal"}}},
+		{"lifetime not a duration", withTenant("    max_lifetime: an hour\n"),
+			[]Problem{{"tenants.acme.max_lifetime", "cannot unmarshal"}}},
+
+		{"caller without id", "callers:\n  - tenants: [acme]\n" + tenantYAML,
+			[]Problem{{"callers[0].id", "is required"}}},
+		{"null caller", "callers:\n  -\n" + tenantYAML, []Problem{{"callers[0]", "empty caller entry"}}},
+		{"caller id not spiffe", "callers:\n  - {id: 'https://mesh.example/web', tenants: [acme]}\n" + tenantYAML,
+			[]Problem{{"callers[0].id", "not a valid SPIFFE ID"}}},
+		{"caller id upper-case trust domain", "callers:\n  - {id: 'spiffe://Mesh.example/web', tenants: [acme]}\n" + tenantYAML,
+			[]Problem{{"callers[0].id", "not a valid SPIFFE ID"}}},
+		{"caller id trailing slash", "callers:\n  - {id: 'spiffe://mesh.example/web/', tenants: [acme]}\n" + tenantYAML,
+			[]Problem{{"callers[0].id", "not a valid SPIFFE ID"}}},
+		{"duplicate caller ids", "callers:\n  - {id: " + frontend + ", tenants: [acme]}\n  - {id: " + frontend + ", tenants: ['*']}\n" + tenantYAML,
+			[]Problem{{"callers[1].id", "duplicate caller id (also callers[0])"}}},
+		{"caller names an undefined tenant", "callers:\n  - {id: " + frontend + ", tenants: [acme, acme-eu]}\n" + tenantYAML,
+			[]Problem{{"callers[0].tenants[1]", `tenant "acme-eu" is not defined`}}},
+		{"caller with no tenants", "callers:\n  - {id: " + frontend + ", tenants: []}\n" + tenantYAML,
+			[]Problem{{"callers[0].tenants", "at least one tenant"}}},
+		{"caller wildcard mixed", "callers:\n  - {id: " + frontend + ", tenants: [acme, '*']}\n" + tenantYAML,
+			[]Problem{{"callers[0].tenants[1]", `"*" must be the only entry`}}},
+		{"caller duplicate tenant", "callers:\n  - {id: " + frontend + ", tenants: [acme, acme]}\n" + tenantYAML,
+			[]Problem{{"callers[0].tenants[1]", `duplicate tenant "acme"`}}},
+		{"rate limit zero", "callers:\n  - {id: " + frontend + ", tenants: [acme], rate_limit: {per_second: 0, burst: 0}}\n" + tenantYAML,
+			[]Problem{{"callers[0].rate_limit.per_second", "> 0"}, {"callers[0].rate_limit.burst", ">= 1"}}},
+		{"rate limit negative", "callers:\n  - {id: " + frontend + ", tenants: [acme], rate_limit: {per_second: -1, burst: -5}}\n" + tenantYAML,
+			[]Problem{{"callers[0].rate_limit.per_second", "> 0"}, {"callers[0].rate_limit.burst", ">= 1"}}},
+		{"rate limit infinite", "callers:\n  - {id: " + frontend + ", tenants: [acme], rate_limit: {per_second: .inf, burst: 1}}\n" + tenantYAML,
+			[]Problem{{"callers[0].rate_limit.per_second", "finite"}}},
+		{"rate limit NaN", "callers:\n  - {id: " + frontend + ", tenants: [acme], rate_limit: {per_second: .nan, burst: 1}}\n" + tenantYAML,
+			[]Problem{{"callers[0].rate_limit.per_second", "finite"}}},
+
+		{"tenant key upper case", "tenants:\n  Acme: {workspace_id: 11111111-1111-1111-1111-111111111111, reports: ['*']}\n",
+			[]Problem{{"tenants.Acme", "must match"}}},
+		{"tenant key leading dash", "tenants:\n  -acme: {workspace_id: 11111111-1111-1111-1111-111111111111, reports: ['*']}\n",
+			[]Problem{{"tenants.-acme", "must match"}}},
+		{"tenant key trailing dot", "tenants:\n  acme.: {workspace_id: 11111111-1111-1111-1111-111111111111, reports: ['*']}\n",
+			[]Problem{{"tenants.acme.", "must match"}}},
+		{"tenant key too long", "tenants:\n  " + strings.Repeat("x", 64) + ": {workspace_id: 11111111-1111-1111-1111-111111111111, reports: ['*']}\n",
+			[]Problem{{"tenants." + strings.Repeat("x", 64), "must match"}}},
+		{"null tenant", "tenants:\n  acme:\n",
+			[]Problem{{"tenants.acme.workspace_id", "is required"}, {"tenants.acme.reports", "must list report ids"}}},
+		{"missing workspace", "tenants:\n  acme: {reports: ['*']}\n",
+			[]Problem{{"tenants.acme.workspace_id", "is required"}}},
+		{"workspace not a uuid", "tenants:\n  acme: {workspace_id: 11111111111111111111111111111111, reports: ['*']}\n",
+			[]Problem{{"tenants.acme.workspace_id", "is not a uuid"}}},
+		{"workspace braced uuid", "tenants:\n  acme: {workspace_id: '{11111111-1111-1111-1111-111111111111}', reports: ['*']}\n",
+			[]Problem{{"tenants.acme.workspace_id", "is not a uuid"}}},
+		{"profile not a uuid", withTenant("    profile_id: acme-profile\n"),
+			[]Problem{{"tenants.acme.profile_id", "is not a uuid"}}},
+		{"no reports", "tenants:\n  acme: {workspace_id: 11111111-1111-1111-1111-111111111111, reports: []}\n",
+			[]Problem{{"tenants.acme.reports", "must list report ids"}}},
+		{"report not a uuid", "tenants:\n  acme: {workspace_id: 11111111-1111-1111-1111-111111111111, reports: [sales]}\n",
+			[]Problem{{"tenants.acme.reports[0]", `"sales" is not a uuid`}}},
+		{"report wildcard mixed", "tenants:\n  acme: {workspace_id: 11111111-1111-1111-1111-111111111111, reports: [aaaaaaaa-0000-0000-0000-000000000001, '*']}\n",
+			[]Problem{{"tenants.acme.reports[1]", `"*" must be the only entry`}}},
+		{"duplicate report ids differing in case", "tenants:\n  acme: {workspace_id: 11111111-1111-1111-1111-111111111111, reports: [aaaaaaaa-0000-0000-0000-000000000001, AAAAAAAA-0000-0000-0000-000000000001]}\n",
+			[]Problem{{"tenants.acme.reports[1]", "duplicate report id (also reports[0])"}}},
+
+		{"rls without roles", withTenant("    rls: {username: '{user}'}\n"),
+			[]Problem{{"tenants.acme.rls.roles", "must list 1 to 50 roles"}}},
+		{"rls empty roles", withTenant("    rls: {roles: []}\n"),
+			[]Problem{{"tenants.acme.rls.roles", "must list 1 to 50 roles"}}},
+		{"rls too many roles", withTenant("    rls: {roles: [r" + manyRoles(50) + "]}\n"),
+			[]Problem{{"tenants.acme.rls.roles", "lists 51 roles"}}},
+		{"role too long", withTenant("    rls: {roles: [ok, " + strings.Repeat("é", 51) + "]}\n"),
+			[]Problem{{"tenants.acme.rls.roles[1]", "is 51 characters"}}},
+		{"role with comma", withTenant("    rls: {roles: [ok, ok2, 'a,b']}\n"),
+			[]Problem{{"tenants.acme.rls.roles[2]", "must not contain ','"}}},
+		{"empty role", withTenant("    rls: {roles: ['', ' ']}\n"),
+			[]Problem{{"tenants.acme.rls.roles[0]", "must not be empty"}, {"tenants.acme.rls.roles[1]", "must not be empty"}}},
+		{"duplicate role", withTenant("    rls: {roles: [a, a]}\n"),
+			[]Problem{{"tenants.acme.rls.roles[1]", `duplicate role "a"`}}},
+		{"unknown placeholder", withTenant("    rls: {roles: [a], username: '{usr}'}\n"),
+			[]Problem{{"tenants.acme.rls.username", "only {user} and {tenant}"}}},
+		{"unclosed placeholder", withTenant("    rls: {roles: [a], username: '{user'}\n"),
+			[]Problem{{"tenants.acme.rls.username", "only {user} and {tenant}"}}},
+		{"stray closing brace", withTenant("    rls: {roles: [a], custom_data: '{tenant}}'}\n"),
+			[]Problem{{"tenants.acme.rls.custom_data", "only {user} and {tenant}"}}},
+		{"doubled braces", withTenant("    rls: {roles: [a], custom_data: '{{user}}'}\n"),
+			[]Problem{{"tenants.acme.rls.custom_data", "only {user} and {tenant}"}}},
+		{"placeholder built from pieces", withTenant("    rls: {roles: [a], username: '{us{user}er}'}\n"),
+			[]Problem{{"tenants.acme.rls.username", "only {user} and {tenant}"}}},
+		{"empty username template", withTenant("    rls: {roles: [a], username: ''}\n"),
+			[]Problem{{"tenants.acme.rls.username", "must not be empty"}}},
+		{"username template too long", withTenant("    rls: {roles: [a], username: '{tenant}" + strings.Repeat("x", 253) + "'}\n"),
+			[]Problem{{"tenants.acme.rls.username", "expands to more than 256"}}},
+		{"username template with whitespace", withTenant("    rls: {roles: [a], username: '{tenant} {user}'}\n"),
+			[]Problem{{"tenants.acme.rls.username", "whitespace"}}},
+
+		{"max lifetime zero", withTenant("    max_lifetime: 0s\n"),
+			[]Problem{{"tenants.acme.max_lifetime", "outside 1m0s..24h0m0s"}}},
+		{"max lifetime too long", withTenant("    max_lifetime: 25h\n"),
+			[]Problem{{"tenants.acme.max_lifetime", "outside"}}},
+		{"max lifetime under a minute", withTenant("    max_lifetime: 30s\n"),
+			[]Problem{{"tenants.acme.max_lifetime", "outside"}}},
+		{"max lifetime not whole minutes", withTenant("    max_lifetime: 90s\n"),
+			[]Problem{{"tenants.acme.max_lifetime", "not a whole number of minutes"}}},
+		{"default lifetime not whole minutes", withTenant("    default_lifetime: 10m30s\n"),
+			[]Problem{{"tenants.acme.default_lifetime", "not a whole number of minutes"}}},
+		{"default lifetime negative", withTenant("    default_lifetime: -5m\n"),
+			[]Problem{{"tenants.acme.default_lifetime", "outside"}}},
+		{"default above explicit max", withTenant("    max_lifetime: 30m\n    default_lifetime: 45m\n"),
+			[]Problem{{"tenants.acme.default_lifetime", "exceeds max_lifetime 30m0s"}}},
+		{"default above default max", withTenant("    default_lifetime: 2h\n"),
+			[]Problem{{"tenants.acme.default_lifetime", "exceeds max_lifetime 1h0m0s"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Parse([]byte(tt.yaml))
+			assertProblems(t, err, tt.want)
+		})
+	}
+}
+
+// assertProblems checks that err is a *ValidationError with exactly the wanted keys,
+// in order, each message containing the wanted fragment.
+func assertProblems(t *testing.T, err error, want []Problem) {
+	t.Helper()
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("error = %v (%T), want a *ValidationError", err, err)
+	}
+	keys := func(ps []Problem) []string {
+		out := make([]string, len(ps))
+		for i, p := range ps {
+			out[i] = p.Key
+		}
+		return out
+	}
+	if diff := cmp.Diff(keys(want), keys(ve.Problems)); diff != "" {
+		t.Fatalf("problem keys (-want +got):\n%s\nall problems:\n%s", diff, err)
+	}
+	for i, w := range want {
+		if got := ve.Problems[i].Message; !strings.Contains(got, w.Message) {
+			t.Errorf("problem %s: message %q does not contain %q", w.Key, got, w.Message)
+		}
+	}
+}
+
+// TestParseReportsEveryProblem is the operator's promise: one run lists everything.
+func TestParseReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	const policy = `
+callers:
+  - id: spiffe://mesh.example/ns/web/sa/frontend
+    tenants: [acme, nowhere]
+    rate_limit: {per_second: 0, burst: 1}
+  - id: spiffe://mesh.example/ns/web/sa/frontend
+    tenants: ["*", acme]
+  - id: not-a-spiffe-id
+    tenants: [acme]
+    color: blue
+tenants:
+  acme:
+    workspace_id: nope
+    profile_id: "also-nope"
+    reports: [aaaaaaaa-0000-0000-0000-000000000001, "*", AAAAAAAA-0000-0000-0000-000000000001]
+    rls:
+      roles: [ok, "a,b", ""]
+      username: "{tenant}:{email}"
+      custom_data: "{user"
+    max_lifetime: 48h
+    default_lifetime: 90s
+  Bad_Key:
+    reports: []
+`
+	_, err := Parse([]byte(policy))
+	assertProblems(t, err, []Problem{
+		{"callers[2].color", "unknown key (line 10)"},
+		{"callers[0].tenants[1]", `tenant "nowhere" is not defined`},
+		{"callers[0].rate_limit.per_second", "> 0"},
+		{"callers[1].id", "duplicate caller id (also callers[0])"},
+		{"callers[1].tenants[0]", `"*" must be the only entry`},
+		{"callers[2].id", "not a valid SPIFFE ID"},
+		{"tenants.Bad_Key", "must match"},
+		{"tenants.Bad_Key.workspace_id", "is required"},
+		{"tenants.Bad_Key.reports", "must list report ids"},
+		{"tenants.acme.workspace_id", "is not a uuid"},
+		{"tenants.acme.profile_id", "is not a uuid"},
+		{"tenants.acme.reports[1]", `"*" must be the only entry`},
+		{"tenants.acme.reports[2]", "duplicate report id"},
+		{"tenants.acme.rls.roles[1]", "must not contain ','"},
+		{"tenants.acme.rls.roles[2]", "must not be empty"},
+		{"tenants.acme.rls.username", "only {user} and {tenant}"},
+		{"tenants.acme.rls.custom_data", "only {user} and {tenant}"},
+		{"tenants.acme.max_lifetime", "outside"},
+		{"tenants.acme.default_lifetime", "not a whole number of minutes"},
+	})
+	// Error() lists every problem, one per line.
+	if got, want := strings.Count(err.Error(), "\n"), 19; got != want {
+		t.Errorf("Error() has %d problem lines, want %d:\n%s", got, want, err)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	sum := sha256.Sum256([]byte(tenantYAML))
+	p, err := Parse([]byte(tenantYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := p.Version(), "sha256:"+hex.EncodeToString(sum[:]); got != want {
+		t.Errorf("Version() = %q, want %q", got, want)
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	t.Parallel()
+	p, err := Parse([]byte(`
+callers:
+  - {id: "spiffe://mesh.example/a", tenants: [acme], rate_limit: {per_second: 2.5, burst: 5}}
+  - {id: "spiffe://mesh.example/b", tenants: [acme]}
+` + tenantYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		caller string
+		want   RateLimit
+		wantOK bool
+	}{
+		{"spiffe://mesh.example/a", RateLimit{PerSecond: 2.5, Burst: 5}, true},
+		{"spiffe://mesh.example/b", RateLimit{}, false},
+		{"spiffe://mesh.example/c", RateLimit{}, false},
+	}
+	for _, tt := range tests {
+		got, ok := p.RateLimit(tt.caller)
+		if ok != tt.wantOK || got != tt.want {
+			t.Errorf("RateLimit(%q) = %v, %v; want %v, %v", tt.caller, got, ok, tt.want, tt.wantOK)
+		}
+	}
+}
