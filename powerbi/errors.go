@@ -1,0 +1,263 @@
+package powerbi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Sentinel errors classify every error this package returns, so that the server can
+// map them to gRPC codes in one switch of errors.Is checks without knowing the
+// concrete types. Each typed error below matches exactly one (or, for 5xx, two)
+// of these through its Is method; the concrete types carry the details (Power BI
+// RequestId, Retry-After, AADSTS codes) for logs and RetryInfo.
+var (
+	// ErrNotFound: Power BI answered 404 (PowerBIEntityNotFound): the workspace,
+	// report or dataset is unknown or invisible to the service principal.
+	ErrNotFound = errors.New("powerbi: not found")
+	// ErrNotAuthorized: Power BI answered 401 (PowerBINotAuthorizedException): the
+	// service principal is not a member of the workspace, or the tenant switch
+	// blocks service principals.
+	ErrNotAuthorized = errors.New("powerbi: not authorized")
+	// ErrTokenExpired: Power BI kept rejecting the Entra token as expired (403
+	// TokenExpired) even after one retry with a freshly acquired token.
+	ErrTokenExpired = errors.New("powerbi: entra token expired")
+	// ErrBadRequest: Power BI answered 400 (InvalidRequest), e.g. its own RLS
+	// checks rejected the identities.
+	ErrBadRequest = errors.New("powerbi: bad request")
+	// ErrQuotaExceeded: Power BI answered 403 with any code other than
+	// TokenExpired. Power BI uses that status for the exhausted embed-trial quota,
+	// but also for "not a workspace member/admin" and missing permissions; the
+	// APIError's Code and Message tell them apart in logs.
+	ErrQuotaExceeded = errors.New("powerbi: forbidden or quota exceeded")
+	// ErrThrottled: Power BI answered 429; see ThrottledError.RetryAfter.
+	ErrThrottled = errors.New("powerbi: throttled")
+	// ErrUnavailable: Entra or Power BI could not be reached, timed out, or
+	// answered 5xx (after the retries this package makes).
+	ErrUnavailable = errors.New("powerbi: upstream unavailable")
+	// ErrCredential: Entra rejected the service principal (bad secret, unknown
+	// app or tenant, bad certificate or assertion) or its credential file could
+	// not be used. Operators must act; callers cannot.
+	ErrCredential = errors.New("powerbi: service principal credential rejected")
+	// ErrIdentityRequired: a dataset of the request requires an effective
+	// identity (isEffectiveIdentityRequired) and the request has none (or one
+	// without a username). Raised before GenerateToken is called.
+	ErrIdentityRequired = errors.New("powerbi: effective identity required")
+	// ErrRolesRequired: a dataset requires roles in the effective identity
+	// (isEffectiveIdentityRolesRequired) and the identity has none. Raised before
+	// GenerateToken is called.
+	ErrRolesRequired = errors.New("powerbi: effective identity roles required")
+	// ErrUnsupported: the request needs something this gateway does not do yet,
+	// today paginated (RDL) reports, which have no datasetId and need a
+	// different GenerateToken body.
+	ErrUnsupported = errors.New("powerbi: unsupported")
+	// ErrInvalidRequest: the TokenRequest itself is malformed (no workspace, no
+	// or more than 50 reports, negative lifetime). The server validates requests
+	// first, so this signals a programming error.
+	ErrInvalidRequest = errors.New("powerbi: invalid token request")
+)
+
+// APIError is a non-2xx answer of the Power BI REST API. It keeps the RequestId
+// Microsoft support asks for, and the error code from either body shape
+// ({"error":{"code","message"}} or {"error":{"code","pbi.error":{...}}}).
+type APIError struct {
+	Op        string // operation, e.g. "GetReport", "GetDataset", "GenerateToken"
+	Status    int    // HTTP status
+	Code      string // Power BI error code, e.g. PowerBIEntityNotFound
+	Message   string // Power BI error message (may be empty)
+	RequestID string // Power BI RequestId response header
+}
+
+// Error quotes the RequestId so that a log line is enough for a support ticket.
+func (e *APIError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "powerbi: %s: HTTP %d", e.Op, e.Status)
+	if e.Code != "" {
+		b.WriteString(" " + e.Code)
+	}
+	if e.Message != "" {
+		b.WriteString(": " + e.Message)
+	}
+	if e.RequestID != "" {
+		b.WriteString(" (RequestId " + e.RequestID + ")")
+	}
+	return b.String()
+}
+
+// Is classifies the error by status and code; see the Err* sentinels.
+func (e *APIError) Is(target error) bool {
+	switch target {
+	case ErrNotFound:
+		return e.Status == http.StatusNotFound
+	case ErrNotAuthorized:
+		return e.Status == http.StatusUnauthorized
+	case ErrTokenExpired:
+		return e.tokenExpired()
+	case ErrQuotaExceeded:
+		return e.Status == http.StatusForbidden && !e.tokenExpired()
+	case ErrBadRequest:
+		return e.Status == http.StatusBadRequest
+	case ErrUnavailable:
+		return e.Status >= 500
+	}
+	return false
+}
+
+// NotFound reports whether Power BI said the item does not exist (404).
+func (e *APIError) NotFound() bool { return e.Is(ErrNotFound) }
+
+// NotAuthorized reports whether Power BI refused the service principal (401).
+func (e *APIError) NotAuthorized() bool { return e.Is(ErrNotAuthorized) }
+
+func (e *APIError) tokenExpired() bool {
+	return e.Status == http.StatusForbidden && strings.EqualFold(e.Code, "TokenExpired")
+}
+
+// ThrottledError is a Power BI 429. It is never retried here: the caller gets
+// RetryAfter so that the server can pass it on as RetryInfo.
+type ThrottledError struct {
+	Op         string
+	RetryAfter time.Duration // from Retry-After (seconds or HTTP date); 30s when absent
+	RequestID  string
+}
+
+// Error includes the delay Power BI asked for.
+func (e *ThrottledError) Error() string {
+	s := fmt.Sprintf("powerbi: %s: throttled (HTTP 429), retry after %s", e.Op, e.RetryAfter)
+	if e.RequestID != "" {
+		s += " (RequestId " + e.RequestID + ")"
+	}
+	return s
+}
+
+// Is matches ErrThrottled.
+func (e *ThrottledError) Is(target error) bool { return target == ErrThrottled }
+
+// CredentialError means Entra ID refused to issue a token to the service
+// principal, or the credential file could not be turned into a credential. It
+// carries what an operator needs (AADSTS codes, the OAuth error, Entra's
+// correlation id) and never the secret, key or assertion.
+type CredentialError struct {
+	Status        int    // HTTP status from Entra; 0 if Entra was not reached
+	Code          string // OAuth error, e.g. invalid_client
+	ErrorCodes    []int  // AADSTS codes, e.g. 7000215
+	Description   string // first line of error_description, or the local cause
+	CorrelationID string // Entra correlation_id
+}
+
+// Error names the AADSTS codes operators look up; it never holds the credential.
+func (e *CredentialError) Error() string {
+	var b strings.Builder
+	b.WriteString("powerbi: entra rejected the service principal")
+	if e.Status != 0 {
+		fmt.Fprintf(&b, " (HTTP %d)", e.Status)
+	}
+	if e.Code != "" {
+		b.WriteString(": " + e.Code)
+	}
+	for _, c := range e.ErrorCodes {
+		b.WriteString(" AADSTS" + strconv.Itoa(c))
+	}
+	if e.Description != "" {
+		b.WriteString(": " + e.Description)
+	}
+	if e.CorrelationID != "" {
+		b.WriteString(" (correlation id " + e.CorrelationID + ")")
+	}
+	return b.String()
+}
+
+// Is matches ErrCredential.
+func (e *CredentialError) Is(target error) bool { return target == ErrCredential }
+
+// UnavailableError means Entra or Power BI could not be used right now: a
+// network error, a timeout, or a 5xx after retries. Err is the cause (an
+// *APIError for a Power BI 5xx, so its RequestId stays reachable via errors.As).
+type UnavailableError struct {
+	Op        string
+	Status    int // HTTP status, 0 for network errors and timeouts
+	RequestID string
+	Err       error
+}
+
+// Error keeps the cause for logs; callers only need errors.Is(err, ErrUnavailable).
+func (e *UnavailableError) Error() string {
+	s := "powerbi: " + e.Op + ": upstream unavailable"
+	if e.Status != 0 {
+		s += fmt.Sprintf(" (HTTP %d)", e.Status)
+	}
+	if e.RequestID != "" {
+		s += " (RequestId " + e.RequestID + ")"
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Is matches ErrUnavailable.
+func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
+
+// Unwrap returns the cause.
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// PreconditionError is raised before calling GenerateToken when the request
+// cannot satisfy a dataset's RLS flags. Kind is ErrIdentityRequired or
+// ErrRolesRequired.
+type PreconditionError struct {
+	Kind      error
+	DatasetID string
+	ReportID  string
+}
+
+// Error names the report and dataset whose RLS rules the request cannot meet.
+func (e *PreconditionError) Error() string {
+	what := "an effective identity"
+	if e.Kind == ErrRolesRequired {
+		what = "roles in the effective identity"
+	}
+	return fmt.Sprintf("powerbi: dataset %s of report %s requires %s", e.DatasetID, e.ReportID, what)
+}
+
+// Is matches e.Kind.
+func (e *PreconditionError) Is(target error) bool { return target == e.Kind }
+
+// UnsupportedError names the report this gateway cannot mint a token for and why.
+type UnsupportedError struct {
+	ReportID string
+	Reason   string
+}
+
+// Error names the report and what is missing.
+func (e *UnsupportedError) Error() string {
+	return fmt.Sprintf("powerbi: report %s: unsupported: %s", e.ReportID, e.Reason)
+}
+
+// Is matches ErrUnsupported.
+func (e *UnsupportedError) Is(target error) bool { return target == ErrUnsupported }
+
+// RequestIDOf returns the Power BI RequestId carried by err, or "" if none.
+// Handy for logs and audit records without a type switch.
+func RequestIDOf(err error) string {
+	var a *APIError
+	if errors.As(err, &a) {
+		return a.RequestID
+	}
+	var t *ThrottledError
+	if errors.As(err, &t) {
+		return t.RequestID
+	}
+	var u *UnavailableError
+	if errors.As(err, &u) {
+		return u.RequestID
+	}
+	return ""
+}
+
+// invalidRequest wraps ErrInvalidRequest with a reason.
+func invalidRequest(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidRequest, fmt.Sprintf(format, args...))
+}

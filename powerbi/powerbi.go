@@ -1,0 +1,131 @@
+// Package powerbi is Embedgate's gateway to Entra ID and the Power BI REST API
+// (app owns data). It exists so that the rest of the service can ask for "one
+// embed token for these reports, with this RLS identity" and get back either a
+// token or a typed error, while this package alone knows the wire formats, the
+// service principal's credential and its rotation, the caches, and the retry
+// rules.
+//
+// Per request it costs at most: zero Entra calls (MSAL's token cache, shared by
+// every request, with concurrent cold acquisitions coalesced), zero metadata
+// calls when the reports and datasets are cached (MetadataTTL, keyed by
+// workspace + profile, concurrent misses coalesced), and one V2 GenerateToken
+// POST for all reports of the request.
+//
+// Errors are classified by sentinels (ErrNotFound, ErrThrottled, ...) that the
+// typed errors (*APIError, *ThrottledError, *CredentialError,
+// *UnavailableError, *PreconditionError, *UnsupportedError) match with
+// errors.Is; the server maps them to gRPC codes in one place. A caller's own
+// cancellation or deadline is returned wrapped, so errors.Is(err,
+// context.Canceled / context.DeadlineExceeded) holds.
+//
+// Nothing here logs or returns an access token, an embed token, a client
+// secret, a key or an assertion.
+package powerbi
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+)
+
+// Client mints embed tokens. It is safe for concurrent use; build one per
+// process with New and share it.
+type Client struct {
+	cfg     resolved
+	hc      *http.Client
+	log     *slog.Logger
+	now     func() time.Time
+	backoff func(attempt int) time.Duration
+	cred    *credential
+
+	reports  *ttlCache[reportMeta]
+	datasets *ttlCache[datasetMeta]
+	metaSF   flight
+}
+
+// Option customises New; the zero set of options is production behaviour.
+type Option func(*options)
+
+type options struct {
+	logger  *slog.Logger
+	hc      *http.Client
+	now     func() time.Time
+	backoff func(attempt int) time.Duration
+}
+
+// WithLogger sets the logger for upstream calls and credential events
+// (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithHTTPClient replaces the tuned http.Client used for both Entra and Power
+// BI (tests, or a proxy-specific transport). ca_file is then ignored.
+func WithHTTPClient(hc *http.Client) Option { return func(o *options) { o.hc = hc } }
+
+// WithClock replaces time.Now for the metadata TTL, the credential-file
+// recheck interval and Retry-After dates, so that tests never sleep. MSAL's
+// own token expiry keeps the real clock.
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// New validates cfg and builds the Client: one http.Client (connection reuse,
+// TLS 1.2+, system roots plus ca_file) and one MSAL confidential client from
+// the credential file. It makes no network call; use CheckCredential for that.
+func New(cfg Config, opts ...Option) (*Client, error) {
+	if ps := cfg.Validate(); len(ps) > 0 {
+		return nil, errProblems(ps)
+	}
+	o := options{logger: slog.Default(), now: time.Now, backoff: jitteredBackoff}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	r := cfg.resolve()
+	hc := o.hc
+	if hc == nil {
+		var err error
+		if hc, err = newHTTPClient(r); err != nil {
+			return nil, err
+		}
+	}
+	cred, err := newCredential(r, hc, o.now, o.logger)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{
+		cfg:      r,
+		hc:       hc,
+		log:      o.logger,
+		now:      o.now,
+		backoff:  o.backoff,
+		cred:     cred,
+		reports:  newTTLCache[reportMeta](),
+		datasets: newTTLCache[datasetMeta](),
+	}, nil
+}
+
+// newHTTPClient builds the one client for every upstream call: keep-alive
+// connections to the two hosts, HTTP/2 when offered, TLS 1.2 minimum, and the
+// system roots plus ca_file.
+func newHTTPClient(r resolved) (*http.Client, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if r.CAFile != "" {
+		b, err := os.ReadFile(r.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		pool.AppendCertsFromPEM(b)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
+	tr.ForceAttemptHTTP2 = true
+	tr.MaxIdleConns = 64
+	tr.MaxIdleConnsPerHost = 32
+	tr.IdleConnTimeout = 90 * time.Second
+	tr.TLSHandshakeTimeout = r.Timeout
+	tr.ResponseHeaderTimeout = r.Timeout
+	return &http.Client{Transport: tr, Timeout: r.Timeout}, nil
+}
