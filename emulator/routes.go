@@ -1,0 +1,90 @@
+package emulator
+
+import (
+	"maps"
+	"sync"
+)
+
+// Route names: the keys of [Server.Counters] and of GET /_emulator/counters.
+// Every call is counted under its route, including refused ones.
+const (
+	// RouteOIDC is GET /{tenant}/v2.0/.well-known/openid-configuration.
+	RouteOIDC = "entra.openid-configuration"
+	// RouteInstanceDiscovery is GET /common/discovery/instance.
+	RouteInstanceDiscovery = "entra.instance-discovery"
+	// RouteJWKS is GET /{tenant}/discovery/v2.0/keys.
+	RouteJWKS = "entra.keys"
+	// RouteEntraToken is POST /{tenant}/oauth2/v2.0/token.
+	RouteEntraToken = "entra.token"
+
+	// RouteGenerateToken is POST /v1.0/myorg/GenerateToken (V2).
+	RouteGenerateToken = "powerbi.GenerateToken"
+	// RouteGetReport is GET /v1.0/myorg/groups/{g}/reports/{r}.
+	RouteGetReport = "powerbi.GetReportInGroup"
+	// RouteGetReports is GET /v1.0/myorg/groups/{g}/reports.
+	RouteGetReports = "powerbi.GetReportsInGroup"
+	// RouteGetDataset is GET /v1.0/myorg/groups/{g}/datasets/{d}.
+	RouteGetDataset = "powerbi.GetDatasetInGroup"
+	// RouteGetDashboard is GET /v1.0/myorg/groups/{g}/dashboards/{d}.
+	RouteGetDashboard = "powerbi.GetDashboardInGroup"
+	// RouteGetTile is GET /v1.0/myorg/groups/{g}/dashboards/{d}/tiles/{t}.
+	RouteGetTile = "powerbi.GetTileInGroup"
+	// RouteReportGenerateTokenInGroup is POST .../groups/{g}/reports/{r}/GenerateToken.
+	RouteReportGenerateTokenInGroup = "powerbi.ReportsGenerateTokenInGroup"
+	// RouteCreateReportTokenInGroup is POST .../groups/{g}/reports/GenerateToken.
+	RouteCreateReportTokenInGroup = "powerbi.ReportsGenerateTokenForCreateInGroup"
+	// RouteDashboardGenerateTokenInGroup is POST .../groups/{g}/dashboards/{d}/GenerateToken.
+	RouteDashboardGenerateTokenInGroup = "powerbi.DashboardsGenerateTokenInGroup"
+	// RouteTileGenerateTokenInGroup is POST .../groups/{g}/dashboards/{d}/tiles/{t}/GenerateToken.
+	RouteTileGenerateTokenInGroup = "powerbi.TilesGenerateTokenInGroup"
+	// RouteDatasetGenerateTokenInGroup is POST .../groups/{g}/datasets/{d}/GenerateToken.
+	RouteDatasetGenerateTokenInGroup = "powerbi.DatasetsGenerateTokenInGroup"
+	// RouteAvailableFeatures is GET /v1.0/myorg/availableFeatures and
+	// GET /v1.0/myorg/availableFeatures(featureName='...').
+	RouteAvailableFeatures = "powerbi.GetAvailableFeatures"
+
+	// RouteNotFound counts requests that matched no route.
+	RouteNotFound = "notfound"
+)
+
+// allRoutes lists the counted routes, so Counters reports zeros too.
+var allRoutes = []string{
+	RouteOIDC, RouteInstanceDiscovery, RouteJWKS, RouteEntraToken,
+	RouteGenerateToken, RouteGetReport, RouteGetReports, RouteGetDataset,
+	RouteGetDashboard, RouteGetTile, RouteReportGenerateTokenInGroup,
+	RouteCreateReportTokenInGroup, RouteDashboardGenerateTokenInGroup,
+	RouteTileGenerateTokenInGroup, RouteDatasetGenerateTokenInGroup,
+	RouteAvailableFeatures, RouteNotFound,
+}
+
+// counters counts calls per route.
+type counters struct {
+	mu sync.Mutex
+	n  map[string]int64
+}
+
+func (c *counters) inc(route string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int64{}
+	}
+	c.n[route]++
+}
+
+func (c *counters) snapshot() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int64, len(allRoutes))
+	for _, r := range allRoutes {
+		out[r] = 0
+	}
+	maps.Copy(out, c.n)
+	return out
+}
+
+func (c *counters) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n = nil
+}

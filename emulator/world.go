@@ -1,0 +1,120 @@
+package emulator
+
+import (
+	"crypto/x509"
+	"slices"
+	"strings"
+)
+
+// world indexes a validated fixture for lookups by id. It is read-only
+// after construction, so handlers share it without locks.
+type world struct {
+	tenants    map[string]*Tenant // by lower-case id and domain
+	certs      map[*App][]*x509.Certificate
+	workspaces map[string]*Workspace
+	reports    map[string]placed[Report]
+	datasets   map[string]placed[Dataset]
+	dashboards map[string]placed[Dashboard]
+}
+
+// placed is an item with the workspace that holds it.
+type placed[T any] struct {
+	ws   *Workspace
+	item *T
+}
+
+func newWorld(f *Fixture) *world {
+	w := &world{
+		tenants:    map[string]*Tenant{},
+		certs:      map[*App][]*x509.Certificate{},
+		workspaces: map[string]*Workspace{},
+		reports:    map[string]placed[Report]{},
+		datasets:   map[string]placed[Dataset]{},
+		dashboards: map[string]placed[Dashboard]{},
+	}
+	for i := range f.Tenants {
+		t := &f.Tenants[i]
+		w.tenants[strings.ToLower(t.ID)] = t
+		for _, d := range t.Domains {
+			w.tenants[strings.ToLower(d)] = t
+		}
+		for j := range t.Apps {
+			a := &t.Apps[j]
+			for _, c := range a.Certificates {
+				if cert, err := parseCertPEM(c); err == nil {
+					w.certs[a] = append(w.certs[a], cert)
+				}
+			}
+		}
+	}
+	for i := range f.Workspaces {
+		ws := &f.Workspaces[i]
+		w.workspaces[strings.ToLower(ws.ID)] = ws
+		for j := range ws.Reports {
+			w.reports[strings.ToLower(ws.Reports[j].ID)] = placed[Report]{ws, &ws.Reports[j]}
+		}
+		for j := range ws.Datasets {
+			w.datasets[strings.ToLower(ws.Datasets[j].ID)] = placed[Dataset]{ws, &ws.Datasets[j]}
+		}
+		for j := range ws.Dashboards {
+			w.dashboards[strings.ToLower(ws.Dashboards[j].ID)] = placed[Dashboard]{ws, &ws.Dashboards[j]}
+		}
+	}
+	return w
+}
+
+// tenant finds a tenant by GUID or domain.
+func (w *world) tenant(idOrDomain string) *Tenant {
+	return w.tenants[strings.ToLower(idOrDomain)]
+}
+
+// app finds an app of a tenant by client id.
+func (t *Tenant) app(clientID string) *App {
+	for i := range t.Apps {
+		if strings.EqualFold(t.Apps[i].ClientID, clientID) {
+			return &t.Apps[i]
+		}
+	}
+	return nil
+}
+
+func (w *world) workspace(id string) *Workspace { return w.workspaces[strings.ToLower(id)] }
+
+// reportIn finds a report inside one workspace.
+func (w *world) reportIn(ws *Workspace, id string) *Report {
+	p, ok := w.reports[strings.ToLower(id)]
+	if !ok || p.ws != ws {
+		return nil
+	}
+	return p.item
+}
+
+func (w *world) datasetIn(ws *Workspace, id string) *Dataset {
+	p, ok := w.datasets[strings.ToLower(id)]
+	if !ok || p.ws != ws {
+		return nil
+	}
+	return p.item
+}
+
+func (w *world) dashboardIn(ws *Workspace, id string) *Dashboard {
+	p, ok := w.dashboards[strings.ToLower(id)]
+	if !ok || p.ws != ws {
+		return nil
+	}
+	return p.item
+}
+
+func (d *Dashboard) tile(id string) *Tile {
+	for i := range d.Tiles {
+		if strings.EqualFold(d.Tiles[i].ID, id) {
+			return &d.Tiles[i]
+		}
+	}
+	return nil
+}
+
+// containsFold reports whether list holds s, ignoring case.
+func containsFold(list []string, s string) bool {
+	return slices.ContainsFunc(list, func(x string) bool { return strings.EqualFold(x, s) })
+}
