@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/embedgate/embedgate/emulator"
+	"github.com/embedgate/embedgate/internal/devpki"
+	"github.com/embedgate/embedgate/server"
+)
+
+// The demo world: the emulator's built-in fixture and the policy written
+// for it. The ids are the fixture's (emulator/demo.yaml).
+const (
+	devCaller       = "spiffe://embedgate.dev/ns/demo/sa/web-frontend"
+	devEntraTenant  = "c0ffee00-0000-4000-8000-000000000001"
+	devClientID     = "c0ffee00-0000-4000-8000-0000000000a1"
+	devClientSecret = "embedgate-dev-secret" // the emulator's demo secret; dev only
+	devSalesReport  = "a1000000-0000-4000-8000-000000000001"
+)
+
+// devPolicy is the demo policy: an RLS tenant with its own workspace, a
+// tenant without RLS behind a service-principal profile, and a tenant in a
+// workspace shared by many customers, told apart by RLS.
+const devPolicy = `# Embedgate dev policy (written by 'make run' if missing; edit it while the
+# server runs: it is reloaded, and a bad edit is rejected with the old policy kept).
+callers:
+  - id: ` + devCaller + `
+    tenants: [acme, globex, initech]
+tenants:
+  acme:        # own workspace; Sales has RLS, Inventory has none
+    workspace_id: a0000000-0000-4000-8000-000000000001
+    reports: [a1000000-0000-4000-8000-000000000001, a1000000-0000-4000-8000-000000000002]
+    rls:
+      roles: [Customer]
+      username: "{user}"
+      custom_data: "{tenant}"
+    allow_edit: false
+    max_lifetime: 60m
+  globex:      # no RLS; its workspace is reached through a service-principal profile
+    workspace_id: a0000000-0000-4000-8000-000000000002
+    profile_id: f0000000-0000-4000-8000-000000000001
+    reports: ["*"]
+    allow_edit: true
+    max_lifetime: 30m
+  initech:     # one workspace shared by many customers: RLS keeps them apart
+    workspace_id: a0000000-0000-4000-8000-000000000003
+    reports: [a3000000-0000-4000-8000-000000000001]
+    rls:
+      roles: [Tenant]
+      username: "{user}"
+      custom_data: "{tenant}"
+    max_lifetime: 60m
+`
+
+type devOptions struct {
+	enabled bool
+	dir     string
+	listen  string
+	grpcurl string
+}
+
+func devFlags(fs *flag.FlagSet) *devOptions {
+	o := &devOptions{}
+	fs.BoolVar(&o.enabled, "dev", false, "dev mode: embedded emulator, dev CA, demo policy")
+	fs.StringVar(&o.dir, "dev-dir", ".dev", "dev mode: folder for the dev CA, certificates, config and policy")
+	fs.StringVar(&o.listen, "dev-listen", server.DefaultListen, "dev mode: gRPC listen address")
+	fs.StringVar(&o.grpcurl, "grpcurl", "grpcurl", "dev mode: the grpcurl binary named in the printed example")
+	return o
+}
+
+// serveDev runs the real server, configured through the same config file
+// and validation as production, against the emulator started in-process.
+func serveDev(ctx context.Context, o *devOptions, stdout, stderr io.Writer) error {
+	dir, err := filepath.Abs(o.dir)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if err := writeDevPKI(dir); err != nil {
+		return fmt.Errorf("dev PKI: %w", err)
+	}
+	emu, err := emulator.Start(ctx, emulator.Config{Logger: logger.With("component", "emulator")})
+	if err != nil {
+		return fmt.Errorf("emulator: %w", err)
+	}
+	defer emu.Close()
+	if err := writeDevConfig(dir, o.listen, emu); err != nil {
+		return err
+	}
+	cfg, err := server.LoadConfig(filepath.Join(dir, "config.yaml"))
+	if err != nil {
+		return err
+	}
+	return server.Run(ctx, cfg, server.RunOptions{
+		Logger: logger,
+		Ready: func(addr net.Addr) {
+			fmt.Fprint(stdout, devBanner(o.grpcurl, dir, addr.String(), emu.URL()))
+		},
+	})
+}
+
+// writeDevPKI keeps the dev CA across runs (so a pasted grpcurl command keeps
+// working) and issues fresh server and caller certificates from it.
+func writeDevPKI(dir string) error {
+	caFile, caKey := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca-key.pem")
+	ca, err := devpki.LoadCA(caFile, caKey)
+	if errors.Is(err, fs.ErrNotExist) {
+		if ca, err = devpki.NewCA("Embedgate dev CA"); err == nil {
+			err = ca.WriteFiles(caFile, caKey)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	srv, err := ca.IssueServer("localhost", "127.0.0.1", "::1")
+	if err != nil {
+		return err
+	}
+	if err := srv.WriteFiles(filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem")); err != nil {
+		return err
+	}
+	caller, err := ca.IssueClient(devCaller)
+	if err != nil {
+		return err
+	}
+	return caller.WriteFiles(filepath.Join(dir, "caller.pem"), filepath.Join(dir, "caller-key.pem"))
+}
+
+func writeDevConfig(dir, listen string, emu *emulator.Server) error {
+	files := map[string]string{
+		"emulator-ca.pem": string(emu.CACertPEM()),
+		"client-secret":   devClientSecret + "\n",
+		"config.yaml": `# Embedgate dev config, written by 'make run' on every start.
+listen: ` + listen + `
+tls:
+  cert_file: server.pem
+  key_file: server-key.pem
+  client_ca_file: ca.pem
+powerbi:
+  authority_host: ` + emu.URL() + `
+  api_url: ` + emu.URL() + `
+  ca_file: emulator-ca.pem
+  tenant_id: ` + devEntraTenant + `
+  client_id: ` + devClientID + `
+  client_secret_file: client-secret
+policy_file: policy.yaml
+log:
+  format: text
+`,
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			return err
+		}
+	}
+	policy := filepath.Join(dir, "policy.yaml")
+	if _, err := os.Stat(policy); errors.Is(err, fs.ErrNotExist) {
+		return os.WriteFile(policy, []byte(devPolicy), 0o600)
+	}
+	return nil
+}
+
+func devBanner(grpcurl, dir, addr, emuURL string) string {
+	tls := fmt.Sprintf("-cacert %s -cert %s -key %s",
+		filepath.Join(dir, "ca.pem"), filepath.Join(dir, "caller.pem"), filepath.Join(dir, "caller-key.pem"))
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nEmbedgate (dev mode) is serving on %s; the Entra ID + Power BI emulator on %s.\n", addr, emuURL)
+	fmt.Fprintf(&b, "Config: %s  Policy (edit me, hot-reloaded): %s\n\n", filepath.Join(dir, "config.yaml"), filepath.Join(dir, "policy.yaml"))
+	fmt.Fprintf(&b, "Mint an embed token for tenant acme (row-level security applied by policy):\n\n")
+	fmt.Fprintf(&b, "  %s %s -d '{\"tenant\":\"acme\",\"user\":\"alice@acme.example\",\"report_ids\":[\"%s\"]}' %s embedgate.v1.EmbedTokenService/GenerateEmbedToken\n\n",
+		grpcurl, tls, devSalesReport, addr)
+	fmt.Fprintf(&b, "List the services:  %s %s %s list\n\nCtrl-C to stop.\n", grpcurl, tls, addr)
+	return b.String()
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"runtime/debug"
+
+	"github.com/embedgate/embedgate/emulator"
+	"github.com/embedgate/embedgate/server"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `usage: embedgate <command> [flags]
+
+commands:
+  serve --config FILE     run the service
+  serve --dev             run the service with an embedded emulator (what 'make run' does)
+  check --config FILE     validate a config and its policy; list every problem
+  emulator [flags]        run the Entra ID + Power BI emulator alone (see emulator/README.md)
+  version                 print the version
+`
+
+// errUsage marks a command line that could not be understood.
+var errUsage = errors.New("see 'embedgate help'")
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, stdout, stderr)
+	case "check":
+		return check(args, stdout, stderr)
+	case "emulator":
+		return emulator.RunCommand(ctx, args, stdout)
+	case "version":
+		fmt.Fprintln(stdout, "embedgate", buildVersion())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q: %w", cmd, errUsage)
+	}
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configFile := fs.String("config", "", "the config file")
+	dev := devFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if dev.enabled {
+		if *configFile != "" {
+			return fmt.Errorf("serve: --dev and --config exclude each other: %w", errUsage)
+		}
+		return serveDev(ctx, dev, stdout, stderr)
+	}
+	if *configFile == "" {
+		return fmt.Errorf("serve: --config FILE is required (or --dev): %w", errUsage)
+	}
+	cfg, err := server.LoadConfig(*configFile)
+	if err != nil {
+		return err
+	}
+	logger, err := server.NewLogger(stderr, cfg.Log)
+	if err != nil {
+		return err
+	}
+	return server.Run(ctx, cfg, server.RunOptions{Logger: logger})
+}
+
+func check(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configFile := fs.String("config", "", "the config file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *configFile == "" {
+		return fmt.Errorf("check: --config FILE is required: %w", errUsage)
+	}
+	if _, err := server.LoadConfig(*configFile); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: OK\n", *configFile)
+	return nil
+}
+
+func buildVersion() string {
+	if version != "dev" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return version
+}

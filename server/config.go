@@ -1,0 +1,210 @@
+package server
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/embedgate/embedgate/authz"
+	"github.com/embedgate/embedgate/powerbi"
+)
+
+// Defaults for the server config.
+const (
+	DefaultListen        = "127.0.0.1:8443"
+	DefaultShutdownGrace = 10 * time.Second
+	DefaultLogFormat     = "json"
+	DefaultLogLevel      = "info"
+)
+
+// Config is the server's YAML config file (`embedgate serve --config FILE`).
+// Its key names are the contract in DESIGN.md. Relative file paths are taken
+// relative to the config file's folder, so a config and its files move
+// together.
+type Config struct {
+	// Listen is the host:port of the gRPC listener.
+	Listen string `yaml:"listen"`
+	// TLS is the listener's mTLS setup.
+	TLS TLSConfig `yaml:"tls"`
+	// PowerBI is the gateway's Entra ID and Power BI setup.
+	PowerBI powerbi.Config `yaml:"powerbi"`
+	// PolicyFile is the authz policy, reloaded when it changes.
+	PolicyFile string `yaml:"policy_file"`
+	// ShutdownGrace bounds how long in-flight calls may run after SIGTERM.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// Log sets the log format and level.
+	Log LogConfig `yaml:"log"`
+}
+
+// TLSConfig is the listener's mTLS setup: callers must present a client
+// certificate signed by the client CA; their identity is its SPIFFE ID.
+type TLSConfig struct {
+	// CertFile and KeyFile are the server's certificate and key (PEM).
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile holds the CA certificates (PEM) that callers' certificates
+	// must chain to.
+	ClientCAFile string `yaml:"client_ca_file"`
+	// TrustDomain, if set, accepts only SPIFFE IDs of this trust domain.
+	TrustDomain string `yaml:"trust_domain"`
+}
+
+// LogConfig selects the log format and level.
+type LogConfig struct {
+	// Format is "json" (production) or "text" (dev).
+	Format string `yaml:"format"`
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+}
+
+// Problem is one thing wrong with a config, under the key where it is.
+type Problem struct {
+	Key     string
+	Message string
+}
+
+// ConfigError lists every problem found in a config.
+type ConfigError struct {
+	File     string
+	Problems []Problem
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d problem(s):", e.File, len(e.Problems))
+	for _, p := range e.Problems {
+		fmt.Fprintf(&b, "\n  %s: %s", p.Key, p.Message)
+	}
+	return b.String()
+}
+
+// LoadConfig reads, strictly decodes and completely validates a config file,
+// including the policy file it names. On any problem it returns a
+// *ConfigError listing all of them.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg := Config{
+		Listen:        DefaultListen,
+		ShutdownGrace: DefaultShutdownGrace,
+		Log:           LogConfig{Format: DefaultLogFormat, Level: DefaultLogLevel},
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, errEOF) {
+		return nil, &ConfigError{File: path, Problems: yamlProblems(err)}
+	}
+	cfg.resolvePaths(filepath.Dir(path))
+	if problems := cfg.Validate(); len(problems) > 0 {
+		return nil, &ConfigError{File: path, Problems: problems}
+	}
+	return &cfg, nil
+}
+
+// errEOF is what the decoder returns for an empty file: every key then
+// takes its default, and Validate reports the required ones.
+var errEOF = yaml.NewDecoder(strings.NewReader("")).Decode(new(any))
+
+func yamlProblems(err error) []Problem {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		ps := make([]Problem, 0, len(te.Errors))
+		for _, e := range te.Errors {
+			ps = append(ps, Problem{Key: "yaml", Message: e})
+		}
+		return ps
+	}
+	return []Problem{{Key: "yaml", Message: err.Error()}}
+}
+
+func (c *Config) resolvePaths(dir string) {
+	for _, p := range []*string{
+		&c.TLS.CertFile, &c.TLS.KeyFile, &c.TLS.ClientCAFile, &c.PolicyFile,
+		&c.PowerBI.CAFile, &c.PowerBI.ClientSecretFile, &c.PowerBI.CertificateFile, &c.PowerBI.FederatedTokenFile,
+	} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+}
+
+// Validate checks the whole config, the files it names and the policy, and
+// returns every problem found (nil when there are none). It does no network
+// I/O. `embedgate check` and `embedgate serve` both call it.
+func (c *Config) Validate() []Problem {
+	var ps []Problem
+	add := func(key, format string, args ...any) {
+		ps = append(ps, Problem{Key: key, Message: fmt.Sprintf(format, args...)})
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		add("listen", "want host:port: %v", err)
+	}
+	switch {
+	case c.TLS.CertFile == "" || c.TLS.KeyFile == "":
+		add("tls", "cert_file and key_file are required")
+	default:
+		if _, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile); err != nil {
+			add("tls.cert_file", "cannot load the key pair: %v", err)
+		}
+	}
+	if c.TLS.ClientCAFile == "" {
+		add("tls.client_ca_file", "required: callers are authenticated by their client certificate")
+	} else if _, err := loadPool(c.TLS.ClientCAFile); err != nil {
+		add("tls.client_ca_file", "%v", err)
+	}
+	if c.TLS.TrustDomain != "" {
+		if _, err := spiffeid.TrustDomainFromString(c.TLS.TrustDomain); err != nil {
+			add("tls.trust_domain", "%v", err)
+		}
+	}
+	for _, p := range c.PowerBI.Validate() {
+		add(p.Key, "%s", p.Message)
+	}
+	if c.PolicyFile == "" {
+		add("policy_file", "required")
+	} else if _, err := authz.Load(c.PolicyFile); err != nil {
+		var ve *authz.ValidationError
+		if errors.As(err, &ve) {
+			for _, p := range ve.Problems {
+				add("policy_file: "+p.Key, "%s", p.Message)
+			}
+		} else {
+			add("policy_file", "%v", err)
+		}
+	}
+	if c.ShutdownGrace <= 0 {
+		add("shutdown_grace", "must be positive")
+	}
+	if c.Log.Format != "json" && c.Log.Format != "text" {
+		add("log.format", "want json or text, got %q", c.Log.Format)
+	}
+	if _, err := parseLevel(c.Log.Level); err != nil {
+		add("log.level", "%v", err)
+	}
+	return ps
+}
+
+// loadPool reads a PEM bundle of CA certificates.
+func loadPool(path string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("%s: no PEM certificate found", path)
+	}
+	return pool, nil
+}

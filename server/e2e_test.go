@@ -1,0 +1,359 @@
+package server_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectionv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/embedgate/embedgate/emulator"
+	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
+)
+
+// grantedIdentity is what the emulator says a token grants, in the shape
+// the tests compare.
+type grantedIdentity struct {
+	Username   string
+	Roles      []string
+	CustomData string
+	Datasets   []string
+}
+
+type granted struct {
+	Reports    []string
+	Datasets   []string
+	Identities []grantedIdentity
+	ProfileID  string
+}
+
+func lookup(t *testing.T, emu *emulator.Server, tokenID string) granted {
+	t.Helper()
+	info, ok := emu.LookupToken(tokenID)
+	if !ok {
+		t.Fatalf("the emulator minted no token %s", tokenID)
+	}
+	var g granted
+	for _, r := range info.Reports {
+		g.Reports = append(g.Reports, r.ID)
+	}
+	for _, d := range info.Datasets {
+		g.Datasets = append(g.Datasets, d.ID)
+	}
+	for _, id := range info.Identities {
+		g.Identities = append(g.Identities, grantedIdentity{Username: id.Username, Roles: id.Roles, CustomData: id.CustomData, Datasets: id.Datasets})
+	}
+	g.ProfileID = info.ProfileID
+	return g
+}
+
+// TestGenerateEmbedToken drives the real server over real mTLS against the
+// emulator over HTTPS, and checks with the emulator what each token grants.
+func TestGenerateEmbedToken(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOptions{})
+	otherCA := startStack(t, stackOptions{}) // its CA is not the first stack's
+
+	acme := func(reports ...string) *embedgatev1.GenerateEmbedTokenRequest {
+		return &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice@acme.example", ReportIds: reports}
+	}
+	tests := []struct {
+		name        string
+		caller      []string // URI SANs of the client certificate; nil = frontend
+		noCert      bool
+		foreignCert bool
+		req         *embedgatev1.GenerateEmbedTokenRequest
+		wantCode    codes.Code
+		wantReason  string
+		wantField   string   // a BadRequest field violation that must be listed
+		want        *granted // what the emulator says the token grants
+	}{
+		{
+			name:     "RLS tenant gets its identity in the token",
+			req:      acme(salesReport),
+			wantCode: codes.OK,
+			want: &granted{
+				Reports:    []string{salesReport},
+				Datasets:   []string{salesDataset},
+				Identities: []grantedIdentity{{Username: "alice@acme.example", Roles: []string{"Customer"}, CustomData: "acme", Datasets: []string{salesDataset}}},
+			},
+		},
+		{
+			name:     "dataset without RLS gets no identity; the profile is used",
+			req:      &embedgatev1.GenerateEmbedTokenRequest{Tenant: "globex", User: "bob", ReportIds: []string{globexReport}},
+			wantCode: codes.OK,
+			want:     &granted{Reports: []string{globexReport}, Datasets: []string{"d2000000-0000-4000-8000-000000000001"}, ProfileID: globexProfile},
+		},
+		{
+			name:     "several reports in one token, identity only for the RLS dataset",
+			req:      acme(salesReport, invReport),
+			wantCode: codes.OK,
+			want: &granted{
+				Reports:    []string{salesReport, invReport},
+				Datasets:   []string{salesDataset, invDataset},
+				Identities: []grantedIdentity{{Username: "alice@acme.example", Roles: []string{"Customer"}, CustomData: "acme", Datasets: []string{salesDataset}}},
+			},
+		},
+		{
+			name:     "no client certificate: the handshake fails",
+			noCert:   true,
+			req:      acme(salesReport),
+			wantCode: codes.Unavailable,
+		},
+		{
+			name:        "certificate from another CA: the handshake fails",
+			foreignCert: true,
+			req:         acme(salesReport),
+			wantCode:    codes.Unavailable,
+		},
+		{
+			name:       "certificate without a SPIFFE ID",
+			caller:     []string{},
+			req:        acme(salesReport),
+			wantCode:   codes.Unauthenticated,
+			wantReason: "NO_CALLER_IDENTITY",
+		},
+		{
+			name:       "certificate with two URI SANs",
+			caller:     []string{frontend, "spiffe://embedgate.test/ns/admin/sa/root"},
+			req:        acme(salesReport),
+			wantCode:   codes.Unauthenticated,
+			wantReason: "NO_CALLER_IDENTITY",
+		},
+		{
+			// Authenticated (the CA vouches for the certificate) but not
+			// authorized (the policy does not know it): PERMISSION_DENIED.
+			name:       "caller not in the policy",
+			caller:     []string{stranger},
+			req:        acme(salesReport),
+			wantCode:   codes.PermissionDenied,
+			wantReason: "CALLER_NOT_IN_POLICY",
+		},
+		{
+			name:       "tenant the caller may not use",
+			req:        &embedgatev1.GenerateEmbedTokenRequest{Tenant: "umbrella", User: "eve", ReportIds: []string{salesReport}},
+			wantCode:   codes.PermissionDenied,
+			wantReason: "TENANT_NOT_ALLOWED",
+		},
+		{
+			name:       "tenant that does not exist looks the same",
+			req:        &embedgatev1.GenerateEmbedTokenRequest{Tenant: "nosuch", User: "eve", ReportIds: []string{salesReport}},
+			wantCode:   codes.PermissionDenied,
+			wantReason: "TENANT_NOT_ALLOWED",
+		},
+		{
+			name:       "another tenant's report",
+			req:        acme(globexReport),
+			wantCode:   codes.PermissionDenied,
+			wantReason: "REPORT_NOT_ALLOWED",
+		},
+		{
+			name:       "edit not granted",
+			req:        &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice", ReportIds: []string{salesReport}, AllowEdit: true},
+			wantCode:   codes.PermissionDenied,
+			wantReason: "EDIT_NOT_ALLOWED",
+		},
+		{
+			name:       "malformed report id",
+			req:        acme("not-a-uuid"),
+			wantCode:   codes.InvalidArgument,
+			wantReason: "INVALID_REQUEST",
+			wantField:  "report_ids[0]",
+		},
+		{
+			name:       "whitespace in user and a lifetime too long",
+			req:        &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice smith", ReportIds: []string{salesReport}, Lifetime: durationpb.New(48 * time.Hour)},
+			wantCode:   codes.InvalidArgument,
+			wantReason: "INVALID_REQUEST",
+			wantField:  "lifetime",
+		},
+		{
+			name:       "Power BI 404: no such report in the workspace",
+			req:        &embedgatev1.GenerateEmbedTokenRequest{Tenant: "globex", User: "bob", ReportIds: []string{"a2000000-0000-4000-8000-0000000000ff"}},
+			wantCode:   codes.NotFound,
+			wantReason: "POWERBI_ITEM_NOT_FOUND",
+		},
+		{
+			name:       "Power BI 401: the service principal is no member of the workspace",
+			req:        &embedgatev1.GenerateEmbedTokenRequest{Tenant: "finance", User: "carol", ReportIds: []string{financeReport}},
+			wantCode:   codes.FailedPrecondition,
+			wantReason: "POWERBI_NOT_AUTHORIZED",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			client := s.client
+			switch {
+			case tt.noCert:
+				client = embedgatev1.NewEmbedTokenServiceClient(s.dial(t, nil))
+			case tt.foreignCert:
+				client = embedgatev1.NewEmbedTokenServiceClient(s.dial(t, otherCA.clientCert(t, frontend)))
+			case tt.caller != nil:
+				client = embedgatev1.NewEmbedTokenServiceClient(s.dial(t, s.clientCert(t, tt.caller...)))
+			}
+			resp, err := client.GenerateEmbedToken(context.Background(), tt.req)
+			if got := status.Code(err); got != tt.wantCode {
+				t.Fatalf("code = %v (%v), want %v", got, err, tt.wantCode)
+			}
+			checkDetails(t, err, tt.wantReason, tt.wantField)
+			if tt.want == nil {
+				return
+			}
+			if resp.GetToken() == "" || resp.GetTokenId() == "" {
+				t.Fatalf("empty token or token id: %v", resp.GetTokenId())
+			}
+			if !resp.GetRefreshTime().AsTime().Before(resp.GetExpireTime().AsTime()) {
+				t.Errorf("refresh_time %v is not before expire_time %v", resp.GetRefreshTime().AsTime(), resp.GetExpireTime().AsTime())
+			}
+			if len(resp.GetReports()) != len(tt.req.GetReportIds()) {
+				t.Fatalf("got %d reports, want %d", len(resp.GetReports()), len(tt.req.GetReportIds()))
+			}
+			for i, r := range resp.GetReports() {
+				if r.GetId() != tt.req.GetReportIds()[i] || r.GetName() == "" || !strings.Contains(r.GetEmbedUrl(), r.GetId()) || r.GetDatasetId() == "" {
+					t.Errorf("report %d = %v", i, r)
+				}
+			}
+			sorted := cmpopts.SortSlices(func(a, b string) bool { return a < b })
+			if diff := cmp.Diff(*tt.want, lookup(t, s.emu, resp.GetTokenId()), sorted, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("the token grants (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// checkDetails checks the ErrorInfo reason and a BadRequest field.
+func checkDetails(t *testing.T, err error, wantReason, wantField string) {
+	t.Helper()
+	if wantReason == "" && wantField == "" {
+		return
+	}
+	var reason string
+	var fields []string
+	for _, d := range status.Convert(err).Details() {
+		switch d := d.(type) {
+		case *errdetails.ErrorInfo:
+			reason = d.GetReason()
+			if d.GetDomain() != "embedgate" {
+				t.Errorf("ErrorInfo domain = %q", d.GetDomain())
+			}
+		case *errdetails.BadRequest:
+			for _, v := range d.GetFieldViolations() {
+				fields = append(fields, v.GetField())
+			}
+		}
+	}
+	if reason != wantReason {
+		t.Errorf("ErrorInfo reason = %q, want %q", reason, wantReason)
+	}
+	if wantField != "" && !contains(fields, wantField) {
+		t.Errorf("BadRequest fields = %v, want %q among them", fields, wantField)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TestEntraRejectsSecret: a wrong client secret is the operator's problem;
+// the caller gets INTERNAL with a reason it can alert on.
+func TestEntraRejectsSecret(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOptions{secret: "not-the-secret"})
+	_, err := s.client.GenerateEmbedToken(context.Background(), &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice", ReportIds: []string{salesReport}})
+	if status.Code(err) != codes.Internal {
+		t.Fatalf("code = %v (%v), want Internal", status.Code(err), err)
+	}
+	checkDetails(t, err, "CREDENTIAL_REJECTED", "")
+	if !strings.Contains(s.logs.String(), "7000215") {
+		t.Errorf("the logs do not name the AADSTS error 7000215")
+	}
+}
+
+// TestNoEntraCallPerRequest: after the first sign-in, every request is
+// served from MSAL's cache, and report metadata from the gateway's cache.
+func TestNoEntraCallPerRequest(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOptions{})
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.client.GenerateEmbedToken(context.Background(), &embedgatev1.GenerateEmbedTokenRequest{
+				Tenant: "acme", User: "user" + string(rune('a'+i)), ReportIds: []string{salesReport},
+			})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := s.emu.Counters()
+	if c[emulator.RouteEntraToken] != 1 {
+		t.Errorf("Entra token calls = %d for %d requests, want 1", c[emulator.RouteEntraToken], n)
+	}
+	if c[emulator.RouteGetReport] != 1 || c[emulator.RouteGetDataset] != 1 {
+		t.Errorf("metadata calls: reports %d, datasets %d; want 1 each", c[emulator.RouteGetReport], c[emulator.RouteGetDataset])
+	}
+	if c[emulator.RouteGenerateToken] != n {
+		t.Errorf("GenerateToken calls = %d, want %d (one per distinct grant)", c[emulator.RouteGenerateToken], n)
+	}
+}
+
+// TestHealthAndReflectionWithoutIdentity: operators reach health and
+// reflection with any certificate of the CA, SPIFFE ID or not.
+func TestHealthAndReflectionWithoutIdentity(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOptions{})
+	conn := s.dial(t, s.clientCert(t))
+	resp, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{Service: embedgatev1.EmbedTokenService_ServiceDesc.ServiceName})
+	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health = %v, %v", resp.GetStatus(), err)
+	}
+	if services := listServices(t, conn); !contains(services, embedgatev1.EmbedTokenService_ServiceDesc.ServiceName) {
+		t.Errorf("reflection lists %v", services)
+	}
+}
+
+func listServices(t *testing.T, conn *grpc.ClientConn) []string {
+	t.Helper()
+	stream, err := reflectionv1.NewServerReflectionClient(conn).ServerReflectionInfo(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.CloseSend()
+	if err := stream.Send(&reflectionv1.ServerReflectionRequest{MessageRequest: &reflectionv1.ServerReflectionRequest_ListServices{}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range resp.GetListServicesResponse().GetService() {
+		names = append(names, s.GetName())
+	}
+	return names
+}

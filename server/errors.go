@@ -1,0 +1,147 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"buf.build/go/protovalidate"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/embedgate/embedgate/authz"
+	"github.com/embedgate/embedgate/powerbi"
+)
+
+// errorDomain is the ErrorInfo domain of every error Embedgate returns.
+const errorDomain = "embedgate"
+
+// Reasons (google.rpc.ErrorInfo.reason) callers can branch on. They are
+// part of the API: add, never rename.
+const (
+	ReasonInvalidRequest     = "INVALID_REQUEST"
+	ReasonNoIdentity         = "NO_CALLER_IDENTITY"
+	ReasonCallerUnknown      = "CALLER_NOT_IN_POLICY"
+	ReasonTenantNotAllowed   = "TENANT_NOT_ALLOWED"
+	ReasonReportNotAllowed   = "REPORT_NOT_ALLOWED"
+	ReasonEditNotAllowed     = "EDIT_NOT_ALLOWED"
+	ReasonItemNotFound       = "POWERBI_ITEM_NOT_FOUND"
+	ReasonIdentityMismatch   = "RLS_IDENTITY_MISMATCH"
+	ReasonPowerBIRejected    = "POWERBI_REJECTED_REQUEST"
+	ReasonPowerBINoAccess    = "POWERBI_NOT_AUTHORIZED"
+	ReasonUnsupported        = "UNSUPPORTED_ITEM"
+	ReasonThrottled          = "POWERBI_THROTTLED"
+	ReasonQuotaExceeded      = "POWERBI_QUOTA_EXCEEDED"
+	ReasonUpstreamDown       = "UPSTREAM_UNAVAILABLE"
+	ReasonCredentialRejected = "CREDENTIAL_REJECTED"
+	ReasonInternal           = "INTERNAL"
+)
+
+// errorStatus is the one place where errors become gRPC statuses (the table
+// in DESIGN.md). Messages are short and safe to show a caller: upstream
+// bodies are logged, never echoed, and Power BI's RequestId is passed on in
+// the ErrorInfo metadata so support can find the call.
+func errorStatus(err error) *status.Status {
+	if s, ok := status.FromError(err); ok {
+		return s
+	}
+	var (
+		ve        *protovalidate.ValidationError
+		denial    *authz.Denial
+		throttled *powerbi.ThrottledError
+	)
+	meta := map[string]string{}
+	if id := powerbi.RequestIDOf(err); id != "" {
+		meta["pbi_request_id"] = id
+	}
+	switch {
+	case errors.As(err, &ve):
+		br := badRequest(ve)
+		return withDetails(codes.InvalidArgument, violationsMessage(br), ReasonInvalidRequest, meta, br)
+	case errors.Is(err, errUnauthenticated):
+		return withDetails(codes.Unauthenticated, err.Error(), ReasonNoIdentity, meta)
+	case errors.As(err, &denial):
+		return denialStatus(denial, meta)
+	case errors.As(err, &throttled):
+		return withDetails(codes.ResourceExhausted, "Power BI is throttling requests; retry later", ReasonThrottled, meta,
+			retryInfo(throttled.RetryAfter))
+	case errors.Is(err, powerbi.ErrQuotaExceeded):
+		return withDetails(codes.ResourceExhausted, "the Power BI embed token quota is used up", ReasonQuotaExceeded, meta)
+	case errors.Is(err, powerbi.ErrIdentityRequired), errors.Is(err, powerbi.ErrRolesRequired):
+		return withDetails(codes.FailedPrecondition, "the tenant's policy does not satisfy the dataset's row-level security", ReasonIdentityMismatch, meta)
+	case errors.Is(err, powerbi.ErrNotFound):
+		return withDetails(codes.NotFound, "Power BI has no such item in the tenant's workspace", ReasonItemNotFound, meta)
+	case errors.Is(err, powerbi.ErrBadRequest):
+		return withDetails(codes.FailedPrecondition, "Power BI refused the request as configured for this tenant", ReasonPowerBIRejected, meta)
+	case errors.Is(err, powerbi.ErrNotAuthorized):
+		return withDetails(codes.FailedPrecondition, "Embedgate's service principal has no access to the tenant's workspace", ReasonPowerBINoAccess, meta)
+	case errors.Is(err, powerbi.ErrUnsupported):
+		return withDetails(codes.FailedPrecondition, "this kind of item cannot be embedded here yet", ReasonUnsupported, meta)
+	case errors.Is(err, powerbi.ErrCredential):
+		return withDetails(codes.Internal, "Embedgate's Power BI credential was rejected; operators have been alerted", ReasonCredentialRejected, meta)
+	case errors.Is(err, powerbi.ErrUnavailable), errors.Is(err, powerbi.ErrTokenExpired):
+		return withDetails(codes.Unavailable, "Power BI or Entra ID is unavailable; retry with backoff", ReasonUpstreamDown, meta)
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.New(codes.DeadlineExceeded, "deadline exceeded")
+	case errors.Is(err, context.Canceled):
+		return status.New(codes.Canceled, "canceled")
+	default:
+		return withDetails(codes.Internal, "internal error", ReasonInternal, meta)
+	}
+}
+
+func denialStatus(d *authz.Denial, meta map[string]string) *status.Status {
+	switch {
+	case errors.Is(d, authz.ErrInvalidRequest):
+		var more []protoadapt.MessageV1
+		if d.Field != "" {
+			more = append(more, &errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: d.Field, Description: d.Message}}})
+		}
+		return withDetails(codes.InvalidArgument, d.Message, ReasonInvalidRequest, meta, more...)
+	case errors.Is(d, authz.ErrUnknownCaller):
+		return withDetails(codes.PermissionDenied, d.Message, ReasonCallerUnknown, meta)
+	case errors.Is(d, authz.ErrTenantNotAllowed):
+		return withDetails(codes.PermissionDenied, d.Message, ReasonTenantNotAllowed, meta)
+	case errors.Is(d, authz.ErrReportNotAllowed):
+		return withDetails(codes.PermissionDenied, d.Message, ReasonReportNotAllowed, meta)
+	case errors.Is(d, authz.ErrEditNotAllowed):
+		return withDetails(codes.PermissionDenied, d.Message, ReasonEditNotAllowed, meta)
+	default:
+		return withDetails(codes.PermissionDenied, "permission denied", ReasonTenantNotAllowed, meta)
+	}
+}
+
+func withDetails(code codes.Code, msg, reason string, meta map[string]string, more ...protoadapt.MessageV1) *status.Status {
+	if len(meta) == 0 {
+		meta = nil
+	}
+	s := status.New(code, msg)
+	details := append([]protoadapt.MessageV1{&errdetails.ErrorInfo{Reason: reason, Domain: errorDomain, Metadata: meta}}, more...)
+	if ds, err := s.WithDetails(details...); err == nil {
+		return ds
+	}
+	return s
+}
+
+// violationsMessage says in one line what the BadRequest lists, for people
+// reading grpcurl output and logs.
+func violationsMessage(br *errdetails.BadRequest) string {
+	parts := make([]string, 0, len(br.GetFieldViolations()))
+	for _, v := range br.GetFieldViolations() {
+		if v.GetField() == "" {
+			parts = append(parts, v.GetDescription())
+			continue
+		}
+		parts = append(parts, v.GetField()+": "+v.GetDescription())
+	}
+	return "invalid request: " + strings.Join(parts, "; ")
+}
+
+// retryInfo tells a caller how long to wait before retrying.
+func retryInfo(d time.Duration) *errdetails.RetryInfo {
+	return &errdetails.RetryInfo{RetryDelay: durationpb.New(d)}
+}

@@ -1,0 +1,148 @@
+// Package server builds Embedgate's gRPC server: mTLS credentials, the
+// interceptor chain, health and reflection, the EmbedTokenService handlers,
+// and the one mapping from domain errors to gRPC statuses. It also loads the
+// server's config file and runs the whole service from it.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"buf.build/go/protovalidate"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+
+	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
+)
+
+// Options are what New needs besides the config: the policy, the token
+// issuer and where logs and audit records go.
+type Options struct {
+	// Policy is consulted on every call (authz.Store reloads it).
+	Policy PolicySource
+	// Issuer mints the tokens (powerbi.Client).
+	Issuer TokenIssuer
+	// Logger receives one record per call and operational events.
+	Logger *slog.Logger
+	// Audit receives one record per decision. Nil: Logger, marked
+	// stream=audit.
+	Audit *slog.Logger
+	// Now is the clock (tests); nil = time.Now.
+	Now func() time.Time
+}
+
+// Server is the gRPC server with its health service.
+type Server struct {
+	grpc   *grpc.Server
+	health *health.Server
+	grace  time.Duration
+	log    *slog.Logger
+}
+
+// New builds the gRPC server from the config's TLS section and the options.
+// The interceptor chain, outermost first:
+//
+//	recovery  -> a panic becomes INTERNAL; the stack goes to the log only
+//	logging   -> request id, one record per call (caller, tenant, code, duration)
+//	caller    -> the client certificate's SPIFFE ID (not for health/reflection)
+//	validate  -> protovalidate rules from the .proto, as INVALID_ARGUMENT + BadRequest
+//	handler
+func New(cfg *Config, opts Options) (*Server, error) {
+	if opts.Policy == nil || opts.Issuer == nil {
+		return nil, errors.New("server: Policy and Issuer are required")
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	auditLog := opts.Audit
+	if auditLog == nil {
+		auditLog = logger.With("stream", "audit")
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	files, err := newTLSFiles(cfg.TLS)
+	if err != nil {
+		return nil, err
+	}
+	var td spiffeid.TrustDomain
+	if cfg.TLS.TrustDomain != "" {
+		if td, err = spiffeid.TrustDomainFromString(cfg.TLS.TrustDomain); err != nil {
+			return nil, fmt.Errorf("tls.trust_domain: %w", err)
+		}
+	}
+	validator, err := protovalidate.New()
+	if err != nil {
+		return nil, err
+	}
+	auth := authenticator{trustDomain: td}
+	gs := grpc.NewServer(
+		grpc.Creds(credentials.NewTLS(files.serverConfig())),
+		grpc.ConnectionTimeout(handshakeTimeout),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: 30 * time.Minute, MaxConnectionAgeGrace: cfg.ShutdownGrace}),
+		grpc.ChainUnaryInterceptor(
+			recoverUnary(logger),
+			logUnary(logger),
+			auth.unary(),
+			validateUnary(validator),
+		),
+		grpc.ChainStreamInterceptor(
+			recoverStream(logger),
+			logStream(logger),
+			auth.stream(),
+		),
+	)
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(gs, hs)
+	reflection.Register(gs)
+	embedgatev1.RegisterEmbedTokenServiceServer(gs, &embedService{
+		policy: opts.Policy,
+		issuer: opts.Issuer,
+		audit:  &auditor{log: auditLog},
+		now:    now,
+	})
+	hs.SetServingStatus(embedgatev1.EmbedTokenService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	return &Server{grpc: gs, health: hs, grace: cfg.ShutdownGrace, log: logger}, nil
+}
+
+// Health is the server's health service, for components that report their
+// own state (the credential check, the policy).
+func (s *Server) Health() *health.Server { return s.health }
+
+// Serve answers calls on lis until ctx is done, then shuts down gracefully:
+// health turns NOT_SERVING, new calls are refused, and in-flight calls get
+// up to the configured grace to finish before they are cut.
+func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.grpc.Serve(lis) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down", "grace", s.grace)
+	s.health.Shutdown()
+	done := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(s.grace):
+		s.log.Warn("grace period over; cutting remaining calls")
+		s.grpc.Stop()
+		<-done
+	}
+	return <-errc
+}
