@@ -357,3 +357,35 @@ func listServices(t *testing.T, conn *grpc.ClientConn) []string {
 	}
 	return names
 }
+
+// TestGracefulShutdown: a call in flight when shutdown starts still
+// completes; afterwards the listener refuses new calls.
+func TestGracefulShutdown(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOptions{})
+	s.emu.SetFaults(emulator.Faults{PowerBILatency: 300 * time.Millisecond})
+	result := make(chan error, 1)
+	go func() {
+		_, err := s.client.GenerateEmbedToken(context.Background(), &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice", ReportIds: []string{salesReport}})
+		result <- err
+	}()
+	// Wait until the call has reached Power BI, then shut down.
+	deadline := time.Now().Add(10 * time.Second)
+	for s.emu.Counters()[emulator.RouteGetReport] == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the call never reached the emulator")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := s.stop(); err != nil {
+		t.Fatalf("Run returned %v", err)
+	}
+	if err := <-result; err != nil {
+		t.Errorf("the in-flight call failed: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := s.client.GenerateEmbedToken(ctx, &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice", ReportIds: []string{salesReport}}); status.Code(err) != codes.Unavailable {
+		t.Errorf("a call after shutdown: %v, want Unavailable", err)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"log/slog"
 	"net"
 	"os"
@@ -77,6 +76,7 @@ type stack struct {
 	dir    string
 	logs   *syncBuffer
 	client embedgatev1.EmbedTokenServiceClient
+	stop   func() error // shuts the server down (as SIGTERM does) and returns Run's error
 }
 
 type stackOptions struct {
@@ -86,7 +86,7 @@ type stackOptions struct {
 func startStack(t *testing.T, o stackOptions) *stack {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	emu, err := emulator.Start(ctx, emulator.Config{})
+	emu, err := emulator.Start(context.Background(), emulator.Config{}) // outlives the server: shutdown is tested against it
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,9 +144,14 @@ shutdown_grace: 5s
 	case <-time.After(30 * time.Second):
 		t.Fatal("server did not start within 30s")
 	}
+	var once sync.Once
+	var runErr error
+	s.stop = func() error {
+		once.Do(func() { cancel(); runErr = <-done })
+		return runErr
+	}
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		if err := s.stop(); err != nil {
 			t.Errorf("server.Run: %v", err)
 		}
 		emu.Close()

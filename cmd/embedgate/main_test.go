@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
+)
+
+// TestDevMode runs `embedgate serve --dev` as `make run` does and follows
+// the printed instructions with a real gRPC client and the written files.
+func TestDevMode(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	out := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--dev", "--dev-dir", dir, "--dev-listen", "127.0.0.1:0", "--grpcurl", "/opt/grpcurl"}, out, &syncBuffer{})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	addrRE := regexp.MustCompile(`-d '(\{.*\})' (127\.0\.0\.1:\d+) embedgate\.v1\.EmbedTokenService/GenerateEmbedToken`)
+	deadline := time.Now().Add(30 * time.Second)
+	var m []string
+	for m = addrRE.FindStringSubmatch(out.String()); m == nil; m = addrRE.FindStringSubmatch(out.String()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no grpcurl command printed; output:\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	banner := out.String()
+	for _, f := range []string{"ca.pem", "caller.pem", "caller-key.pem"} {
+		if !strings.Contains(banner, filepath.Join(dir, f)) {
+			t.Errorf("the command does not name %s", f)
+		}
+	}
+	if !strings.Contains(banner, "/opt/grpcurl -cacert") {
+		t.Errorf("the command does not start with the given grpcurl")
+	}
+
+	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "caller.pem"), filepath.Join(dir, "caller-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	// Like grpcurl, dial the printed IP address and verify the server's
+	// certificate for it.
+	conn, err := grpc.NewClient(m[2], grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
+		RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
+	})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req := &embedgatev1.GenerateEmbedTokenRequest{}
+	if err := protojson.Unmarshal([]byte(m[1]), req); err != nil {
+		t.Fatalf("the printed request is not valid JSON for the API: %v", err)
+	}
+	resp, err := embedgatev1.NewEmbedTokenServiceClient(conn).GenerateEmbedToken(context.Background(), req)
+	if err != nil {
+		t.Fatalf("the printed request fails: %v", err)
+	}
+	if resp.GetToken() == "" || len(resp.GetReports()) != 1 {
+		t.Errorf("response = %v", resp)
+	}
+}
+
+// TestCheck: `embedgate check` accepts the dev config and lists every
+// problem of a broken one.
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("listen: nowhere\npolicy_file: missing.yaml\nbogus: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"check", "--config", bad}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "bogus") {
+		t.Fatalf("check of a config with an unknown key: %v", err)
+	}
+	if err := os.WriteFile(bad, []byte("listen: nowhere\npolicy_file: missing.yaml\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = run(context.Background(), []string{"check", "--config", bad}, &stdout, &stderr)
+	for _, key := range []string{"listen", "tls", "tls.client_ca_file", "powerbi.tenant_id", "policy_file"} {
+		if err == nil || !strings.Contains(err.Error(), "\n  "+key+":") {
+			t.Errorf("check does not list %q:\n%v", key, err)
+		}
+	}
+}
+
+func TestUsage(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"frobnicate"}, &stdout, &stderr); err == nil {
+		t.Error("an unknown command succeeded")
+	}
+	if err := run(context.Background(), []string{"version"}, &stdout, &stderr); err != nil || !strings.HasPrefix(stdout.String(), "embedgate ") {
+		t.Errorf("version: %q, %v", stdout.String(), err)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -1,0 +1,211 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+
+	"github.com/embedgate/embedgate/authz"
+	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
+	"github.com/embedgate/embedgate/internal/devpki"
+	"github.com/embedgate/embedgate/powerbi"
+)
+
+const testCaller = "spiffe://embedgate.test/ns/web/sa/frontend"
+
+// fixedPolicy is a PolicySource that never changes.
+type fixedPolicy struct{ p *authz.Policy }
+
+func (f fixedPolicy) Current() *authz.Policy { return f.p }
+
+// issuerFunc adapts a function to TokenIssuer.
+type issuerFunc func(context.Context, powerbi.TokenRequest) (*powerbi.EmbedToken, error)
+
+func (f issuerFunc) GenerateToken(ctx context.Context, r powerbi.TokenRequest) (*powerbi.EmbedToken, error) {
+	return f(ctx, r)
+}
+
+// startServer runs New's server on a real mTLS listener with the given
+// issuer, and returns a client for testCaller and the log output.
+func startServer(t *testing.T, issuer TokenIssuer) (embedgatev1.EmbedTokenServiceClient, *lockedBuffer) {
+	t.Helper()
+	dir := t.TempDir()
+	ca, err := devpki.NewCA("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvKP, err := ca.IssueServer("localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &Config{
+		TLS: TLSConfig{
+			CertFile: filepath.Join(dir, "s.pem"), KeyFile: filepath.Join(dir, "s-key.pem"),
+			ClientCAFile: filepath.Join(dir, "ca.pem"),
+		},
+		ShutdownGrace: DefaultShutdownGrace,
+	}
+	if err := srvKP.WriteFiles(cfg.TLS.CertFile, cfg.TLS.KeyFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg.TLS.ClientCAFile, ca.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	policy, err := authz.Parse([]byte(`
+callers:
+  - id: ` + testCaller + `
+    tenants: [acme]
+tenants:
+  acme:
+    workspace_id: a0000000-0000-4000-8000-000000000001
+    reports: ["*"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &lockedBuffer{}
+	srv, err := New(cfg, Options{
+		Policy: fixedPolicy{policy},
+		Issuer: issuer,
+		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, lis) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	kp, err := ca.IssueClient(testCaller)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := kp.TLSCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
+		RootCAs: ca.Pool(), ServerName: "localhost", Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
+	})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return embedgatev1.NewEmbedTokenServiceClient(conn), logs
+}
+
+var acmeRequest = &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice", ReportIds: []string{"a1000000-0000-4000-8000-000000000001"}}
+
+// TestPanicBecomesInternal: a panic never reaches the caller as a stack.
+func TestPanicBecomesInternal(t *testing.T) {
+	t.Parallel()
+	client, logs := startServer(t, issuerFunc(func(context.Context, powerbi.TokenRequest) (*powerbi.EmbedToken, error) {
+		panic("boom: secret internals")
+	}))
+	_, err := client.GenerateEmbedToken(context.Background(), acmeRequest)
+	if status.Code(err) != codes.Internal {
+		t.Fatalf("code = %v, want Internal", status.Code(err))
+	}
+	if msg := status.Convert(err).Message(); strings.Contains(msg, "boom") || strings.Contains(msg, "goroutine") {
+		t.Errorf("the caller sees the panic: %q", msg)
+	}
+	if !strings.Contains(logs.String(), "panic recovered") || !strings.Contains(logs.String(), "goroutine") {
+		t.Errorf("the log lacks the panic and its stack")
+	}
+}
+
+// TestOneLogRecordPerCall: each call leaves exactly one "grpc call" record
+// with the fields operators search by, and no token.
+func TestOneLogRecordPerCall(t *testing.T) {
+	t.Parallel()
+	const token = "H4sI-the-embed-token-never-logged"
+	client, logs := startServer(t, issuerFunc(func(_ context.Context, r powerbi.TokenRequest) (*powerbi.EmbedToken, error) {
+		return &powerbi.EmbedToken{Token: token, TokenID: "tok-1", RequestID: "pbi-req-1",
+			Reports: []powerbi.Report{{ID: r.ReportIDs[0], Name: "Sales", EmbedURL: "https://app.powerbi.com/reportEmbed", DatasetID: "d"}}}, nil
+	}))
+	if _, err := client.GenerateEmbedToken(context.Background(), acmeRequest); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.GenerateEmbedToken(context.Background(), &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice", ReportIds: []string{"bad"}}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("got %v, want InvalidArgument", err)
+	}
+	var records []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line is not JSON: %q", line)
+		}
+		if rec["msg"] == "grpc call" {
+			records = append(records, rec)
+		}
+	}
+	if len(records) != 2 {
+		t.Fatalf("got %d call records, want 2", len(records))
+	}
+	for i, want := range []map[string]any{
+		{"caller": testCaller, "tenant": "acme", "code": "OK", "token_id": "tok-1", "pbi_request_id": "pbi-req-1"},
+		{"caller": testCaller, "tenant": "acme", "code": "InvalidArgument"},
+	} {
+		for k, v := range want {
+			if records[i][k] != v {
+				t.Errorf("record %d: %s = %v, want %v", i, k, records[i][k], v)
+			}
+		}
+		if _, ok := records[i]["duration"]; !ok {
+			t.Errorf("record %d has no duration", i)
+		}
+	}
+	if strings.Contains(logs.String(), token) {
+		t.Error("the token reached the logs")
+	}
+}
+
+func TestRefreshTime(t *testing.T) {
+	t.Parallel()
+	now := mustTime(t, "2026-11-28T12:00:00Z")
+	for _, tt := range []struct{ expire, want string }{
+		{"2026-11-28T13:00:00Z", "2026-11-28T12:50:00Z"}, // an hour: renew 10 minutes ahead
+		{"2026-11-28T12:04:00Z", "2026-11-28T12:03:00Z"}, // four minutes: a quarter ahead
+		{"2026-11-28T11:59:00Z", "2026-11-28T11:59:00Z"}, // already expired: now is the time
+	} {
+		if got := refreshTime(now, mustTime(t, tt.expire)); !got.Equal(mustTime(t, tt.want)) {
+			t.Errorf("refreshTime(%s) = %s, want %s", tt.expire, got, tt.want)
+		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
