@@ -215,13 +215,13 @@ func (f *Fixture) Validate() error {
 	wsIDs := map[string]bool{}
 	itemIDs := map[string]bool{}
 	datasets := map[string]bool{}
-	reports := map[string]bool{}
+	reports := map[string]Report{}
 	for _, w := range f.Workspaces {
 		for _, d := range w.Datasets {
 			datasets[strings.ToLower(d.ID)] = true
 		}
 		for _, r := range w.Reports {
-			reports[strings.ToLower(r.ID)] = true
+			reports[strings.ToLower(r.ID)] = r
 		}
 	}
 	for i, w := range f.Workspaces {
@@ -278,11 +278,16 @@ func (f *Fixture) Validate() error {
 				tkey := fmt.Sprintf("%s.tiles[%d]", dkey, k)
 				v.id(tkey+".id", t.ID)
 				v.unique(itemIDs, tkey+".id", t.ID)
-				if t.ReportID != "" && !reports[strings.ToLower(t.ReportID)] {
+				rep, known := reports[strings.ToLower(t.ReportID)]
+				switch {
+				case t.ReportID != "" && !known:
 					v.addf("%s.report_id: unknown report %q", tkey, t.ReportID)
-				}
-				if t.DatasetID != "" && !datasets[strings.ToLower(t.DatasetID)] {
+				case t.DatasetID != "" && !datasets[strings.ToLower(t.DatasetID)]:
 					v.addf("%s.dataset_id: unknown dataset %q", tkey, t.DatasetID)
+				case known && t.DatasetID != "" && !strings.EqualFold(t.DatasetID, rep.DatasetID):
+					// The dashboard's RLS rules apply to its tiles'
+					// datasets: a tile reads the dataset of its report.
+					v.addf("%s.dataset_id: %q is not the dataset of report %q (%q)", tkey, t.DatasetID, rep.ID, rep.DatasetID)
 				}
 			}
 		}

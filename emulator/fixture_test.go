@@ -17,9 +17,19 @@ func TestParseFixture(t *testing.T) {
 		wantErrs  []string
 		wantTotal int // workspaces, when valid
 	}{
-		{"demo", string(demoYAML), nil, 4},
+		{"demo", string(demoYAML), nil, 5},
 		{"json", `{"tenants":[{"id":"11111111-1111-4111-8111-111111111111","apps":[{"client_id":"21111111-1111-4111-8111-111111111111","object_id":"31111111-1111-4111-8111-111111111111","secrets":["s"]}]}],
 		  "workspaces":[{"id":"41111111-1111-4111-8111-111111111111","members":["21111111-1111-4111-8111-111111111111"]}]}`, nil, 1},
+		{"tile on another dataset than its report", `
+tenants: []
+workspaces:
+  - id: 41111111-1111-4111-8111-111111111111
+    reports: [{id: 51111111-1111-4111-8111-111111111111, dataset_id: d1}]
+    datasets: [{id: d1}, {id: d2}]
+    dashboards:
+      - id: 61111111-1111-4111-8111-111111111111
+        tiles: [{id: 71111111-1111-4111-8111-111111111111, report_id: 51111111-1111-4111-8111-111111111111, dataset_id: d2}]
+`, []string{`workspaces[0].dashboards[0].tiles[0].dataset_id: "d2" is not the dataset of report`}, 0},
 		{"unknown key", "tenants: []\nworkspace: []\n", []string{"workspace"}, 0},
 		{"empty", "", []string{"empty"}, 0},
 		{"every problem listed", `

@@ -51,7 +51,7 @@ func (s *Server) checkV2(c *caller, req *generateTokenV2) (TokenInfo, int, *apiE
 
 	touched := []*Workspace{}
 	var reports []placed[Report]
-	var reportIDs []string
+	var reportIDs []string // the paginated ones, which identities may name
 	for _, rr := range req.Reports {
 		if rr.ID == "" {
 			return info, 0, invalidRequest("Report id is required.")
@@ -61,7 +61,9 @@ func (s *Server) checkV2(c *caller, req *generateTokenV2) (TokenInfo, int, *apiE
 			return info, 0, notFound(fmt.Sprintf("Report %s was not found.", rr.ID))
 		}
 		reports = append(reports, p)
-		reportIDs = append(reportIDs, p.item.ID)
+		if p.item.Paginated {
+			reportIDs = append(reportIDs, p.item.ID)
+		}
 		touched = append(touched, p.ws)
 		info.Reports = append(info.Reports, TokenReport{ID: p.item.ID, AllowEdit: bool(rr.AllowEdit)})
 	}
@@ -106,7 +108,7 @@ func (s *Server) checkV2(c *caller, req *generateTokenV2) (TokenInfo, int, *apiE
 			return info, 0, invalidRequest(fmt.Sprintf("Report %s uses dataset %s, which must be included in datasets.", p.item.ID, p.item.DatasetID))
 		}
 	}
-	ids, apiErr := checkIdentities(req.Identities, identityRules{datasets: datasets, reportIDs: reportIDs})
+	ids, apiErr := checkIdentities(req.Identities, identityRules{datasets: datasets, paginatedIDs: reportIDs})
 	if apiErr != nil {
 		return info, 0, apiErr
 	}
@@ -186,8 +188,9 @@ func (s *Server) datasetFor(c *caller, id string) (*Dataset, *apiError) {
 }
 
 // finishV1 applies the RLS rules and the trial quota, then mints.
-func (s *Server) finishV1(w http.ResponseWriter, call *v1Call, info TokenInfo, datasets []*Dataset, reportIDs []string) {
-	ids, apiErr := checkIdentities(call.req.Identities, identityRules{datasets: datasets, reportIDs: reportIDs, defaultDatasets: true})
+// paginatedIDs is the item itself when it is a paginated report.
+func (s *Server) finishV1(w http.ResponseWriter, call *v1Call, info TokenInfo, datasets []*Dataset, paginatedIDs []string) {
+	ids, apiErr := checkIdentities(call.req.Identities, identityRules{datasets: datasets, paginatedIDs: paginatedIDs, v1Defaults: true})
 	if apiErr == nil && s.faults.get().TrialExhausted {
 		apiErr = errTrialExhausted
 	}
@@ -228,7 +231,10 @@ func (s *Server) handleReportToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var datasets []*Dataset
-	if !rep.Paginated {
+	var paginatedIDs []string
+	if rep.Paginated {
+		paginatedIDs = []string{rep.ID}
+	} else {
 		ds, apiErr := s.datasetFor(call.c, rep.DatasetID)
 		if apiErr != nil {
 			apiErr.write(w)
@@ -241,7 +247,7 @@ func (s *Server) handleReportToken(w http.ResponseWriter, r *http.Request) {
 		Reports:     []TokenReport{{ID: rep.ID, AllowEdit: call.level == "Edit"}},
 		AllowSaveAs: bool(call.req.AllowSaveAs),
 	}
-	s.finishV1(w, call, info, datasets, []string{rep.ID})
+	s.finishV1(w, call, info, datasets, paginatedIDs)
 }
 
 // handleCreateToken is POST groups/{g}/reports/GenerateToken (create a
@@ -294,11 +300,12 @@ func (s *Server) handleDashboardToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var datasets []*Dataset
-	for _, t := range d.Tiles {
-		if t.DatasetID == "" || containsDataset(datasets, t.DatasetID) {
+	for i := range d.Tiles {
+		id := s.world.tileDatasetID(&d.Tiles[i])
+		if id == "" || containsDataset(datasets, id) {
 			continue
 		}
-		ds, apiErr := s.datasetFor(call.c, t.DatasetID)
+		ds, apiErr := s.datasetFor(call.c, id)
 		if apiErr != nil {
 			apiErr.write(w)
 			return
@@ -333,8 +340,8 @@ func (s *Server) handleTileToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var datasets []*Dataset
-	if t.DatasetID != "" {
-		ds, apiErr := s.datasetFor(call.c, t.DatasetID)
+	if id := s.world.tileDatasetID(t); id != "" {
+		ds, apiErr := s.datasetFor(call.c, id)
 		if apiErr != nil {
 			apiErr.write(w)
 			return

@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -97,6 +98,7 @@ func TestGenerateTokenV2(t *testing.T) {
 		{"role too long", v2([]string{repSales}, []string{dsSales}, map[string]any{"identities": []any{ident("a@x.com", []string{strings.Repeat("r", 51)}, dsSales)}}), nil, 400, "InvalidRequest", "role"},
 		{"role with comma", v2([]string{repSales}, []string{dsSales}, map[string]any{"identities": []any{ident("a@x.com", []string{"Customer,Manager"}, dsSales)}}), nil, 400, "InvalidRequest", "role"},
 		{"identity dataset not in request", v2([]string{repSales}, []string{dsSales}, map[string]any{"identities": []any{ident("a@x.com", []string{"Customer"}, dsSales), ident("a@x.com", []string{"Tenant"}, dsPortal)}}), nil, 400, "InvalidRequest", dsPortal},
+		{"identity naming a Power BI report", v2([]string{repSales}, []string{dsSales}, map[string]any{"identities": []any{map[string]any{"username": "a@x.com", "roles": []string{"Customer"}, "datasets": []string{dsSales}, "reports": []string{repSales}}}}), nil, 400, "InvalidRequest", "paginated"},
 		{"identity without datasets", v2([]string{repSales}, []string{dsSales}, map[string]any{"identities": []any{map[string]any{"username": "a@x.com", "roles": []string{"Customer"}}}}), nil, 400, "InvalidRequest", "datasets"},
 		{"no Content-Type", `{"datasets":[{"id":"` + dsInventory + `"}]}`, nil, 415, "UnsupportedMediaType", "no Content-Type header"},
 		{"text/plain", `{"datasets":[{"id":"` + dsInventory + `"}]}`, []string{"Content-Type", "text/plain"}, 415, "UnsupportedMediaType", "'text/plain'"},
@@ -229,17 +231,8 @@ func TestGenerateTokenV1(t *testing.T) {
 	srv := shared(t)
 	hc := httpClient(t, srv)
 	tok := entraToken(t, srv, hc)
-	g := srv.URL() + "/v1.0/myorg/groups/"
 	sales := ident("alice@acme.com", []string{"Customer"}, dsSales)
-	tests := []struct {
-		name        string
-		path        string
-		body        any
-		wantStatus  int
-		wantKind    TokenKind
-		wantMessage string
-		check       func(t *testing.T, info TokenInfo)
-	}{
+	tests := []v1Case{
 		{"report view, lowercase, allowSaveAs string", wsAcme + "/reports/" + repSales + "/GenerateToken",
 			map[string]any{"accessLevel": "view", "allowSaveAs": "true", "identities": []any{sales}}, 200, KindReport, "",
 			func(t *testing.T, info TokenInfo) {
@@ -293,7 +286,34 @@ func TestGenerateTokenV1(t *testing.T) {
 		{"dataset identity forbidden", wsAcme + "/datasets/" + dsInventory + "/GenerateToken",
 			map[string]any{"identities": []any{ident("a@x.com", nil, dsInventory)}}, 400, "", "shouldn't have effective identity", nil},
 		{"dataset of another group", wsPortal + "/datasets/" + dsInventory + "/GenerateToken", map[string]any{}, 404, "", "", nil},
+		{"report in a second workspace of the tenant", wsAcmeFin + "/reports/" + repBudget + "/GenerateToken",
+			map[string]any{"accessLevel": "View", "identities": []any{ident("alice@acme.com", []string{"Region"}, dsBudget)}}, 200, KindReport, "",
+			func(t *testing.T, info TokenInfo) {
+				if info.GroupID != wsAcmeFin || info.Datasets[0].ID != dsBudget || info.Identities[0].Roles[0] != "Region" {
+					t.Errorf("%+v", info)
+				}
+			}},
+		{"report in a second workspace, role of another model", wsAcmeFin + "/reports/" + repBudget + "/GenerateToken",
+			map[string]any{"identities": []any{ident("alice@acme.com", []string{"Manager"}, dsBudget)}}, 400, "", "'Manager'", nil},
+		{"report in a second workspace, from the first group", wsAcme + "/reports/" + repBudget + "/GenerateToken", map[string]any{}, 404, "", "", nil},
 	}
+	runV1(t, srv, hc, tok, tests)
+}
+
+// v1Case is one V1 GenerateTokenInGroup call and what it should give.
+type v1Case struct {
+	name        string
+	path        string // under /v1.0/myorg/groups/
+	body        any
+	wantStatus  int
+	wantKind    TokenKind
+	wantMessage string
+	check       func(t *testing.T, info TokenInfo)
+}
+
+func runV1(t *testing.T, srv *Server, hc *http.Client, tok string, tests []v1Case) {
+	t.Helper()
+	g := srv.URL() + "/v1.0/myorg/groups/"
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -316,4 +336,97 @@ func TestGenerateTokenV1(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGenerateTokenV1RLS: the RLS matrix on the dashboard (over its tiles'
+// datasets), tile and paginated-report routes, and which of them take
+// several identities.
+func TestGenerateTokenV1RLS(t *testing.T) {
+	t.Parallel()
+	srv := shared(t)
+	hc := httpClient(t, srv)
+	tok := entraToken(t, srv, hc)
+	dash := wsAcme + "/dashboards/" + dashAcme + "/GenerateToken"
+	revenue := wsAcme + "/dashboards/" + dashAcme + "/tiles/" + tileRevenue + "/GenerateToken"
+	stock := wsAcme + "/dashboards/" + dashAcme + "/tiles/" + tileStock + "/GenerateToken"
+	invoices := wsAcme + "/reports/" + repInvoices + "/GenerateToken"
+	alice := ident("alice@acme.com", []string{"Customer"}, dsSales)
+	bob := ident("bob@acme.com", []string{"Manager"}, dsSales)
+	const (
+		requires   = "Creating embed token for accessing dataset " + dsSales + " requires effective identity to be provided"
+		shouldnt   = "Creating embed token for accessing dataset " + dsInventory + " shouldn't have effective identity"
+		needsRoles = "Creating embed token for accessing dataset " + dsSales + " requires roles to be included in provided effective identity"
+		multiple   = "Creating embed token with multiple identities is not supported"
+	)
+	tests := []v1Case{
+		{"dashboard covers both tile datasets", dash, map[string]any{"accessLevel": "View", "identities": []any{alice}}, 200, KindDashboard, "",
+			func(t *testing.T, info TokenInfo) {
+				if len(info.Datasets) != 2 || info.Datasets[0].ID != dsSales || info.Datasets[1].ID != dsInventory || info.AccessLevel != "View" {
+					t.Errorf("%+v", info)
+				}
+			}},
+		{"dashboard, three identities", dash, map[string]any{"identities": []any{alice, bob, ident("carol@acme.com", []string{"Customer", "Manager"}, dsSales)}}, 200, KindDashboard, "",
+			func(t *testing.T, info TokenInfo) {
+				if len(info.Identities) != 3 || info.Identities[1].Username != "bob@acme.com" {
+					t.Errorf("%+v", info.Identities)
+				}
+			}},
+		{"dashboard without identity", dash, map[string]any{"accessLevel": "View"}, 400, "", requires, nil},
+		{"dashboard identity on the non-RLS tile dataset", dash, map[string]any{"identities": []any{alice, ident("a@x.com", []string{"Customer"}, dsInventory)}}, 400, "", shouldnt, nil},
+		{"dashboard identity without datasets covers every tile dataset", dash,
+			map[string]any{"identities": []any{map[string]any{"username": "a@x.com", "roles": []string{"Customer"}}}}, 400, "", shouldnt, nil},
+		{"dashboard identity without roles", dash, map[string]any{"identities": []any{alice, ident("a@x.com", nil, dsSales)}}, 400, "", needsRoles, nil},
+		{"dashboard unknown role", dash, map[string]any{"identities": []any{ident("a@x.com", []string{"Tenant"}, dsSales)}}, 400, "", "'Tenant'", nil},
+		{"dashboard identity on another workspace's dataset", dash, map[string]any{"identities": []any{alice, ident("a@x.com", []string{"Region"}, dsBudget)}}, 400, "", dsBudget, nil},
+
+		{"RLS tile", revenue, map[string]any{"identities": []any{alice}}, 200, KindTile, "",
+			func(t *testing.T, info TokenInfo) {
+				if len(info.Datasets) != 1 || info.Datasets[0].ID != dsSales || info.Identities[0].Datasets[0] != dsSales {
+					t.Errorf("%+v", info)
+				}
+			}},
+		{"RLS tile without identity", revenue, map[string]any{}, 400, "", requires, nil},
+		{"RLS tile without roles", revenue, map[string]any{"identities": []any{ident("a@x.com", nil, dsSales)}}, 400, "", needsRoles, nil},
+		{"RLS tile unknown role", revenue, map[string]any{"identities": []any{ident("a@x.com", []string{"Region"}, dsSales)}}, 400, "", "'Region'", nil},
+		{"RLS tile, two identities", revenue, map[string]any{"identities": []any{alice, bob}}, 400, "", multiple, nil},
+		{"non-RLS tile", stock, map[string]any{"accessLevel": "view"}, 200, KindTile, "",
+			func(t *testing.T, info TokenInfo) {
+				if info.TileID != tileStock || info.Datasets[0].ID != dsInventory || len(info.Identities) != 0 {
+					t.Errorf("%+v", info)
+				}
+			}},
+		{"non-RLS tile with identity", stock, map[string]any{"identities": []any{map[string]any{"username": "a@x.com"}}}, 400, "", shouldnt, nil},
+		{"non-RLS tile, two identities", stock, map[string]any{"identities": []any{alice, bob}}, 400, "", multiple, nil},
+
+		{"paginated, view", invoices, map[string]any{"accessLevel": "View"}, 200, KindReport, "",
+			func(t *testing.T, info TokenInfo) {
+				if info.Reports[0].ID != repInvoices || len(info.Datasets) != 0 || len(info.Identities) != 0 || info.AccessLevel != "View" {
+					t.Errorf("%+v", info)
+				}
+			}},
+		{"paginated, identity naming the report", invoices,
+			map[string]any{"accessLevel": "View", "identities": []any{map[string]any{"username": "john@contoso.com", "reports": []string{repInvoices}}}}, 200, KindReport, "",
+			func(t *testing.T, info TokenInfo) {
+				id := info.Identities[0]
+				if len(info.Identities) != 1 || id.Username != "john@contoso.com" || len(id.Reports) != 1 || id.Reports[0] != repInvoices || len(id.Datasets) != 0 {
+					t.Errorf("%+v", info.Identities)
+				}
+			}},
+		{"paginated, identity without reports applies to the report", invoices,
+			map[string]any{"accessLevel": "View", "identities": []any{map[string]any{"username": "john@contoso.com", "customData": "c"}}}, 200, KindReport, "",
+			func(t *testing.T, info TokenInfo) {
+				if id := info.Identities[0]; len(id.Reports) != 1 || id.Reports[0] != repInvoices || id.CustomData != "c" {
+					t.Errorf("%+v", info.Identities)
+				}
+			}},
+		{"paginated, identity naming another report", invoices,
+			map[string]any{"identities": []any{map[string]any{"username": "john@contoso.com", "reports": []string{repSales}}}}, 400, "", repSales, nil},
+		{"paginated, identity naming a dataset", invoices,
+			map[string]any{"identities": []any{map[string]any{"username": "john@contoso.com", "datasets": []string{dsSales}}}}, 400, "", dsSales, nil},
+		{"paginated, two identities", invoices,
+			map[string]any{"identities": []any{map[string]any{"username": "a@x.com", "reports": []string{repInvoices}}, map[string]any{"username": "b@x.com", "reports": []string{repInvoices}}}}, 400, "", multiple, nil},
+		{"Power BI report, identity naming the report", wsAcme + "/reports/" + repSales + "/GenerateToken",
+			map[string]any{"identities": []any{map[string]any{"username": "a@x.com", "roles": []string{"Customer"}, "reports": []string{repSales}}}}, 400, "", "paginated", nil},
+	}
+	runV1(t, srv, hc, tok, tests)
 }

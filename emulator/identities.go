@@ -9,11 +9,13 @@ import (
 type identityRules struct {
 	// datasets are the datasets the token covers, in request order.
 	datasets []*Dataset
-	// reportIDs are the report ids of the request (for identities[].reports).
-	reportIDs []string
-	// defaultDatasets applies identities without datasets to every dataset
-	// of the request (V1, where the item implies its datasets).
-	defaultDatasets bool
+	// paginatedIDs are the paginated reports of the request: the only
+	// reports identities[].reports may name.
+	paginatedIDs []string
+	// v1Defaults applies an identity without datasets to every dataset of
+	// the request, and one without datasets or reports to the paginated
+	// report of the request (V1, where the item implies both).
+	v1Defaults bool
 }
 
 // checkIdentities applies the effective-identity (RLS) rules and returns
@@ -49,16 +51,21 @@ func checkIdentities(ids []effectiveIdentity, rules identityRules) ([]TokenIdent
 			}
 		}
 		for _, rid := range id.Reports {
-			if !containsFold(rules.reportIDs, rid) {
-				return nil, invalidRequest(fmt.Sprintf("Effective identity report %s is not one of the requested reports.", rid))
+			if !containsFold(rules.paginatedIDs, rid) {
+				// [unk] message; the schema says identities[].reports is
+				// for paginated reports only.
+				return nil, invalidRequest(fmt.Sprintf("Effective identity report %s is not one of the paginated reports of the request.", rid))
 			}
 		}
-		datasets := id.Datasets
+		datasets, reports := id.Datasets, id.Reports
 		if len(datasets) == 0 {
 			switch {
-			case rules.defaultDatasets:
+			case rules.v1Defaults:
 				for _, d := range rules.datasets {
 					datasets = append(datasets, d.ID)
+				}
+				if len(datasets) == 0 && len(reports) == 0 {
+					reports = rules.paginatedIDs
 				}
 			case len(id.Reports) == 0:
 				// [unk] message; the troubleshooting page says datasets
@@ -74,7 +81,7 @@ func checkIdentities(ids []effectiveIdentity, rules identityRules) ([]TokenIdent
 			}
 			covering[d] = append(covering[d], id)
 		}
-		ti := TokenIdentity{Username: username, Roles: nonNil(id.Roles), Datasets: nonNil(datasets), Reports: id.Reports, HasIdentityBlob: id.hasBlob()}
+		ti := TokenIdentity{Username: username, Roles: nonNil(id.Roles), Datasets: nonNil(datasets), Reports: reports, HasIdentityBlob: id.hasBlob()}
 		if id.CustomData != nil {
 			ti.CustomData = *id.CustomData
 		}

@@ -134,6 +134,53 @@ func (s *Server) handleGetDataset(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// dashboardJSON is the Dashboard wire object (without @odata.context).
+func dashboardJSON(ws *Workspace, d *Dashboard) map[string]any {
+	return map[string]any{
+		"id":            d.ID,
+		"displayName":   d.Name,
+		"isReadOnly":    false,
+		"webUrl":        fmt.Sprintf("%s/groups/%s/dashboards/%s", appBaseURL, ws.ID, d.ID),
+		"embedUrl":      dashboardEmbedURL(ws, d),
+		"users":         []any{},
+		"subscriptions": []any{},
+	}
+}
+
+// tileJSON is the Tile wire object (without @odata.context).
+func (s *Server) tileJSON(ws *Workspace, d *Dashboard, t *Tile) map[string]any {
+	m := map[string]any{
+		"id":        t.ID,
+		"title":     t.Title,
+		"embedUrl":  tileEmbedURL(ws, d, t),
+		"embedData": "{}",
+		"rowSpan":   0,
+		"colSpan":   0,
+	}
+	if t.ReportID != "" {
+		m["reportId"] = t.ReportID
+	}
+	if id := s.world.tileDatasetID(t); id != "" {
+		m["datasetId"] = id
+	}
+	return m
+}
+
+func (s *Server) handleGetDashboards(w http.ResponseWriter, r *http.Request) {
+	_, ws, ok := s.powerBIPrelude(w, r)
+	if !ok {
+		return
+	}
+	value := make([]any, 0, len(ws.Dashboards))
+	for i := range ws.Dashboards {
+		value = append(value, dashboardJSON(ws, &ws.Dashboards[i]))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"@odata.context": fmt.Sprintf("%s/groups/%s/$metadata#dashboards", odataBase, ws.ID),
+		"value":          value,
+	})
+}
+
 func (s *Server) handleGetDashboard(w http.ResponseWriter, r *http.Request) {
 	_, ws, ok := s.powerBIPrelude(w, r)
 	if !ok {
@@ -144,15 +191,28 @@ func (s *Server) handleGetDashboard(w http.ResponseWriter, r *http.Request) {
 		notFound("Get dashboard failed: dashboard " + r.PathValue("dashboard") + " was not found in the group.").write(w)
 		return
 	}
+	m := dashboardJSON(ws, d)
+	m["@odata.context"] = fmt.Sprintf("%s/groups/%s/$metadata#dashboards/$entity", odataBase, ws.ID)
+	writeJSON(w, http.StatusOK, m)
+}
+
+func (s *Server) handleGetTiles(w http.ResponseWriter, r *http.Request) {
+	_, ws, ok := s.powerBIPrelude(w, r)
+	if !ok {
+		return
+	}
+	d := s.world.dashboardIn(ws, r.PathValue("dashboard"))
+	if d == nil {
+		notFound("Get tiles failed: dashboard " + r.PathValue("dashboard") + " was not found in the group.").write(w)
+		return
+	}
+	value := make([]any, 0, len(d.Tiles))
+	for i := range d.Tiles {
+		value = append(value, s.tileJSON(ws, d, &d.Tiles[i]))
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"@odata.context": fmt.Sprintf("%s/groups/%s/$metadata#dashboards/$entity", odataBase, ws.ID),
-		"id":             d.ID,
-		"displayName":    d.Name,
-		"isReadOnly":     false,
-		"webUrl":         fmt.Sprintf("%s/groups/%s/dashboards/%s", appBaseURL, ws.ID, d.ID),
-		"embedUrl":       dashboardEmbedURL(ws, d),
-		"users":          []any{},
-		"subscriptions":  []any{},
+		"@odata.context": fmt.Sprintf("%s/groups/%s/dashboards/%s/$metadata#tiles", odataBase, ws.ID, d.ID),
+		"value":          value,
 	})
 }
 
@@ -170,21 +230,8 @@ func (s *Server) handleGetTile(w http.ResponseWriter, r *http.Request) {
 		notFound("Get tile failed: tile " + r.PathValue("tile") + " was not found on the dashboard.").write(w)
 		return
 	}
-	m := map[string]any{
-		"@odata.context": fmt.Sprintf("%s/groups/%s/dashboards/%s/$metadata#tiles/$entity", odataBase, ws.ID, d.ID),
-		"id":             t.ID,
-		"title":          t.Title,
-		"embedUrl":       tileEmbedURL(ws, d, t),
-		"embedData":      "{}",
-		"rowSpan":        0,
-		"colSpan":        0,
-	}
-	if t.ReportID != "" {
-		m["reportId"] = t.ReportID
-	}
-	if t.DatasetID != "" {
-		m["datasetId"] = t.DatasetID
-	}
+	m := s.tileJSON(ws, d, t)
+	m["@odata.context"] = fmt.Sprintf("%s/groups/%s/dashboards/%s/$metadata#tiles/$entity", odataBase, ws.ID, d.ID)
 	writeJSON(w, http.StatusOK, m)
 }
 

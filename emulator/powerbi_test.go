@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestPowerBIGetRoutes(t *testing.T) {
@@ -83,6 +85,123 @@ func TestPowerBIGetRoutes(t *testing.T) {
 				if got := r.body[k]; got != v {
 					t.Errorf("%s = %v, want %v", k, got, v)
 				}
+			}
+		})
+	}
+}
+
+// TestListDashboardsAndTiles: Get Dashboards In Group and Get Tiles In
+// Group, with the auth, membership, profile and 404 rules of the other GETs.
+func TestListDashboardsAndTiles(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, Config{})
+	hc := httpClient(t, srv)
+	tok := entraToken(t, srv, hc)
+	g := srv.URL() + "/v1.0/myorg/groups/"
+	tiles := g + wsAcme + "/dashboards/" + dashAcme + "/tiles"
+	tests := []struct {
+		name       string
+		url        string
+		headers    []string
+		wantStatus int
+		wantCode   string
+		wantIDs    []string
+		wantRoute  string
+	}{
+		{"dashboards", g + wsAcme + "/dashboards", nil, 200, "", []string{dashAcme}, RouteGetDashboards},
+		{"no dashboards", g + wsAcmeFin + "/dashboards", nil, 200, "", []string{}, RouteGetDashboards},
+		{"dashboards, profile workspace", g + wsGlobex + "/dashboards", []string{"X-PowerBI-Profile-Id", globexProf}, 200, "", []string{}, RouteGetDashboards},
+		{"dashboards, profile workspace without header", g + wsGlobex + "/dashboards", nil, 401, "PowerBINotAuthorizedException", nil, RouteGetDashboards},
+		{"dashboards, not a member", g + wsFinance + "/dashboards", nil, 401, "PowerBINotAuthorizedException", nil, RouteGetDashboards},
+		{"dashboards, unknown group", g + "00000000-0000-4000-8000-000000000000/dashboards", nil, 401, "PowerBINotAuthorizedException", nil, RouteGetDashboards},
+		{"dashboards, no Authorization", g + wsAcme + "/dashboards", []string{"Authorization", ""}, 403, "", nil, RouteGetDashboards},
+		{"tiles", tiles, nil, 200, "", []string{tileRevenue, tileStock}, RouteGetTiles},
+		{"tiles, dashboard id in another case", g + wsAcme + "/dashboards/" + strings.ToUpper(dashAcme) + "/tiles", nil, 200, "", []string{tileRevenue, tileStock}, RouteGetTiles},
+		{"tiles, unknown dashboard", g + wsAcme + "/dashboards/" + tileRevenue + "/tiles", nil, 404, "PowerBIEntityNotFound", nil, RouteGetTiles},
+		{"tiles, dashboard of another group", g + wsPortal + "/dashboards/" + dashAcme + "/tiles", nil, 404, "PowerBIEntityNotFound", nil, RouteGetTiles},
+		{"tiles, not a member", g + wsFinance + "/dashboards/" + dashAcme + "/tiles", nil, 401, "PowerBINotAuthorizedException", nil, RouteGetTiles},
+		{"tiles, garbage token", tiles, []string{"Authorization", "Bearer abc.def.ghi"}, 403, "", nil, RouteGetTiles},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := call(t, hc, "GET", tc.url, tok, nil, tc.headers...)
+			if r.status != tc.wantStatus {
+				t.Fatalf("status %d, want %d: %s", r.status, tc.wantStatus, r.raw)
+			}
+			if !isUUID(r.header.Get("RequestId")) {
+				t.Errorf("RequestId header = %q", r.header.Get("RequestId"))
+			}
+			if tc.wantCode != "" && errorCode(r) != tc.wantCode {
+				t.Errorf("error code %q, want %q (%s)", errorCode(r), tc.wantCode, r.raw)
+			}
+			if tc.wantIDs == nil {
+				return
+			}
+			if ctx, _ := r.body["@odata.context"].(string); !strings.HasPrefix(ctx, "http://wabi-") {
+				t.Errorf("@odata.context = %q", ctx)
+			}
+			value, ok := r.body["value"].([]any)
+			if !ok || len(value) != len(tc.wantIDs) {
+				t.Fatalf("value: %s", r.raw)
+			}
+			for i, v := range value {
+				if id := v.(map[string]any)["id"]; id != tc.wantIDs[i] {
+					t.Errorf("value[%d].id = %v, want %s", i, id, tc.wantIDs[i])
+				}
+			}
+		})
+	}
+	// Every call is counted, refused ones included.
+	for _, route := range []string{RouteGetDashboards, RouteGetTiles} {
+		want := 0
+		for _, tc := range tests {
+			if tc.wantRoute == route {
+				want++
+			}
+		}
+		if got := srv.Counters()[route]; got != int64(want) {
+			t.Errorf("Counters()[%s] = %d, want %d", route, got, want)
+		}
+	}
+}
+
+// TestListItemShapes: list entries are the objects the single GETs return.
+func TestListItemShapes(t *testing.T) {
+	t.Parallel()
+	srv := shared(t)
+	hc := httpClient(t, srv)
+	tok := entraToken(t, srv, hc)
+	g := srv.URL() + "/v1.0/myorg/groups/" + wsAcme
+	tests := []struct {
+		name, list, item string
+		index            int
+		want             map[string]any
+	}{
+		{"dashboard", g + "/dashboards", g + "/dashboards/" + dashAcme, 0, map[string]any{
+			"id": dashAcme, "displayName": "Acme Overview", "isReadOnly": false,
+			"webUrl": "https://app.powerbi.com/groups/" + wsAcme + "/dashboards/" + dashAcme}},
+		{"tile", g + "/dashboards/" + dashAcme + "/tiles", g + "/dashboards/" + dashAcme + "/tiles/" + tileStock, 1, map[string]any{
+			"id": tileStock, "title": "Stock", "reportId": repInventory, "datasetId": dsInventory,
+			"embedData": "{}", "rowSpan": 0.0, "colSpan": 0.0}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			list := call(t, hc, "GET", tc.list, tok, nil)
+			single := call(t, hc, "GET", tc.item, tok, nil)
+			value, _ := list.body["value"].([]any)
+			if list.status != 200 || single.status != 200 || len(value) <= tc.index {
+				t.Fatalf("list %d %s; item %d %s", list.status, list.raw, single.status, single.raw)
+			}
+			entry := value[tc.index].(map[string]any)
+			for k, v := range tc.want {
+				if entry[k] != v {
+					t.Errorf("list %s = %v, want %v", k, entry[k], v)
+				}
+			}
+			delete(single.body, "@odata.context")
+			if diff := cmp.Diff(single.body, entry); diff != "" {
+				t.Errorf("list entry differs from the single GET (-single +list):\n%s", diff)
 			}
 		})
 	}

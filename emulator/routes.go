@@ -27,6 +27,10 @@ const (
 	RouteGetDataset = "powerbi.GetDatasetInGroup"
 	// RouteGetDashboard is GET /v1.0/myorg/groups/{g}/dashboards/{d}.
 	RouteGetDashboard = "powerbi.GetDashboardInGroup"
+	// RouteGetDashboards is GET /v1.0/myorg/groups/{g}/dashboards.
+	RouteGetDashboards = "powerbi.GetDashboardsInGroup"
+	// RouteGetTiles is GET /v1.0/myorg/groups/{g}/dashboards/{d}/tiles.
+	RouteGetTiles = "powerbi.GetTilesInGroup"
 	// RouteGetTile is GET /v1.0/myorg/groups/{g}/dashboards/{d}/tiles/{t}.
 	RouteGetTile = "powerbi.GetTileInGroup"
 	// RouteReportGenerateTokenInGroup is POST .../groups/{g}/reports/{r}/GenerateToken.
@@ -51,7 +55,8 @@ const (
 var allRoutes = []string{
 	RouteOIDC, RouteInstanceDiscovery, RouteJWKS, RouteEntraToken,
 	RouteGenerateToken, RouteGetReport, RouteGetReports, RouteGetDataset,
-	RouteGetDashboard, RouteGetTile, RouteReportGenerateTokenInGroup,
+	RouteGetDashboards, RouteGetDashboard, RouteGetTiles, RouteGetTile,
+	RouteReportGenerateTokenInGroup,
 	RouteCreateReportTokenInGroup, RouteDashboardGenerateTokenInGroup,
 	RouteTileGenerateTokenInGroup, RouteDatasetGenerateTokenInGroup,
 	RouteAvailableFeatures, RouteNotFound,

@@ -114,6 +114,18 @@ func (d *Dashboard) tile(id string) *Tile {
 	return nil
 }
 
+// tileDatasetID is the dataset a tile reads: its own dataset_id, else the
+// dataset of the Power BI report it was pinned from ("" for neither).
+func (w *world) tileDatasetID(t *Tile) string {
+	if t.DatasetID != "" {
+		return t.DatasetID
+	}
+	if p, ok := w.reports[strings.ToLower(t.ReportID)]; ok {
+		return p.item.DatasetID
+	}
+	return ""
+}
+
 // containsFold reports whether list holds s, ignoring case.
 func containsFold(list []string, s string) bool {
 	return slices.ContainsFunc(list, func(x string) bool { return strings.EqualFold(x, s) })
