@@ -55,6 +55,15 @@ check-generate: generate ## Fail if gen/ is not what proto/ generates.
 	@if [ -n "$$(git status --porcelain -- gen)" ]; then \
 	  git status --short -- gen; echo "gen/ is stale: run 'make generate' and commit it"; exit 1; fi
 
+# The API never breaks its callers: compare with the commit that shipped v1
+# and with the previous commit.
+API_V1_COMMIT = $(shell git log --diff-filter=A --format=%H -- proto/embedgate/v1/embed_token.proto | tail -1)
+
+.PHONY: breaking
+breaking: $(BUF) ## Fail if proto/ breaks compatibility with v1 or the previous commit.
+	$(BUF) breaking --against '.git#ref=$(API_V1_COMMIT)'
+	@if git rev-parse -q --verify HEAD~1 >/dev/null; then $(BUF) breaking --against '.git#ref=HEAD~1'; fi
+
 .PHONY: lint
 lint: $(BUF) ## buf lint and format check, gofmt, go vet.
 	$(BUF) lint

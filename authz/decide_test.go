@@ -2,6 +2,7 @@ package authz
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +25,18 @@ const (
 	acmeR2   = "aaaaaaaa-0000-0000-0000-00000000000b"
 	globexR1 = "bbbbbbbb-0000-0000-0000-000000000001"
 	otherR   = "dddddddd-0000-0000-0000-000000000001"
+
+	// hooli spreads its items over three workspaces.
+	hooliWS   = "66666666-6666-6666-6666-666666666666" // primary: reports "*", dashboard D1
+	hooliWS2  = "77777777-7777-7777-7777-77777777777a" // report R1, dashboard D2
+	hooliWS3  = "88888888-8888-8888-8888-888888888888" // report R2; the create workspace
+	hooliR1   = "eeeeeeee-0000-0000-0000-00000000000a"
+	hooliR2   = "eeeeeeee-0000-0000-0000-000000000002"
+	hooliD1   = "cccccccc-0000-0000-0000-00000000000c"
+	hooliD2   = "cccccccc-0000-0000-0000-000000000002"
+	hooliDS   = "ffffffff-0000-0000-0000-00000000000a" // dataset with its own roles
+	otherDash = "dddddddd-0000-0000-0000-0000000000d0"
+	tile      = "99999999-0000-0000-0000-00000000000f"
 )
 
 // decisionPolicy is the policy of the decision table. Upper-case uuids in it check
@@ -56,6 +69,8 @@ tenants:
       username: "{tenant}/{user}"
       custom_data: "region=eu;tenant={tenant};user={user}"
     allow_edit: true
+    dashboards: ["*"]
+    allow_create: true
     max_lifetime: 2h
   globex:
     workspace_id: ` + globexWS + `
@@ -64,6 +79,22 @@ tenants:
   initech:
     workspace_id: ` + initechWS + `
     reports: ["*"]
+  hooli:
+    workspace_id: ` + hooliWS + `
+    reports: ["*"]
+    dashboards: [CCCCCCCC-0000-0000-0000-00000000000C]
+    workspaces:
+      - id: 77777777-7777-7777-7777-77777777777A
+        reports: [EEEEEEEE-0000-0000-0000-00000000000A]
+        dashboards: [` + hooliD2 + `]
+      - id: ` + hooliWS3 + `
+        reports: [` + hooliR2 + `]
+    rls:
+      roles: [Customer]
+      dataset_roles:
+        FFFFFFFF-0000-0000-0000-00000000000A: [Region, Customer]
+    allow_create: true
+    create_workspace_id: ` + hooliWS3 + `
 `
 
 func mustParse(t testing.TB, policy string) *Policy {
@@ -81,7 +112,7 @@ func acmeGrant(mod func(*Grant)) Grant {
 		Caller:      frontend,
 		Tenant:      "acme",
 		WorkspaceID: acmeWS,
-		ReportIDs:   []string{acmeR1},
+		Reports:     []Item{{acmeR1, acmeWS}},
 		Identity:    &Identity{Username: "alice@acme.com", Roles: []string{"Customer", "Viewer"}, CustomData: "acme"},
 		Lifetime:    30 * time.Minute,
 		Rule:        "tenants.acme",
@@ -99,7 +130,7 @@ func euGrant(mod func(*Grant)) Grant {
 		Tenant:      "acme-eu",
 		WorkspaceID: acmeEUWS,
 		ProfileID:   acmeEUPro,
-		ReportIDs:   []string{otherR},
+		Reports:     []Item{{otherR, acmeEUWS}},
 		Identity:    &Identity{Username: "acme-eu/bob", Roles: []string{"EU"}, CustomData: "region=eu;tenant=acme-eu;user=bob"},
 		Lifetime:    2 * time.Hour,
 		Rule:        "tenants.acme-eu",
@@ -108,6 +139,33 @@ func euGrant(mod func(*Grant)) Grant {
 		mod(&g)
 	}
 	return g
+}
+
+// hooliGrant is the grant of a request by frontend for hooli, user dan, with no items:
+// each case sets its own.
+func hooliGrant(mod func(*Grant)) Grant {
+	g := Grant{
+		Caller:      frontend,
+		Tenant:      "hooli",
+		WorkspaceID: hooliWS,
+		Identity: &Identity{Username: "dan", Roles: []string{"Customer"},
+			DatasetRoles: map[string][]string{hooliDS: {"Region", "Customer"}}},
+		Lifetime: time.Hour,
+		Rule:     "tenants.hooli",
+	}
+	if mod != nil {
+		mod(&g)
+	}
+	return g
+}
+
+// uuids returns n distinct report uuids.
+func uuids(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("dddddddd-0000-0000-0000-%012d", i)
+	}
+	return out
 }
 
 func TestDecide(t *testing.T) {
@@ -128,13 +186,21 @@ func TestDecide(t *testing.T) {
 		}
 		return r
 	}
+	hooli := func(mod func(*Request)) Request {
+		r := Request{Caller: frontend, Tenant: "hooli", User: "dan"}
+		if mod != nil {
+			mod(&r)
+		}
+		return r
+	}
 
 	tests := []struct {
-		name     string
-		req      Request
-		want     Grant
-		wantErr  error
-		wantRule string // for denials; checked when set
+		name      string
+		req       Request
+		want      Grant
+		wantErr   error
+		wantRule  string // for denials; checked when set
+		wantField string // for invalid requests; checked when set
 	}{
 		// Grants.
 		{name: "plain request gets the default lifetime and the rls identity",
@@ -144,7 +210,7 @@ func TestDecide(t *testing.T) {
 			want: acmeGrant(nil)},
 		{name: "several reports keep request order",
 			req:  acme(func(r *Request) { r.ReportIDs = []string{strings.ToUpper(acmeR2), acmeR1} }),
-			want: acmeGrant(func(g *Grant) { g.ReportIDs = []string{acmeR2, acmeR1} })},
+			want: acmeGrant(func(g *Grant) { g.Reports = []Item{{acmeR2, acmeWS}, {acmeR1, acmeWS}} })},
 		{name: "caller granted one tenant",
 			req:  acme(func(r *Request) { r.Caller = billing }),
 			want: acmeGrant(func(g *Grant) { g.Caller = billing })},
@@ -152,15 +218,15 @@ func TestDecide(t *testing.T) {
 			req: eu(nil), want: euGrant(nil)},
 		{name: "wildcard caller reaches a tenant nobody else has",
 			req: Request{Caller: frontend, Tenant: "initech", User: "u", ReportIDs: []string{otherR}},
-			want: Grant{Caller: frontend, Tenant: "initech", WorkspaceID: initechWS, ReportIDs: []string{otherR},
+			want: Grant{Caller: frontend, Tenant: "initech", WorkspaceID: initechWS, Reports: []Item{{otherR, initechWS}},
 				Lifetime: time.Hour, Rule: "tenants.initech"}},
 		{name: "tenant without rls has no identity and default = max lifetime",
 			req: Request{Caller: portal, Tenant: "globex", User: "carol", ReportIDs: []string{globexR1}},
-			want: Grant{Caller: portal, Tenant: "globex", WorkspaceID: globexWS, ReportIDs: []string{globexR1},
+			want: Grant{Caller: portal, Tenant: "globex", WorkspaceID: globexWS, Reports: []Item{{globexR1, globexWS}},
 				Lifetime: 10 * time.Minute, Rule: "tenants.globex"}},
 		{name: "without rls whitespace in the user is only audited",
 			req: Request{Caller: portal, Tenant: "globex", User: "carol smith", ReportIDs: []string{globexR1}},
-			want: Grant{Caller: portal, Tenant: "globex", WorkspaceID: globexWS, ReportIDs: []string{globexR1},
+			want: Grant{Caller: portal, Tenant: "globex", WorkspaceID: globexWS, Reports: []Item{{globexR1, globexWS}},
 				Lifetime: 10 * time.Minute, Rule: "tenants.globex"}},
 		{name: "edit where allowed",
 			req:  eu(func(r *Request) { r.AllowEdit = true }),
@@ -176,7 +242,7 @@ func TestDecide(t *testing.T) {
 			want: acmeGrant(func(g *Grant) { g.Lifetime, g.LifetimeClamped = time.Hour, true })},
 		{name: "lifetime above a short max is clamped",
 			req: Request{Caller: portal, Tenant: "globex", User: "carol", ReportIDs: []string{globexR1}, Lifetime: 11 * time.Minute},
-			want: Grant{Caller: portal, Tenant: "globex", WorkspaceID: globexWS, ReportIDs: []string{globexR1},
+			want: Grant{Caller: portal, Tenant: "globex", WorkspaceID: globexWS, Reports: []Item{{globexR1, globexWS}},
 				Lifetime: 10 * time.Minute, LifetimeClamped: true, Rule: "tenants.globex"}},
 		{name: "lifetime truncated to whole minutes",
 			req:  acme(func(r *Request) { r.Lifetime = 90 * time.Second }),
@@ -268,6 +334,120 @@ func TestDecide(t *testing.T) {
 			req:     Request{Caller: portal, Tenant: "globex", User: "carol", ReportIDs: []string{globexR1}, AllowEdit: true},
 			wantErr: ErrEditNotAllowed},
 
+		// Workspaces: each report resolves to the one workspace that lists it, else to
+		// the primary workspace when its list is "*".
+		{name: "report listed in an additional workspace resolves there",
+			req:  hooli(func(r *Request) { r.ReportIDs = []string{hooliR2} }),
+			want: hooliGrant(func(g *Grant) { g.Reports = []Item{{hooliR2, hooliWS3}} })},
+		{name: "report listed nowhere resolves to the primary workspace's wildcard",
+			req:  hooli(func(r *Request) { r.ReportIDs = []string{otherR} }),
+			want: hooliGrant(func(g *Grant) { g.Reports = []Item{{otherR, hooliWS}} })},
+		{name: "reports across three workspaces in one request keep request order",
+			req: hooli(func(r *Request) { r.ReportIDs = []string{hooliR2, otherR, hooliR1} }),
+			want: hooliGrant(func(g *Grant) {
+				g.Reports = []Item{{hooliR2, hooliWS3}, {otherR, hooliWS}, {hooliR1, hooliWS2}}
+			})},
+		{name: "ids differing in case across policy and request resolve to one workspace",
+			req: hooli(func(r *Request) {
+				r.ReportIDs = []string{strings.ToUpper(hooliR1), strings.ToUpper(hooliR2)}
+			}),
+			want: hooliGrant(func(g *Grant) { g.Reports = []Item{{hooliR1, hooliWS2}, {hooliR2, hooliWS3}} })},
+		{name: "another tenant's explicit listing does not move a report of a wildcard tenant",
+			req:  eu(func(r *Request) { r.ReportIDs = []string{hooliR1} }),
+			want: euGrant(func(g *Grant) { g.Reports = []Item{{hooliR1, acmeEUWS}} })},
+		{name: "report of an additional workspace of another tenant",
+			req:     acme(func(r *Request) { r.ReportIDs = []string{acmeR1, hooliR2} }),
+			wantErr: ErrReportNotAllowed, wantRule: "tenants.acme.reports"},
+		{name: "fifty reports", req: eu(func(r *Request) { r.ReportIDs = uuids(50) }),
+			want: euGrant(func(g *Grant) {
+				g.Reports = nil
+				for _, id := range uuids(50) {
+					g.Reports = append(g.Reports, Item{id, acmeEUWS})
+				}
+			})},
+		{name: "fifty-one reports", req: eu(func(r *Request) { r.ReportIDs = uuids(51) }),
+			wantErr: ErrInvalidRequest, wantField: "report_ids"},
+
+		{name: "dataset roles are carried into the identity, dataset ids lower case",
+			req:  hooli(func(r *Request) { r.ReportIDs, r.User = []string{otherR}, "erin" }),
+			want: hooliGrant(func(g *Grant) { g.Reports, g.Identity.Username = []Item{{otherR, hooliWS}}, "erin" })},
+
+		// Dashboards and tiles: view only, and a granted dashboard grants its tiles.
+		{name: "dashboard listed in the primary workspace",
+			req:  hooli(func(r *Request) { r.DashboardID = strings.ToUpper(hooliD1) }),
+			want: hooliGrant(func(g *Grant) { g.Dashboard = &Item{hooliD1, hooliWS} })},
+		{name: "dashboard listed in an additional workspace resolves there",
+			req:  hooli(func(r *Request) { r.DashboardID = hooliD2 }),
+			want: hooliGrant(func(g *Grant) { g.Dashboard = &Item{hooliD2, hooliWS2} })},
+		{name: "wildcard dashboards allow any dashboard of the primary workspace",
+			req:  eu(func(r *Request) { r.ReportIDs, r.DashboardID = nil, otherDash }),
+			want: euGrant(func(g *Grant) { g.Reports, g.Dashboard = nil, &Item{otherDash, acmeEUWS} })},
+		{name: "dashboard not listed by a tenant without a wildcard",
+			req:     hooli(func(r *Request) { r.DashboardID = otherDash }),
+			wantErr: ErrDashboardNotAllowed, wantRule: "tenants.hooli.dashboards"},
+		{name: "dashboard of a tenant with no dashboards key",
+			req:     acme(func(r *Request) { r.ReportIDs, r.DashboardID = nil, hooliD1 }),
+			wantErr: ErrDashboardNotAllowed, wantRule: "tenants.acme.dashboards"},
+		{name: "a report id is not a dashboard id",
+			req:     hooli(func(r *Request) { r.DashboardID = hooliR1 }),
+			wantErr: ErrDashboardNotAllowed},
+		{name: "tile of an allowed dashboard",
+			req: hooli(func(r *Request) { r.DashboardID, r.TileID = hooliD2, strings.ToUpper(tile) }),
+			want: hooliGrant(func(g *Grant) {
+				g.Dashboard, g.TileID = &Item{hooliD2, hooliWS2}, tile
+			})},
+		{name: "tile of a dashboard not allowed",
+			req:     hooli(func(r *Request) { r.DashboardID, r.TileID = otherDash, tile }),
+			wantErr: ErrDashboardNotAllowed, wantRule: "tenants.hooli.dashboards"},
+		{name: "tile without a dashboard",
+			req:     hooli(func(r *Request) { r.TileID = tile }),
+			wantErr: ErrInvalidRequest, wantRule: "request", wantField: "tile_id"},
+		{name: "tile with reports and no dashboard",
+			req:     acme(func(r *Request) { r.TileID = tile }),
+			wantErr: ErrInvalidRequest, wantField: "tile_id"},
+		{name: "both reports and a dashboard",
+			req:     acme(func(r *Request) { r.DashboardID = hooliD1 }),
+			wantErr: ErrInvalidRequest, wantField: "dashboard_id"},
+		{name: "neither reports nor a dashboard",
+			req:     hooli(nil),
+			wantErr: ErrInvalidRequest, wantField: "report_ids"},
+		{name: "dashboard id not a uuid",
+			req:     hooli(func(r *Request) { r.DashboardID = "sales" }),
+			wantErr: ErrInvalidRequest, wantField: "dashboard_id"},
+		{name: "tile id not a uuid",
+			req:     hooli(func(r *Request) { r.DashboardID, r.TileID = hooliD1, "*" }),
+			wantErr: ErrInvalidRequest, wantField: "tile_id"},
+		{name: "edit token for a dashboard, even where edit is allowed",
+			req:     eu(func(r *Request) { r.ReportIDs, r.DashboardID, r.AllowEdit = nil, otherDash, true }),
+			wantErr: ErrInvalidRequest, wantField: "allow_edit"},
+		{name: "create token for a tile, even where create is allowed",
+			req:     hooli(func(r *Request) { r.DashboardID, r.TileID, r.AllowCreate = hooliD2, tile, true }),
+			wantErr: ErrInvalidRequest, wantField: "allow_create"},
+
+		// Create: the token's target workspace is the policy's, never the caller's.
+		{name: "create goes to the tenant's create workspace",
+			req: hooli(func(r *Request) { r.ReportIDs, r.AllowCreate = []string{hooliR1}, true }),
+			want: hooliGrant(func(g *Grant) {
+				g.Reports, g.TargetWorkspaceIDs = []Item{{hooliR1, hooliWS2}}, []string{hooliWS3}
+			})},
+		{name: "create without a create workspace goes to the primary workspace",
+			req:  eu(func(r *Request) { r.AllowCreate = true }),
+			want: euGrant(func(g *Grant) { g.TargetWorkspaceIDs = []string{acmeEUWS} })},
+		{name: "create and edit together",
+			req: eu(func(r *Request) { r.AllowCreate, r.AllowEdit = true, true }),
+			want: euGrant(func(g *Grant) {
+				g.TargetWorkspaceIDs, g.AllowEdit = []string{acmeEUWS}, true
+			})},
+		{name: "create not allowed",
+			req:     acme(func(r *Request) { r.AllowCreate = true }),
+			wantErr: ErrCreateNotAllowed, wantRule: "tenants.acme.allow_create"},
+		{name: "create not allowed on a tenant without rls",
+			req:     Request{Caller: portal, Tenant: "globex", User: "carol", ReportIDs: []string{globexR1}, AllowCreate: true},
+			wantErr: ErrCreateNotAllowed, wantRule: "tenants.globex.allow_create"},
+		{name: "a report outside the tenant is denied before create",
+			req:     acme(func(r *Request) { r.ReportIDs, r.AllowCreate = []string{otherR}, true }),
+			wantErr: ErrReportNotAllowed},
+
 		// Malformed requests.
 		{name: "duplicate report ids", req: acme(func(r *Request) { r.ReportIDs = []string{acmeR1, acmeR1} }),
 			wantErr: ErrInvalidRequest, wantRule: "request"},
@@ -275,7 +455,7 @@ func TestDecide(t *testing.T) {
 			wantErr: ErrInvalidRequest},
 		{name: "report id not a uuid", req: acme(func(r *Request) { r.ReportIDs = []string{"sales"} }),
 			wantErr: ErrInvalidRequest},
-		{name: "no report ids", req: acme(func(r *Request) { r.ReportIDs = nil }), wantErr: ErrInvalidRequest},
+		{name: "no report ids", req: acme(func(r *Request) { r.ReportIDs = nil }), wantErr: ErrInvalidRequest, wantField: "report_ids"},
 		{name: "empty user", req: acme(func(r *Request) { r.User = "" }), wantErr: ErrInvalidRequest},
 		{name: "user with a newline", req: acme(func(r *Request) { r.User = "alice\nadmin" }), wantErr: ErrInvalidRequest},
 		{name: "user not UTF-8", req: acme(func(r *Request) { r.User = "al\xffice" }), wantErr: ErrInvalidRequest},
@@ -300,6 +480,9 @@ func TestDecide(t *testing.T) {
 				}
 				if tt.wantRule != "" && d.Rule != tt.wantRule {
 					t.Errorf("Denial.Rule = %q, want %q", d.Rule, tt.wantRule)
+				}
+				if tt.wantField != "" && d.Field != tt.wantField {
+					t.Errorf("Denial.Field = %q, want %q", d.Field, tt.wantField)
 				}
 				if (d.Field != "") != (tt.wantErr == ErrInvalidRequest) {
 					t.Errorf("Denial.Field = %q: set exactly for invalid requests", d.Field)
@@ -355,8 +538,14 @@ func TestDecideMessagesDoNotLeak(t *testing.T) {
 		{Caller: frontend, Tenant: "acme", User: "u", ReportIDs: []string{globexR1}},
 		{Caller: frontend, Tenant: "acme", User: "u", ReportIDs: []string{acmeR1}, AllowEdit: true},
 		{Caller: "spiffe://mesh.example/x", Tenant: "acme", User: "u", ReportIDs: []string{acmeR1}},
+		{Caller: frontend, Tenant: "acme", User: "u", ReportIDs: []string{hooliR1}},
+		{Caller: frontend, Tenant: "acme", User: "u", DashboardID: hooliD1},
+		{Caller: frontend, Tenant: "hooli", User: "u", DashboardID: otherDash, TileID: tile},
+		{Caller: frontend, Tenant: "acme", User: "u", ReportIDs: []string{acmeR1}, AllowCreate: true},
+		{Caller: frontend, Tenant: "hooli", User: "u", DashboardID: hooliD1, AllowCreate: true},
 	}
-	secrets := []string{acmeWS, acmeEUWS, acmeEUPro, globexWS, initechWS, "globex", "Customer", "acme-eu", "callers"}
+	secrets := []string{acmeWS, acmeEUWS, acmeEUPro, globexWS, initechWS, hooliWS, hooliWS2, hooliWS3, hooliDS,
+		"globex", "Customer", "Region", "acme-eu", "callers"}
 	for _, r := range reqs {
 		_, err := p.Decide(r)
 		for _, s := range secrets {
@@ -383,6 +572,25 @@ func TestDecideGrantsDoNotAlias(t *testing.T) {
 	}
 	if got := g2.Identity.Roles[0]; got != "Customer" {
 		t.Errorf("second grant's first role = %q: the first grant aliased the policy", got)
+	}
+
+	req = Request{Caller: frontend, Tenant: "hooli", User: "dan", ReportIDs: []string{hooliR1}, AllowCreate: true}
+	g, err = p.Decide(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Identity.DatasetRoles[hooliDS][0] = "Admin"
+	g.Identity.DatasetRoles[otherR] = []string{"Admin"}
+	g.TargetWorkspaceIDs[0] = otherR
+	g2, err = p.Decide(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := hooliGrant(func(g *Grant) {
+		g.Reports, g.TargetWorkspaceIDs = []Item{{hooliR1, hooliWS2}}, []string{hooliWS3}
+	})
+	if diff := cmp.Diff(want, g2); diff != "" {
+		t.Errorf("second grant changed: the first grant aliased the policy (-want +got):\n%s", diff)
 	}
 }
 

@@ -23,14 +23,24 @@ var (
 	// says whether the report exists elsewhere.
 	ErrReportNotAllowed = errors.New("report not allowed")
 
+	// ErrDashboardNotAllowed means the requested dashboard (or the dashboard of the
+	// requested tile) is outside the tenant's dashboards. Like ErrReportNotAllowed, it
+	// never says whether the dashboard exists elsewhere.
+	ErrDashboardNotAllowed = errors.New("dashboard not allowed")
+
 	// ErrEditNotAllowed means the request asked for an edit token and the tenant's policy
 	// does not allow edit.
 	ErrEditNotAllowed = errors.New("edit not allowed")
 
-	// ErrInvalidRequest means the request itself is malformed (duplicate report ids, an
-	// empty user, a username the tenant's template would expand beyond what Power BI
-	// accepts, ...). It maps to INVALID_ARGUMENT rather than PERMISSION_DENIED because
-	// the caller can fix it.
+	// ErrCreateNotAllowed means the request asked for a token that may create reports and
+	// the tenant's policy does not allow create.
+	ErrCreateNotAllowed = errors.New("create not allowed")
+
+	// ErrInvalidRequest means the request itself is malformed (duplicate report ids,
+	// both reports and a dashboard, a tile without its dashboard, an empty user, a
+	// username the tenant's template would expand beyond what Power BI accepts, ...).
+	// It maps to INVALID_ARGUMENT rather than PERMISSION_DENIED because the caller can
+	// fix it.
 	ErrInvalidRequest = errors.New("invalid request")
 )
 
@@ -47,7 +57,8 @@ type Denial struct {
 	// what the caller sent and never reveals anything about other tenants.
 	Message string
 	// Field names the request field at fault for ErrInvalidRequest (e.g. "report_ids",
-	// "user", "lifetime"), so the server can fill a BadRequest field violation. It is
+	// "report_ids[2]", "dashboard_id", "tile_id", "allow_edit", "allow_create", "user",
+	// "lifetime"), so the server can fill a BadRequest field violation. It is
 	// empty for the other reasons.
 	Field string
 }

@@ -12,13 +12,18 @@ import (
 
 // FuzzParse: Parse never panics; every failure is a *ValidationError with at least one
 // problem; a policy that parses re-validates clean, is as strict as yaml's
-// KnownFields(true), and serves every tenant it grants.
+// KnownFields(true), and serves every tenant it grants (an item of a known workspace,
+// a create workspace where create is allowed).
 func FuzzParse(f *testing.F) {
 	for _, seed := range []string{
 		"", tenantYAML, decisionPolicy, policyBad, policyV2,
 		"callers: [\n", "tenants:\n  acme:\n", "a: &a [*a, *a]\n",
 		"tenants: {acme: {workspace_id: 11111111-1111-1111-1111-111111111111, reports: ['*'], rls: {roles: [a], username: '{user}{tenant}'}, max_lifetime: 90s}}\n",
 		"callers: [{id: spiffe://x/y, tenants: ['*'], rate_limit: {per_second: .nan, burst: 1}}]\n",
+		"callers: [{id: spiffe://x/y, tenants: ['*']}]\ntenants: {acme: {workspace_id: 11111111-1111-1111-1111-111111111111, " +
+			"dashboards: ['*'], workspaces: [{id: 22222222-2222-2222-2222-222222222222, reports: [aaaaaaaa-0000-0000-0000-000000000001]}], " +
+			"rls: {roles: [a], dataset_roles: {ffffffff-0000-0000-0000-000000000001: [b]}}, allow_create: true, " +
+			"create_workspace_id: 22222222-2222-2222-2222-222222222222}}\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -50,16 +55,37 @@ func FuzzParse(f *testing.F) {
 				if !c.allTenants && !c.tenants[key] {
 					continue
 				}
-				report := acmeR1
-				for r := range tn.reports {
-					report = r
+				// A report if the tenant grants any, else a dashboard; create where allowed.
+				req := Request{Caller: id, Tenant: key, User: "u", Lifetime: 25 * time.Hour}
+				if len(tn.reports) > 0 || tn.allReports {
+					req.ReportIDs, req.AllowCreate = []string{acmeR1}, tn.allowCreate
+					for r := range tn.reports {
+						req.ReportIDs[0] = r
+					}
+				} else {
+					req.DashboardID = acmeR1
+					for d := range tn.dashboards {
+						req.DashboardID = d
+					}
 				}
-				g, err := p.Decide(Request{Caller: id, Tenant: key, User: "u", ReportIDs: []string{report}, Lifetime: 25 * time.Hour})
+				g, err := p.Decide(req)
 				if errors.Is(err, ErrInvalidRequest) {
 					continue // a template with many {user} can outgrow the username limit
 				}
 				if err != nil {
 					t.Fatalf("Decide(%s, %s) = %v, want a grant", id, key, err)
+				}
+				var item Item
+				if g.Dashboard != nil {
+					item = *g.Dashboard
+				} else if len(g.Reports) == 1 {
+					item = g.Reports[0]
+				}
+				if !isUUID(item.ID) || !isUUID(item.WorkspaceID) {
+					t.Fatalf("Decide(%s, %s) granted item %+v, want one item in a workspace", id, key, item)
+				}
+				if req.AllowCreate && (len(g.TargetWorkspaceIDs) != 1 || !isUUID(g.TargetWorkspaceIDs[0])) {
+					t.Fatalf("Decide(%s, %s) create targets = %q, want one workspace", id, key, g.TargetWorkspaceIDs)
 				}
 				if g.Lifetime != tn.maxLifetime || !g.LifetimeClamped || g.Lifetime < MinLifetime || g.Lifetime > MaxLifetime {
 					t.Fatalf("Decide(%s, %s) lifetime = %v (clamped %v), max %v", id, key, g.Lifetime, g.LifetimeClamped, tn.maxLifetime)

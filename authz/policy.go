@@ -1,6 +1,7 @@
 // Package authz is Embedgate's policy decision point: which caller (an mTLS-authenticated
-// SPIFFE ID) may act for which tenant, and what each tenant gets (workspace, reports,
-// service-principal profile, RLS identity, edit, token lifetime).
+// SPIFFE ID) may act for which tenant, and what each tenant gets (workspaces, reports,
+// dashboards and their tiles, service-principal profile, RLS identity, edit, create,
+// token lifetime).
 //
 // It makes pure decisions: no network, no Power BI, no clock. The only I/O is loading
 // the policy file and reloading it when it changes (Store), so every decision is a
@@ -9,13 +10,30 @@
 // # Decisions
 //
 // Deny by default: a caller must be listed, the tenant must be granted to it, every
-// report must be in the tenant's list (or the list is "*"), edit must be allowed by the
-// tenant. A denial is a *Denial wrapping one of the Err* sentinels. An unknown tenant and
-// a tenant not granted to the caller produce the same error and the same message, and
-// a report outside the tenant's list is never said to exist elsewhere, so a caller
-// cannot probe the policy. Callers, tenant keys and templates are matched exactly;
-// only uuids (workspace, profile, report ids) are compared case-insensitively, and
-// are returned in lower case.
+// requested report (or the one dashboard) must be the tenant's, edit and create must
+// be allowed by the tenant. A denial is a *Denial wrapping one of the Err* sentinels.
+// An unknown tenant and a tenant not granted to the caller produce the same error and
+// the same message, and an item outside the tenant's lists is never said to exist
+// elsewhere, so a caller cannot probe the policy. Callers, tenant keys and templates
+// are matched exactly; only uuids (workspace, profile, report, dashboard, tile and
+// dataset ids) are compared case-insensitively, and are returned in lower case.
+//
+// # Workspaces and items
+//
+// A tenant has a primary workspace (workspace_id) and optional additional ones
+// (workspaces). Each report and dashboard id maps to exactly one of them: an id listed
+// in a workspace's reports or dashboards lives there, and an id listed nowhere lives in
+// the primary workspace when the primary list is "*" ("*" is allowed there only). So
+// a report id appears at most once in a tenant, and a Grant names each item's
+// workspace (Grant.Reports, Grant.Dashboard): one token may span several workspaces.
+//
+// A request names either 1..MaxReportIDs reports or one dashboard, optionally with one
+// of its tiles. A granted dashboard grants its tiles (the policy cannot know which they
+// are): the gateway must address the tile under its dashboard, so that Power BI itself
+// refuses a tile of another dashboard. Edit and
+// create are for reports only (Power BI embeds dashboards and tiles for viewing).
+// A create request (allow_create) gets Grant.TargetWorkspaceIDs: the tenant's
+// create_workspace_id, or its primary workspace.
 //
 // # Lifetimes
 //
@@ -31,10 +49,11 @@
 //
 // When a tenant has an rls block, the effective identity is built from it: the roles
 // are the policy's (callers never choose roles), and the username and custom_data are
-// templates over {tenant} and {user}. Expansion is single-pass (strings.Replacer): a
-// user string containing "{tenant}" or "{user}" is taken literally and never
-// re-expanded. Only those two placeholders exist; any other brace in a template is a
-// validation problem.
+// templates over {tenant} and {user}. dataset_roles replaces the default roles for the
+// datasets it names (Identity.DatasetRoles); every other dataset gets the default
+// roles. Expansion is single-pass (strings.Replacer): a user string containing
+// "{tenant}" or "{user}" is taken literally and never re-expanded. Only those two
+// placeholders exist; any other brace in a template is a validation problem.
 //
 // # File format
 //
@@ -48,18 +67,32 @@
 //	  acme:                           # ^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$
 //	    workspace_id: 11111111-1111-1111-1111-111111111111   # required uuid
 //	    profile_id: ""                # optional uuid (X-PowerBI-Profile-Id)
-//	    reports: ["*"]                # or report uuids; "*" only as the sole entry
+//	    reports: ["*"]                # or report uuids; "*" only as the sole entry;
+//	                                  # may be omitted if the tenant grants other items
+//	    dashboards: ["*"]             # optional: dashboards (and their tiles); as reports
+//	    workspaces:                   # optional additional workspaces
+//	      - id: 22222222-2222-2222-2222-222222222222   # uuid; once per tenant
+//	        reports: [<uuid>, ...]    # explicit ids only, no "*"
+//	        dashboards: [<uuid>, ...] # explicit ids only, no "*"
 //	    rls:                          # optional; absent = no effective identity
 //	      roles: [Customer]           # 1..50 roles, each 1..50 chars, no ','
 //	      username: "{user}"          # default "{user}"
 //	      custom_data: "{tenant}"     # optional
+//	      dataset_roles:              # optional: dataset uuid -> roles (same rules)
+//	        33333333-3333-3333-3333-333333333333: [Region, Customer]
 //	    allow_edit: false
+//	    allow_create: false           # create / save-as report tokens
+//	    create_workspace_id: ""       # optional, needs allow_create: where created
+//	                                  # reports go; default workspace_id; must be
+//	                                  # workspace_id or one of workspaces[].id
 //	    max_lifetime: 60m             # default 60m; 1m..24h; whole minutes
 //	    default_lifetime: 30m         # optional; <= max_lifetime
 //
 // Decoding is strict (unknown and duplicate keys are problems) and validation reports
-// every problem at once, each with its key (see ValidationError). An empty policy is
-// valid and denies everything.
+// every problem at once, each with its key (see ValidationError). A report or
+// dashboard id listed twice anywhere in a tenant, or a workspace id listed twice, is a
+// problem, and so is an additional workspace that grants nothing (unless it is the
+// create workspace). An empty policy is valid and denies everything.
 //
 // # Reload
 //
@@ -76,6 +109,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"reflect"
@@ -113,8 +147,11 @@ const (
 	// MaxUsernameLength is the longest effective-identity username Power BI accepts,
 	// in characters; it also bounds the user string of a request.
 	MaxUsernameLength = 256
-	// Wildcard, as the sole entry of a caller's tenants or a tenant's reports, grants
-	// all of them.
+	// MaxReportIDs is the most reports one request may name: Power BI's limit for one
+	// GenerateToken call.
+	MaxReportIDs = 50
+	// Wildcard, as the sole entry of a caller's tenants or of a tenant's reports or
+	// dashboards (primary workspace only), grants all of them.
 	Wildcard = "*"
 )
 
@@ -158,20 +195,43 @@ type tenantFile struct {
 	// Reports are the report uuids of the workspace the tenant may embed, or ["*"] to
 	// leave the choice to Power BI (any report of the workspace).
 	Reports []string `yaml:"reports"`
+	// Dashboards are the dashboard uuids of the workspace the tenant may embed (with
+	// their tiles), or ["*"]; nil = none.
+	Dashboards []string `yaml:"dashboards"`
+	// Workspaces are the tenant's additional workspaces, each with explicit items.
+	Workspaces []*workspaceFile `yaml:"workspaces"`
 	// RLS is the effective identity to send; nil = none.
 	RLS *rlsFile `yaml:"rls"`
 	// AllowEdit lets callers request edit tokens for this tenant.
 	AllowEdit bool `yaml:"allow_edit"`
+	// AllowCreate lets callers request tokens that may create and save-as reports.
+	AllowCreate bool `yaml:"allow_create"`
+	// CreateWorkspaceID is where created reports go (the token's targetWorkspaces);
+	// "" = WorkspaceID. It must be one of the tenant's workspaces.
+	CreateWorkspaceID string `yaml:"create_workspace_id"`
 	// MaxLifetime caps a token's lifetime; nil = DefaultMaxLifetime.
 	MaxLifetime *time.Duration `yaml:"max_lifetime"`
 	// DefaultLifetime is used when a request names no lifetime; nil = MaxLifetime.
 	DefaultLifetime *time.Duration `yaml:"default_lifetime"`
 }
 
+// workspaceFile is one of a tenant's additional workspaces. Its items are listed
+// explicitly ("*" is not allowed): a requested id must resolve to exactly one workspace.
+type workspaceFile struct {
+	// ID is the workspace's uuid.
+	ID string `yaml:"id"`
+	// Reports are report uuids of this workspace the tenant may embed.
+	Reports []string `yaml:"reports"`
+	// Dashboards are dashboard uuids of this workspace the tenant may embed.
+	Dashboards []string `yaml:"dashboards"`
+}
+
 // rlsFile is a tenant's row-level-security identity.
 type rlsFile struct {
 	// Roles are the RLS roles applied, always the policy's, never the caller's.
 	Roles []string `yaml:"roles"`
+	// DatasetRoles override Roles for some datasets: dataset uuid -> roles.
+	DatasetRoles map[string][]string `yaml:"dataset_roles"`
 	// Username is a template over {tenant} and {user}; nil = DefaultUsernameTemplate.
 	Username *string `yaml:"username"`
 	// CustomData is an optional template over {tenant} and {user} (Power BI's
@@ -197,22 +257,30 @@ type caller struct {
 
 // tenant is a validated tenantFile, uuids in lower case and defaults applied.
 type tenant struct {
-	key             string
-	workspaceID     string
-	profileID       string
-	allReports      bool
-	reports         map[string]bool
-	rls             *rls
-	allowEdit       bool
-	maxLifetime     time.Duration
-	defaultLifetime time.Duration
+	key         string
+	workspaceID string // the primary workspace
+	profileID   string
+	// reports and dashboards map each explicitly listed id, in any of the tenant's
+	// workspaces, to its workspace; allReports and allDashboards are the primary
+	// workspace's "*", which applies to ids listed nowhere.
+	reports           map[string]string
+	allReports        bool
+	dashboards        map[string]string
+	allDashboards     bool
+	rls               *rls
+	allowEdit         bool
+	allowCreate       bool
+	createWorkspaceID string // set when allowCreate
+	maxLifetime       time.Duration
+	defaultLifetime   time.Duration
 }
 
 // rls is a validated rlsFile.
 type rls struct {
-	roles      []string
-	username   string
-	customData string
+	roles        []string
+	datasetRoles map[string][]string // nil when none
+	username     string
+	customData   string
 }
 
 // RateLimit is a caller's token bucket (golang.org/x/time/rate: rate.Limit(PerSecond),
@@ -512,47 +580,79 @@ func validateTenant(name string, t *tenantFile) []Problem {
 		add(key+".profile_id", "%q is not a uuid", t.ProfileID)
 	}
 
-	if len(t.Reports) == 0 {
-		add(key+".reports", "must list report ids, or %q", Wildcard)
+	// Every report and dashboard id maps to exactly one workspace, so an id listed twice
+	// anywhere in the tenant is a problem, and "*" is the primary workspace's alone.
+	// where records the first place of each id, relative to the tenant.
+	reports, dashboards := map[string]string{}, map[string]string{}
+	checkItems := func(at, kind string, ids []string, primary bool, where map[string]string) {
+		for i, id := range ids {
+			here := at + "[" + strconv.Itoa(i) + "]"
+			k := key + "." + here
+			switch first, dup := where[strings.ToLower(id)]; {
+			case id == Wildcard && !primary:
+				add(k, "%q is allowed only in the primary workspace's %ss: list %s ids here, each mapping to exactly one workspace", Wildcard, kind, kind)
+			case id == Wildcard && len(ids) > 1:
+				add(k, "%q must be the only entry", Wildcard)
+			case id == Wildcard:
+			case !isUUID(id):
+				add(k, "%q is not a uuid", id)
+			case dup:
+				add(k, "duplicate %s id (also %s)", kind, first)
+			default:
+				where[strings.ToLower(id)] = here
+			}
+		}
 	}
-	reports := map[string]int{}
-	for i, id := range t.Reports {
-		rk := key + ".reports[" + strconv.Itoa(i) + "]"
-		switch j, dup := reports[strings.ToLower(id)]; {
-		case id == Wildcard && len(t.Reports) > 1:
-			add(rk, "%q must be the only entry", Wildcard)
-		case id == Wildcard:
-		case !isUUID(id):
-			add(rk, "%q is not a uuid", id)
+	if len(t.Reports) == 0 && !grantsItems(t) {
+		add(key+".reports", "must list report ids, or %q (a tenant must grant at least one report or dashboard)", Wildcard)
+	}
+	checkItems("reports", "report", t.Reports, true, reports)
+	checkItems("dashboards", "dashboard", t.Dashboards, true, dashboards)
+
+	workspaces := map[string]string{} // lower id -> where, relative to the tenant
+	if t.WorkspaceID != "" {
+		workspaces[strings.ToLower(t.WorkspaceID)] = "workspace_id"
+	}
+	for i, w := range t.Workspaces {
+		at := "workspaces[" + strconv.Itoa(i) + "]"
+		wk := key + "." + at
+		if w == nil {
+			add(wk, "empty workspace entry")
+			continue
+		}
+		switch first, dup := workspaces[strings.ToLower(w.ID)]; {
+		case w.ID == "":
+			add(wk+".id", "is required")
+		case !isUUID(w.ID):
+			add(wk+".id", "%q is not a uuid", w.ID)
 		case dup:
-			add(rk, "duplicate report id (also reports[%d])", j)
+			add(wk+".id", "duplicate workspace id (also %s)", first)
 		default:
-			reports[strings.ToLower(id)] = i
+			workspaces[strings.ToLower(w.ID)] = at + ".id"
+		}
+		checkItems(at+".reports", "report", w.Reports, false, reports)
+		checkItems(at+".dashboards", "dashboard", w.Dashboards, false, dashboards)
+		if len(w.Reports) == 0 && len(w.Dashboards) == 0 && (w.ID == "" || !strings.EqualFold(w.ID, t.CreateWorkspaceID)) {
+			add(wk, "grants nothing: list reports or dashboards, or name it in create_workspace_id")
 		}
 	}
 
 	if r := t.RLS; r != nil {
 		rk := key + ".rls"
-		switch n := len(r.Roles); {
-		case n == 0:
-			add(rk+".roles", "must list 1 to %d roles", MaxRoles)
-		case n > MaxRoles:
-			add(rk+".roles", "lists %d roles; at most %d are allowed", n, MaxRoles)
-		}
-		roles := map[string]bool{}
-		for i, role := range r.Roles {
-			k := rk + ".roles[" + strconv.Itoa(i) + "]"
-			switch n := utf8.RuneCountInString(role); {
-			case strings.TrimSpace(role) == "":
-				add(k, "must not be empty")
-			case n > MaxRoleLength:
-				add(k, "is %d characters; at most %d are allowed", n, MaxRoleLength)
-			case strings.Contains(role, ","):
-				add(k, "%q must not contain ','", role)
-			case roles[role]:
-				add(k, "duplicate role %q", role)
+		checkRoles(add, rk+".roles", r.Roles)
+		// Keys in sorted order, so that problems come out in the same order every run.
+		datasets := map[string]string{}
+		for _, ds := range slices.Sorted(maps.Keys(r.DatasetRoles)) {
+			dk := rk + ".dataset_roles." + ds
+			switch first, dup := datasets[strings.ToLower(ds)]; {
+			case !isUUID(ds):
+				add(dk, "dataset id %q is not a uuid", ds)
+			case dup:
+				add(dk, "duplicate dataset id (also dataset_roles.%s)", first)
+			default:
+				datasets[strings.ToLower(ds)] = ds
 			}
-			roles[role] = true
+			checkRoles(add, dk, r.DatasetRoles[ds])
 		}
 		if r.Username != nil {
 			switch u := *r.Username; {
@@ -572,6 +672,19 @@ func validateTenant(name string, t *tenantFile) []Problem {
 		}
 	}
 
+	if c := t.CreateWorkspaceID; c != "" {
+		ck := key + ".create_workspace_id"
+		if !t.AllowCreate {
+			add(ck, "is set but allow_create is false: set allow_create: true, or remove it")
+		}
+		switch _, ok := workspaces[strings.ToLower(c)]; {
+		case !isUUID(c):
+			add(ck, "%q is not a uuid", c)
+		case !ok:
+			add(ck, "%s is not one of the tenant's workspaces (workspace_id or a workspaces[].id)", c)
+		}
+	}
+
 	maxLT := DefaultMaxLifetime
 	if t.MaxLifetime != nil {
 		maxLT = *t.MaxLifetime
@@ -588,6 +701,46 @@ func validateTenant(name string, t *tenantFile) []Problem {
 		}
 	}
 	return ps
+}
+
+// grantsItems reports whether a tenant grants any item besides its primary reports.
+func grantsItems(t *tenantFile) bool {
+	if len(t.Dashboards) > 0 {
+		return true
+	}
+	for _, w := range t.Workspaces {
+		if w != nil && len(w.Reports)+len(w.Dashboards) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// checkRoles enforces Power BI's rules for the roles of one effective identity, found
+// at key: 1..MaxRoles distinct, non-empty names of at most MaxRoleLength characters
+// without ','.
+func checkRoles(add func(key, format string, args ...any), key string, roles []string) {
+	switch n := len(roles); {
+	case n == 0:
+		add(key, "must list 1 to %d roles", MaxRoles)
+	case n > MaxRoles:
+		add(key, "lists %d roles; at most %d are allowed", n, MaxRoles)
+	}
+	seen := map[string]bool{}
+	for i, role := range roles {
+		k := key + "[" + strconv.Itoa(i) + "]"
+		switch n := utf8.RuneCountInString(role); {
+		case strings.TrimSpace(role) == "":
+			add(k, "must not be empty")
+		case n > MaxRoleLength:
+			add(k, "is %d characters; at most %d are allowed", n, MaxRoleLength)
+		case strings.Contains(role, ","):
+			add(k, "%q must not contain ','", role)
+		case seen[role]:
+			add(k, "duplicate role %q", role)
+		}
+		seen[role] = true
+	}
 }
 
 // checkLifetime enforces the configurable range of lifetimes, in whole minutes.
@@ -677,19 +830,27 @@ func (f *policyFile) compile(ver string) *Policy {
 		if t == nil {
 			t = &tenantFile{}
 		}
+		ws := strings.ToLower(t.WorkspaceID)
 		pt := &tenant{
 			key:         name,
-			workspaceID: strings.ToLower(t.WorkspaceID),
+			workspaceID: ws,
 			profileID:   strings.ToLower(t.ProfileID),
-			reports:     map[string]bool{},
+			reports:     map[string]string{},
+			dashboards:  map[string]string{},
 			allowEdit:   t.AllowEdit,
+			allowCreate: t.AllowCreate,
 			maxLifetime: DefaultMaxLifetime,
 		}
-		for _, id := range t.Reports {
-			if id == Wildcard {
-				pt.allReports = true
-			} else {
-				pt.reports[strings.ToLower(id)] = true
+		pt.allReports = addItems(pt.reports, t.Reports, ws)
+		pt.allDashboards = addItems(pt.dashboards, t.Dashboards, ws)
+		for _, w := range t.Workspaces {
+			addItems(pt.reports, w.Reports, strings.ToLower(w.ID))
+			addItems(pt.dashboards, w.Dashboards, strings.ToLower(w.ID))
+		}
+		if pt.allowCreate {
+			pt.createWorkspaceID = ws
+			if t.CreateWorkspaceID != "" {
+				pt.createWorkspaceID = strings.ToLower(t.CreateWorkspaceID)
 			}
 		}
 		if t.MaxLifetime != nil {
@@ -701,6 +862,12 @@ func (f *policyFile) compile(ver string) *Policy {
 		}
 		if r := t.RLS; r != nil {
 			pt.rls = &rls{roles: slices.Clone(r.Roles), username: DefaultUsernameTemplate, customData: r.CustomData}
+			for ds, roles := range r.DatasetRoles {
+				if pt.rls.datasetRoles == nil {
+					pt.rls.datasetRoles = make(map[string][]string, len(r.DatasetRoles))
+				}
+				pt.rls.datasetRoles[strings.ToLower(ds)] = slices.Clone(roles)
+			}
 			if r.Username != nil {
 				pt.rls.username = *r.Username
 			}
@@ -708,4 +875,17 @@ func (f *policyFile) compile(ver string) *Policy {
 		p.tenants[name] = pt
 	}
 	return p
+}
+
+// addItems records each id of a validated list as living in workspace ws, and reports
+// whether the list is the wildcard.
+func addItems(into map[string]string, ids []string, ws string) (wildcard bool) {
+	for _, id := range ids {
+		if id == Wildcard {
+			wildcard = true
+		} else {
+			into[strings.ToLower(id)] = ws
+		}
+	}
+	return wildcard
 }

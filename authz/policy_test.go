@@ -77,6 +77,42 @@ tenants:
     workspace_id: 22222222-2222-2222-2222-222222222222
 `},
 		{"rls with default username", withTenant("    rls: {roles: [Customer]}\n")},
+		{"full tenant model", withTenant(`    dashboards: ["*"]
+    workspaces:
+      - id: 22222222-2222-2222-2222-222222222222
+        reports: [aaaaaaaa-0000-0000-0000-000000000001, AAAAAAAA-0000-0000-0000-000000000002]
+        dashboards: [cccccccc-0000-0000-0000-000000000001]
+      - id: 33333333-3333-3333-3333-333333333333
+        dashboards: [cccccccc-0000-0000-0000-000000000002]
+    rls:
+      roles: [Customer]
+      dataset_roles:
+        ffffffff-0000-0000-0000-000000000001: [Region, Customer]
+        FFFFFFFF-0000-0000-0000-000000000002: [Region]
+    allow_create: true
+    create_workspace_id: 33333333-3333-3333-3333-333333333333
+`)},
+		{"create workspace defaults to the primary workspace", withTenant("    allow_create: true\n")},
+		{"create workspace is the primary workspace in another case", withTenant(
+			"    allow_create: true\n    create_workspace_id: 11111111-1111-1111-1111-111111111111\n")},
+		{"an additional workspace that is only the create workspace, ids in different cases", withTenant(`    workspaces: [{id: 22222222-2222-2222-2222-22222222222A}]
+    allow_create: true
+    create_workspace_id: 22222222-2222-2222-2222-22222222222a
+`)},
+		{"dashboards only, reports omitted", `
+tenants:
+  acme:
+    workspace_id: 11111111-1111-1111-1111-111111111111
+    dashboards: [cccccccc-0000-0000-0000-000000000001]
+`},
+		{"additional workspace items only, reports empty", `
+tenants:
+  acme:
+    workspace_id: 11111111-1111-1111-1111-111111111111
+    reports: []
+    workspaces: [{id: 22222222-2222-2222-2222-222222222222, reports: [aaaaaaaa-0000-0000-0000-000000000001]}]
+`},
+		{"empty dashboards and dataset_roles", withTenant("    dashboards: []\n    rls: {roles: [C], dataset_roles: {}}\n")},
 		{"custom data without placeholders", withTenant("    rls: {roles: [C], custom_data: gold}\n")},
 	}
 	for _, tt := range tests {
@@ -233,6 +269,88 @@ tenants:
 		{"username template with whitespace", withTenant("    rls: {roles: [a], username: '{tenant} {user}'}\n"),
 			[]Problem{{"tenants.acme.rls.username", "whitespace"}}},
 
+		// The full tenant model: workspaces, dashboards, dataset roles, create.
+		{"no items anywhere", "tenants:\n  acme: {workspace_id: 11111111-1111-1111-1111-111111111111, dashboards: []}\n",
+			[]Problem{{"tenants.acme.reports", "at least one report or dashboard"}}},
+		{"dashboard not a uuid", withTenant("    dashboards: [sales]\n"),
+			[]Problem{{"tenants.acme.dashboards[0]", `"sales" is not a uuid`}}},
+		{"dashboard wildcard mixed", withTenant("    dashboards: [cccccccc-0000-0000-0000-000000000001, '*']\n"),
+			[]Problem{{"tenants.acme.dashboards[1]", `"*" must be the only entry`}}},
+		{"duplicate dashboard ids differing in case", withTenant("    dashboards: [cccccccc-0000-0000-0000-00000000000a, CCCCCCCC-0000-0000-0000-00000000000A]\n"),
+			[]Problem{{"tenants.acme.dashboards[1]", "duplicate dashboard id (also dashboards[0])"}}},
+		{"unknown key in a workspace", withTenant("    workspaces:\n      - id: 22222222-2222-2222-2222-222222222222\n        report: [aaaaaaaa-0000-0000-0000-000000000001]\n        reports: [aaaaaaaa-0000-0000-0000-000000000001]\n"),
+			[]Problem{{"tenants.acme.workspaces[0].report", "unknown key (line 8)"}}},
+		{"null workspace", withTenant("    workspaces:\n      -\n"),
+			[]Problem{{"tenants.acme.workspaces[0]", "empty workspace entry"}}},
+		{"workspace without id", withTenant("    workspaces: [{reports: [aaaaaaaa-0000-0000-0000-000000000001]}]\n"),
+			[]Problem{{"tenants.acme.workspaces[0].id", "is required"}}},
+		{"workspace id not a uuid", withTenant("    workspaces: [{id: eu, reports: [aaaaaaaa-0000-0000-0000-000000000001]}]\n"),
+			[]Problem{{"tenants.acme.workspaces[0].id", `"eu" is not a uuid`}}},
+		{"workspace that grants nothing", withTenant("    workspaces: [{id: 22222222-2222-2222-2222-222222222222, reports: []}]\n"),
+			[]Problem{{"tenants.acme.workspaces[0]", "grants nothing"}}},
+		{"additional workspace is the primary one", withTenant("    workspaces: [{id: 11111111-1111-1111-1111-111111111111, reports: [aaaaaaaa-0000-0000-0000-000000000001]}]\n"),
+			[]Problem{{"tenants.acme.workspaces[0].id", "duplicate workspace id (also workspace_id)"}}},
+		{"same additional workspace twice", withTenant(`    workspaces:
+      - {id: 22222222-2222-2222-2222-22222222222a, reports: [aaaaaaaa-0000-0000-0000-000000000001]}
+      - {id: 22222222-2222-2222-2222-22222222222A, reports: [aaaaaaaa-0000-0000-0000-000000000002]}
+`), []Problem{{"tenants.acme.workspaces[1].id", "duplicate workspace id (also workspaces[0].id)"}}},
+		{"wildcard in an additional workspace", withTenant("    workspaces: [{id: 22222222-2222-2222-2222-222222222222, reports: ['*'], dashboards: ['*']}]\n"),
+			[]Problem{
+				{"tenants.acme.workspaces[0].reports[0]", `"*" is allowed only in the primary workspace's reports`},
+				{"tenants.acme.workspaces[0].dashboards[0]", `"*" is allowed only in the primary workspace's dashboards`},
+			}},
+		{"additional workspace report not a uuid", withTenant("    workspaces: [{id: 22222222-2222-2222-2222-222222222222, reports: [sales]}]\n"),
+			[]Problem{{"tenants.acme.workspaces[0].reports[0]", `"sales" is not a uuid`}}},
+		{"report in the primary and an additional workspace, differing in case", `
+tenants:
+  acme:
+    workspace_id: 11111111-1111-1111-1111-111111111111
+    reports: [aaaaaaaa-0000-0000-0000-00000000000a]
+    workspaces:
+      - id: 22222222-2222-2222-2222-222222222222
+        reports: [AAAAAAAA-0000-0000-0000-00000000000A]
+`, []Problem{{"tenants.acme.workspaces[0].reports[0]", "duplicate report id (also reports[0])"}}},
+		{"report in two additional workspaces", withTenant(`    workspaces:
+      - {id: 22222222-2222-2222-2222-222222222222, reports: [aaaaaaaa-0000-0000-0000-000000000001, aaaaaaaa-0000-0000-0000-000000000002]}
+      - {id: 33333333-3333-3333-3333-333333333333, reports: [aaaaaaaa-0000-0000-0000-000000000002]}
+`), []Problem{{"tenants.acme.workspaces[1].reports[0]", "duplicate report id (also workspaces[0].reports[1])"}}},
+		{"dashboard in the primary and an additional workspace", withTenant(`    dashboards: [cccccccc-0000-0000-0000-000000000001]
+    workspaces:
+      - {id: 22222222-2222-2222-2222-222222222222, dashboards: [CCCCCCCC-0000-0000-0000-000000000001]}
+`), []Problem{{"tenants.acme.workspaces[0].dashboards[0]", "duplicate dashboard id (also dashboards[0])"}}},
+		{"dataset_roles key not a uuid", withTenant("    rls: {roles: [C], dataset_roles: {sales: [Region]}}\n"),
+			[]Problem{{"tenants.acme.rls.dataset_roles.sales", `dataset id "sales" is not a uuid`}}},
+		{"dataset_roles without roles", withTenant("    rls:\n      roles: [C]\n      dataset_roles:\n        ffffffff-0000-0000-0000-000000000001: []\n        ffffffff-0000-0000-0000-000000000002:\n"),
+			[]Problem{
+				{"tenants.acme.rls.dataset_roles.ffffffff-0000-0000-0000-000000000001", "must list 1 to 50 roles"},
+				{"tenants.acme.rls.dataset_roles.ffffffff-0000-0000-0000-000000000002", "must list 1 to 50 roles"},
+			}},
+		{"dataset_roles too many roles", withTenant("    rls: {roles: [C], dataset_roles: {ffffffff-0000-0000-0000-000000000001: [r" + manyRoles(50) + "]}}\n"),
+			[]Problem{{"tenants.acme.rls.dataset_roles.ffffffff-0000-0000-0000-000000000001", "lists 51 roles"}}},
+		{"dataset_roles bad roles", withTenant("    rls: {roles: [C], dataset_roles: {ffffffff-0000-0000-0000-000000000001: [a, 'a,b', '', a, " + strings.Repeat("r", 51) + "]}}\n"),
+			[]Problem{
+				{"tenants.acme.rls.dataset_roles.ffffffff-0000-0000-0000-000000000001[1]", "must not contain ','"},
+				{"tenants.acme.rls.dataset_roles.ffffffff-0000-0000-0000-000000000001[2]", "must not be empty"},
+				{"tenants.acme.rls.dataset_roles.ffffffff-0000-0000-0000-000000000001[3]", `duplicate role "a"`},
+				{"tenants.acme.rls.dataset_roles.ffffffff-0000-0000-0000-000000000001[4]", "is 51 characters"},
+			}},
+		{"dataset_roles duplicate dataset ids differing in case", withTenant("    rls: {roles: [C], dataset_roles: {ffffffff-0000-0000-0000-00000000000a: [R], FFFFFFFF-0000-0000-0000-00000000000A: [S]}}\n"),
+			[]Problem{{"tenants.acme.rls.dataset_roles.ffffffff-0000-0000-0000-00000000000a",
+				"duplicate dataset id (also dataset_roles.FFFFFFFF-0000-0000-0000-00000000000A)"}}},
+		{"dataset_roles not a mapping", withTenant("    rls:\n      roles: [C]\n      dataset_roles: [R]\n"),
+			[]Problem{{"tenants.acme.rls.dataset_roles", "cannot unmarshal"}}},
+		{"create workspace without allow_create", withTenant("    create_workspace_id: 11111111-1111-1111-1111-111111111111\n"),
+			[]Problem{{"tenants.acme.create_workspace_id", "allow_create is false"}}},
+		{"create workspace not one of the tenant's", withTenant("    allow_create: true\n    create_workspace_id: 22222222-2222-2222-2222-222222222222\n"),
+			[]Problem{{"tenants.acme.create_workspace_id", "is not one of the tenant's workspaces"}}},
+		{"create workspace not a uuid", withTenant("    allow_create: true\n    create_workspace_id: reports\n"),
+			[]Problem{{"tenants.acme.create_workspace_id", `"reports" is not a uuid`}}},
+		{"create workspace without allow_create and not the tenant's", withTenant("    create_workspace_id: 22222222-2222-2222-2222-222222222222\n"),
+			[]Problem{
+				{"tenants.acme.create_workspace_id", "allow_create is false"},
+				{"tenants.acme.create_workspace_id", "is not one of the tenant's workspaces"},
+			}},
+
 		{"max lifetime zero", withTenant("    max_lifetime: 0s\n"),
 			[]Problem{{"tenants.acme.max_lifetime", "outside 1m0s..24h0m0s"}}},
 		{"max lifetime too long", withTenant("    max_lifetime: 25h\n"),
@@ -310,6 +428,19 @@ tenants:
     default_lifetime: 90s
   Bad_Key:
     reports: []
+  hooli:
+    workspace_id: 66666666-6666-6666-6666-666666666666
+    dashboards: [cccccccc-0000-0000-0000-000000000001]
+    workspaces:
+      - id: 66666666-6666-6666-6666-666666666666
+        reports: ["*"]
+        dashboards: [CCCCCCCC-0000-0000-0000-000000000001]
+      - id: nope
+    rls:
+      roles: [C]
+      dataset_roles:
+        sales: [""]
+    create_workspace_id: 77777777-7777-7777-7777-777777777777
 `
 	_, err := Parse([]byte(policy))
 	assertProblems(t, err, []Problem{
@@ -332,9 +463,18 @@ tenants:
 		{"tenants.acme.rls.custom_data", "only {user} and {tenant}"},
 		{"tenants.acme.max_lifetime", "outside"},
 		{"tenants.acme.default_lifetime", "not a whole number of minutes"},
+		{"tenants.hooli.workspaces[0].id", "duplicate workspace id (also workspace_id)"},
+		{"tenants.hooli.workspaces[0].reports[0]", `"*" is allowed only in the primary workspace's reports`},
+		{"tenants.hooli.workspaces[0].dashboards[0]", "duplicate dashboard id (also dashboards[0])"},
+		{"tenants.hooli.workspaces[1].id", `"nope" is not a uuid`},
+		{"tenants.hooli.workspaces[1]", "grants nothing"},
+		{"tenants.hooli.rls.dataset_roles.sales", "is not a uuid"},
+		{"tenants.hooli.rls.dataset_roles.sales[0]", "must not be empty"},
+		{"tenants.hooli.create_workspace_id", "allow_create is false"},
+		{"tenants.hooli.create_workspace_id", "not one of the tenant's workspaces"},
 	})
 	// Error() lists every problem, one per line.
-	if got, want := strings.Count(err.Error(), "\n"), 19; got != want {
+	if got, want := strings.Count(err.Error(), "\n"), 28; got != want {
 		t.Errorf("Error() has %d problem lines, want %d:\n%s", got, want, err)
 	}
 }

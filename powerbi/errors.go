@@ -16,7 +16,8 @@ import (
 // RequestId, Retry-After, AADSTS codes) for logs and RetryInfo.
 var (
 	// ErrNotFound: Power BI answered 404 (PowerBIEntityNotFound): the workspace,
-	// report or dataset is unknown or invisible to the service principal.
+	// report, dashboard, tile or dataset is unknown or invisible to the service
+	// principal.
 	ErrNotFound = errors.New("powerbi: not found")
 	// ErrNotAuthorized: Power BI answered 401 (PowerBINotAuthorizedException): the
 	// service principal is not a member of the workspace, or the tenant switch
@@ -44,19 +45,22 @@ var (
 	ErrCredential = errors.New("powerbi: service principal credential rejected")
 	// ErrIdentityRequired: a dataset of the request requires an effective
 	// identity (isEffectiveIdentityRequired) and the request has none (or one
-	// without a username). Raised before GenerateToken is called.
+	// without a username), or a paginated report was asked for with an
+	// identity without a username. Raised before GenerateToken is called.
 	ErrIdentityRequired = errors.New("powerbi: effective identity required")
 	// ErrRolesRequired: a dataset requires roles in the effective identity
 	// (isEffectiveIdentityRolesRequired) and the identity has none. Raised before
 	// GenerateToken is called.
 	ErrRolesRequired = errors.New("powerbi: effective identity roles required")
-	// ErrUnsupported: the request needs something this gateway does not do yet,
-	// today paginated (RDL) reports, which have no datasetId and need a
-	// different GenerateToken body.
+	// ErrUnsupported: the request needs something this gateway does not do:
+	// a paginated (RDL) report together with other reports (it is minted on
+	// its own V1 route), or a tile whose datasets need more than one role set
+	// (V1 tokens other than a dashboard's carry one identity).
 	ErrUnsupported = errors.New("powerbi: unsupported")
-	// ErrInvalidRequest: the TokenRequest itself is malformed (no workspace, no
-	// or more than 50 reports, negative lifetime). The server validates requests
-	// first, so this signals a programming error.
+	// ErrInvalidRequest: the TokenRequest or ItemRequest itself is malformed
+	// (no workspace, no or more than 50 reports or target workspaces, no
+	// dashboard, negative lifetime). The server validates requests first, so
+	// this signals a programming error.
 	ErrInvalidRequest = errors.New("powerbi: invalid token request")
 )
 
@@ -64,7 +68,7 @@ var (
 // Microsoft support asks for, and the error code from either body shape
 // ({"error":{"code","message"}} or {"error":{"code","pbi.error":{...}}}).
 type APIError struct {
-	Op        string // operation, e.g. "GetReport", "GetDataset", "GenerateToken"
+	Op        string // operation: GetReport, GetDataset, GetDashboard, GetTiles, GetTile, GenerateToken (V2), GenerateReportToken, GenerateDashboardToken, GenerateTileToken
 	Status    int    // HTTP status
 	Code      string // Power BI error code, e.g. PowerBIEntityNotFound
 	Message   string // Power BI error message (may be empty)
@@ -209,8 +213,8 @@ func (e *UnavailableError) Unwrap() error { return e.Err }
 // ErrRolesRequired.
 type PreconditionError struct {
 	Kind      error
-	DatasetID string
-	ReportID  string
+	DatasetID string // "" for a paginated report
+	ReportID  string // the report on the dataset (for a dashboard, of its first tile on it); "" if none
 }
 
 // Error names the report and dataset whose RLS rules the request cannot meet.
@@ -219,13 +223,23 @@ func (e *PreconditionError) Error() string {
 	if e.Kind == ErrRolesRequired {
 		what = "roles in the effective identity"
 	}
-	return fmt.Sprintf("powerbi: dataset %s of report %s requires %s", e.DatasetID, e.ReportID, what)
+	var subject string
+	switch {
+	case e.DatasetID == "":
+		subject = "report " + e.ReportID
+	case e.ReportID == "":
+		subject = "dataset " + e.DatasetID
+	default:
+		subject = "dataset " + e.DatasetID + " of report " + e.ReportID
+	}
+	return fmt.Sprintf("powerbi: %s requires %s", subject, what)
 }
 
 // Is matches e.Kind.
 func (e *PreconditionError) Is(target error) bool { return target == e.Kind }
 
-// UnsupportedError names the report this gateway cannot mint a token for and why.
+// UnsupportedError names the report (for a tile, the tile's report; "" if
+// none) this gateway cannot mint a token for and why.
 type UnsupportedError struct {
 	ReportID string
 	Reason   string
@@ -233,6 +247,9 @@ type UnsupportedError struct {
 
 // Error names the report and what is missing.
 func (e *UnsupportedError) Error() string {
+	if e.ReportID == "" {
+		return "powerbi: unsupported: " + e.Reason
+	}
 	return fmt.Sprintf("powerbi: report %s: unsupported: %s", e.ReportID, e.Reason)
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +36,20 @@ const (
 	dsRLS     = "cfafbeb1-8037-4d0c-896e-a46fb27ff229" // identity + roles required
 	dsPlain   = "e3b0c442-98fc-4c14-9afb-f4c8996fb924" // no RLS
 	dsNoRoles = "4a5b6c7d-8e9f-4a0b-9c1d-2e3f4a5b6c7d" // identity required, roles not (capital-I keys)
+
+	// A second workspace of the same tenant.
+	testWS2   = "2d2d2d2d-1111-4222-8333-444444444444"
+	repWS2    = "a2a2a2a2-0000-4000-8000-000000000001" // in testWS2, on dsRLS2
+	repWS2RDL = "a2a2a2a2-0000-4000-8000-000000000002" // in testWS2, paginated (reportType only, with a datasetId)
+	dsRLS2    = "d2d2d2d2-0000-4000-8000-000000000002" // in testWS2, identity + roles required
+
+	// A dashboard in testWS and its tiles.
+	dashSales   = "da5b0a2d-0000-4000-8000-000000000001"
+	tileSales   = "71e00000-0000-4000-8000-000000000001" // repSales on dsRLS
+	tilePlain   = "71e00000-0000-4000-8000-000000000002" // repPlain on dsPlain
+	tileNoRoles = "71e00000-0000-4000-8000-000000000003" // repNoRoles on dsNoRoles
+	tileText    = "71e00000-0000-4000-8000-000000000004" // a text box: no report, no dataset
+	tileMkt     = "71e00000-0000-4000-8000-000000000005" // repMkt on dsRLS
 )
 
 // canned is one injected upstream answer.
@@ -63,6 +78,7 @@ type fake struct {
 	oidcGets    int
 	gets        map[string]int // path -> count
 	genBodies   []string
+	genPaths    []string // URL path of each GenerateToken POST (V2 or V1)
 	genHeaders  []http.Header
 	metaHeaders []http.Header
 	inject      map[string][]canned // route -> answers to give first
@@ -80,7 +96,13 @@ func newFake(t *testing.T) *fake {
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", f.token)
 	mux.HandleFunc("GET /v1.0/myorg/groups/{ws}/reports/{id}", f.getReport)
 	mux.HandleFunc("GET /v1.0/myorg/groups/{ws}/datasets/{id}", f.getDataset)
+	mux.HandleFunc("GET /v1.0/myorg/groups/{ws}/dashboards/{d}", f.getDashboard)
+	mux.HandleFunc("GET /v1.0/myorg/groups/{ws}/dashboards/{d}/tiles", f.getTiles)
+	mux.HandleFunc("GET /v1.0/myorg/groups/{ws}/dashboards/{d}/tiles/{t}", f.getTile)
 	mux.HandleFunc("POST /v1.0/myorg/GenerateToken", f.generate)
+	mux.HandleFunc("POST /v1.0/myorg/groups/{ws}/reports/{id}/GenerateToken", f.generate)
+	mux.HandleFunc("POST /v1.0/myorg/groups/{ws}/dashboards/{d}/GenerateToken", f.generate)
+	mux.HandleFunc("POST /v1.0/myorg/groups/{ws}/dashboards/{d}/tiles/{t}/GenerateToken", f.generate)
 	f.srv = httptest.NewTLSServer(mux)
 	t.Cleanup(f.srv.Close)
 	return f
@@ -270,18 +292,68 @@ func (f *fake) countGet(r *http.Request) {
 	f.metaHeaders = append(f.metaHeaders, r.Header.Clone())
 }
 
-var fakeReports = map[string]struct{ name, dataset, datasetWS string }{
-	repSales:   {"SalesMarketing", dsRLS, ""},
-	repMkt:     {"Marketing", dsRLS, ""},
-	repPlain:   {"Plain", dsPlain, ""},
-	repNoRoles: {"NoRoles", dsNoRoles, ""},
-	repRDL:     {"Invoice", "", ""},
-	repShared:  {"Shared", dsPlain, testSharedWS},
+// fakeWorkspaces are the workspaces the service principal is a member of;
+// any other group id gets 401 PowerBINotAuthorizedException.
+var fakeWorkspaces = map[string]bool{testWS: true, testWS2: true, testSharedWS: true}
+
+// fakeReports: a paginated report has no dataset, or (repWS2RDL, to check
+// that reportType alone is honoured) a dataset and reportType PaginatedReport.
+var fakeReports = map[string]struct {
+	ws, name, dataset, datasetWS string
+	paginated                    bool
+}{
+	repSales:   {testWS, "SalesMarketing", dsRLS, "", false},
+	repMkt:     {testWS, "Marketing", dsRLS, "", false},
+	repPlain:   {testWS, "Plain", dsPlain, "", false},
+	repNoRoles: {testWS, "NoRoles", dsNoRoles, "", false},
+	repRDL:     {testWS, "Invoice", "", "", true},
+	repShared:  {testWS, "Shared", dsPlain, testSharedWS, false},
+	repWS2:     {testWS2, "Europe", dsRLS2, "", false},
+	repWS2RDL:  {testWS2, "Statement", dsRLS2, "", true},
+}
+
+// fakeDatasets: the workspaces each dataset is visible in, its RLS flags and
+// its Get Dataset In Group body.
+var fakeDatasets = map[string]struct {
+	ws             []string
+	rls, rolesReqd bool
+	body           string
+}{
+	dsRLS:     {[]string{testWS}, true, true, `{"id":"` + dsRLS + `","name":"SalesMarketing","addRowsAPIEnabled":false,"configuredBy":"john@contoso.com","isRefreshable":true,"isEffectiveIdentityRequired":true,"isEffectiveIdentityRolesRequired":true,"isOnPremGatewayRequired":false,"targetStorageMode":"Abf"}`},
+	dsPlain:   {[]string{testWS, testSharedWS}, false, false, `{"id":"` + dsPlain + `","name":"Plain","isRefreshable":true,"isEffectiveIdentityRequired":false,"isEffectiveIdentityRolesRequired":false,"isOnPremGatewayRequired":false,"targetStorageMode":"Abf"}`},
+	dsNoRoles: {[]string{testWS}, true, false, `{"id":"` + dsNoRoles + `","name":"AAS","IsEffectiveIdentityRequired":true,"IsEffectiveIdentityRolesRequired":false,"IsOnPremGatewayRequired":false}`},
+	dsRLS2:    {[]string{testWS2}, true, true, `{"id":"` + dsRLS2 + `","name":"Europe","isEffectiveIdentityRequired":true,"isEffectiveIdentityRolesRequired":true,"isOnPremGatewayRequired":false,"targetStorageMode":"Abf"}`},
+}
+
+// fakeDashboards: dashboard id -> workspace, name, tiles in order.
+var fakeDashboards = map[string]struct {
+	ws, name string
+	tiles    []string
+}{
+	dashSales: {testWS, "Sales overview", []string{tileSales, tilePlain, tileNoRoles, tileText, tileMkt}},
+}
+
+var fakeTiles = map[string]struct{ title, report, dataset string }{
+	tileSales:   {"Revenue", repSales, dsRLS},
+	tilePlain:   {"Headcount", repPlain, dsPlain},
+	tileNoRoles: {"Audit", repNoRoles, dsNoRoles},
+	tileText:    {"Read me", "", ""},
+	tileMkt:     {"Campaigns", repMkt, dsRLS},
+}
+
+// embedConfig is the opaque suffix real embed URLs carry.
+const embedConfig = "&w=2&config=eyJjbHVzdGVyVXJsIjoiaHR0cHM6Ly9XQUJJLVNPVVRILUVBU1QtQVNJQS1CLVBSSU1BUlktcmVkaXJlY3QuYW5hbHlzaXMud2luZG93cy5uZXQiLCJlbWJlZEZlYXR1cmVzIjp7Im1vZGVybkVtYmVkIjp0cnVlfX0%3d"
+
+func dashboardEmbedURL(ws, d string) string {
+	return "https://app.powerbi.com/dashboardEmbed?dashboardId=" + d + "&groupId=" + ws + embedConfig
+}
+
+func tileEmbedURL(ws, d, t string) string {
+	return "https://app.powerbi.com/embed?dashboardId=" + d + "&tileId=" + t + "&groupId=" + ws + embedConfig
 }
 
 func embedURLFor(ws, id string) string {
-	return "https://app.powerbi.com/reportEmbed?reportId=" + id + "&groupId=" + ws +
-		"&w=2&config=eyJjbHVzdGVyVXJsIjoiaHR0cHM6Ly9XQUJJLVNPVVRILUVBU1QtQVNJQS1CLVBSSU1BUlktcmVkaXJlY3QuYW5hbHlzaXMud2luZG93cy5uZXQiLCJlbWJlZEZlYXR1cmVzIjp7Im1vZGVybkVtYmVkIjp0cnVlfX0%3d"
+	return "https://app.powerbi.com/reportEmbed?reportId=" + id + "&groupId=" + ws + embedConfig
 }
 
 func (f *fake) getReport(w http.ResponseWriter, r *http.Request) {
@@ -300,12 +372,12 @@ func (f *fake) getReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws, id := r.PathValue("ws"), r.PathValue("id")
-	if ws != testWS {
+	if !fakeWorkspaces[ws] {
 		f.pbiError(w, 401, notAuthorizedBody)
 		return
 	}
 	rep, ok := fakeReports[id]
-	if !ok {
+	if !ok || rep.ws != ws {
 		f.pbiError(w, 404, `{"error":{"code":"PowerBIEntityNotFound","message":"Get report failed"}}`)
 		return
 	}
@@ -327,7 +399,8 @@ func (f *fake) getReport(w http.ResponseWriter, r *http.Request) {
 		if rep.datasetWS != "" {
 			m["datasetWorkspaceId"] = rep.datasetWS
 		}
-	} else {
+	}
+	if rep.paginated {
 		m["reportType"] = "PaginatedReport"
 	}
 	w.Header().Set("RequestId", f.requestID())
@@ -340,28 +413,128 @@ func (f *fake) getDataset(w http.ResponseWriter, r *http.Request) {
 	if f.pop(w, "dataset") || !f.authorize(w, r) {
 		return
 	}
-	id := r.PathValue("id")
-	var body string
-	switch id {
-	case dsRLS:
-		body = `{"id":"` + id + `","name":"SalesMarketing","addRowsAPIEnabled":false,"configuredBy":"john@contoso.com","isRefreshable":true,"isEffectiveIdentityRequired":true,"isEffectiveIdentityRolesRequired":true,"isOnPremGatewayRequired":false,"targetStorageMode":"Abf"}`
-	case dsPlain:
-		body = `{"id":"` + id + `","name":"Plain","isRefreshable":true,"isEffectiveIdentityRequired":false,"isEffectiveIdentityRolesRequired":false,"isOnPremGatewayRequired":false,"targetStorageMode":"Abf"}`
-	case dsNoRoles:
-		body = `{"id":"` + id + `","name":"AAS","IsEffectiveIdentityRequired":true,"IsEffectiveIdentityRolesRequired":false,"IsOnPremGatewayRequired":false}`
-	default:
+	ds, ok := fakeDatasets[r.PathValue("id")]
+	if !ok || !slices.Contains(ds.ws, r.PathValue("ws")) {
 		f.pbiError(w, 404, `{"error":{"code":"PowerBIEntityNotFound","message":"Get dataset failed"}}`)
 		return
 	}
+	f.writeJSON(w, ds.body)
+}
+
+func (f *fake) writeJSON(w http.ResponseWriter, body string) {
 	w.Header().Set("RequestId", f.requestID())
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	io.WriteString(w, body)
 }
 
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// dashboardGet counts a GET under a dashboard and returns the dashboard, or
+// writes an injected answer or Power BI's error.
+func (f *fake) dashboardGet(w http.ResponseWriter, r *http.Request, route string) (ws string, tiles []string, ok bool) {
+	f.countGet(r)
+	if f.pop(w, route) || !f.authorize(w, r) {
+		return "", nil, false
+	}
+	return f.dashboardAt(w, r)
+}
+
+// dashboardAt returns the dashboard, or writes Power BI's error.
+func (f *fake) dashboardAt(w http.ResponseWriter, r *http.Request) (ws string, tiles []string, ok bool) {
+	ws = r.PathValue("ws")
+	d, ok := fakeDashboards[r.PathValue("d")]
+	switch {
+	case !fakeWorkspaces[ws]:
+		f.pbiError(w, 401, notAuthorizedBody)
+		return "", nil, false
+	case !ok || d.ws != ws:
+		f.pbiError(w, 404, `{"error":{"code":"PowerBIEntityNotFound","message":"Get dashboard failed"}}`)
+		return "", nil, false
+	}
+	return ws, d.tiles, true
+}
+
+func (f *fake) tileJSON(ws, d, t string) map[string]any {
+	ft := fakeTiles[t]
+	m := map[string]any{"id": t, "title": ft.title, "embedUrl": tileEmbedURL(ws, d, t), "embedData": "{}", "rowSpan": 0, "colSpan": 0}
+	if ft.report != "" {
+		m["reportId"], m["datasetId"] = ft.report, ft.dataset
+	}
+	return m
+}
+
+func (f *fake) getDashboard(w http.ResponseWriter, r *http.Request) {
+	ws, _, ok := f.dashboardGet(w, r, "dashboard")
+	if !ok {
+		return
+	}
+	d := r.PathValue("d")
+	f.writeJSON(w, mustJSON(map[string]any{
+		"@odata.context": "http://wabi-north-europe-redirect.analysis.windows.net/v1.0/myorg/groups/" + ws + "/$metadata#dashboards/$entity",
+		"id":             d, "displayName": fakeDashboards[d].name, "isReadOnly": false,
+		"embedUrl": dashboardEmbedURL(ws, d), "webUrl": "https://app.powerbi.com/groups/" + ws + "/dashboards/" + d,
+	}))
+}
+
+func (f *fake) getTiles(w http.ResponseWriter, r *http.Request) {
+	ws, tiles, ok := f.dashboardGet(w, r, "tiles")
+	if !ok {
+		return
+	}
+	value := []any{}
+	for _, t := range tiles {
+		value = append(value, f.tileJSON(ws, r.PathValue("d"), t))
+	}
+	f.writeJSON(w, mustJSON(map[string]any{"value": value}))
+}
+
+func (f *fake) getTile(w http.ResponseWriter, r *http.Request) {
+	ws, tiles, ok := f.dashboardGet(w, r, "tile")
+	if !ok {
+		return
+	}
+	if !slices.Contains(tiles, r.PathValue("t")) {
+		f.pbiError(w, 404, `{"error":{"code":"PowerBIEntityNotFound","message":"Get tile failed"}}`)
+		return
+	}
+	f.writeJSON(w, mustJSON(f.tileJSON(ws, r.PathValue("d"), r.PathValue("t"))))
+}
+
+// generateBody is GenerateTokenRequest V1 and V2 together, parsed leniently
+// as Power BI does (any case of accessLevel).
+type generateBody struct {
+	AccessLevel string `json:"accessLevel"`
+	Datasets    []struct {
+		ID string `json:"id"`
+	} `json:"datasets"`
+	Reports []struct {
+		ID string `json:"id"`
+	} `json:"reports"`
+	TargetWorkspaces []struct {
+		ID string `json:"id"`
+	} `json:"targetWorkspaces"`
+	Identities []struct {
+		Username string   `json:"username"`
+		Roles    []string `json:"roles"`
+		Datasets []string `json:"datasets"`
+		Reports  []string `json:"reports"`
+	} `json:"identities"`
+}
+
+// generate is V2 GenerateToken and the V1 report, dashboard and tile routes.
+// It applies the RLS rules of the reference (§1, §4) to the datasets the
+// token covers: the body's for V2, the item's for V1.
 func (f *fake) generate(w http.ResponseWriter, r *http.Request) {
 	b, _ := io.ReadAll(r.Body)
 	f.mu.Lock()
 	f.genBodies = append(f.genBodies, string(b))
+	f.genPaths = append(f.genPaths, r.URL.Path)
 	f.genHeaders = append(f.genHeaders, r.Header.Clone())
 	f.mu.Unlock()
 	if f.pop(w, "generate") || !f.authorize(w, r) {
@@ -371,17 +544,95 @@ func (f *fake) generate(w http.ResponseWriter, r *http.Request) {
 		f.pbiError(w, 415, `{"error":{"code":"UnsupportedMediaType","message":"The request contains an entity body but no Content-Type header. The inferred media type 'application/octet-stream' is not supported for this resource."}}`)
 		return
 	}
-	var req struct {
-		Datasets []struct {
-			ID string `json:"id"`
-		} `json:"datasets"`
-		Reports []struct {
-			ID string `json:"id"`
-		} `json:"reports"`
+	bad := func(msg string) {
+		f.pbiError(w, 400, mustJSON(map[string]any{"error": map[string]string{"code": "InvalidRequest", "message": msg}}))
 	}
-	if err := json.Unmarshal(b, &req); err != nil || len(req.Reports) == 0 {
-		f.pbiError(w, 400, `{"error":{"code":"InvalidRequest","message":"bad body"}}`)
+	var req generateBody
+	if err := json.Unmarshal(b, &req); err != nil {
+		bad("bad body")
 		return
+	}
+	var datasets []string // what the token covers
+	v1, paginated := r.PathValue("ws") != "", ""
+	switch {
+	case !v1:
+		if len(req.Reports) == 0 || len(req.Reports) > 50 || len(req.Datasets) > 50 || len(req.TargetWorkspaces) > 50 {
+			bad("bad body")
+			return
+		}
+		for _, d := range req.Datasets {
+			datasets = append(datasets, d.ID)
+		}
+	case !strings.EqualFold(req.AccessLevel, "View"):
+		bad("unexpected accessLevel " + req.AccessLevel)
+		return
+	case r.PathValue("id") != "": // report route
+		rep, ok := fakeReports[r.PathValue("id")]
+		if !ok || rep.ws != r.PathValue("ws") {
+			f.pbiError(w, 404, `{"error":{"code":"PowerBIEntityNotFound","message":"Get report failed"}}`)
+			return
+		}
+		if rep.paginated {
+			paginated = r.PathValue("id")
+		} else {
+			datasets = []string{rep.dataset}
+		}
+	default: // dashboard or tile route
+		_, tiles, ok := f.dashboardAt(w, r)
+		if !ok {
+			return
+		}
+		if t := r.PathValue("t"); t != "" {
+			tiles = []string{t}
+		}
+		for _, t := range tiles {
+			if ds := fakeTiles[t].dataset; ds != "" && !slices.Contains(datasets, ds) {
+				datasets = append(datasets, ds)
+			}
+		}
+	}
+	if (r.PathValue("id") != "" || r.PathValue("t") != "") && len(req.Identities) > 1 {
+		bad("Creating embed token with multiple identities is not supported")
+		return
+	}
+	covered := map[string][]string{} // dataset -> roles
+	for _, id := range req.Identities {
+		if id.Username == "" {
+			bad("identity without username")
+			return
+		}
+		if paginated != "" {
+			if !slices.Equal(id.Reports, []string{paginated}) || len(id.Datasets) > 0 {
+				bad("paginated identity must name the report")
+				return
+			}
+			continue
+		}
+		if len(id.Datasets) == 0 {
+			bad("identity without datasets")
+			return
+		}
+		for _, ds := range id.Datasets {
+			if _, dup := covered[ds]; dup || !slices.Contains(datasets, ds) {
+				bad("identity names dataset " + ds + " twice or outside the token")
+				return
+			}
+			covered[ds] = id.Roles
+		}
+	}
+	for _, ds := range datasets {
+		roles, ok := covered[ds]
+		switch fd := fakeDatasets[ds]; {
+		case !fd.rls && ok:
+			bad("Creating embed token for accessing dataset " + ds + " shouldn't have effective identity")
+			return
+		case fd.rls && !ok:
+			bad("Creating embed token for accessing dataset " + ds + " requires effective identity to be provided")
+			return
+		case fd.rolesReqd && len(roles) == 0:
+			bad("Creating embed token for accessing dataset " + ds + " requires roles to be included in provided effective identity")
+			return
+		}
 	}
 	f.mu.Lock()
 	n := len(f.genBodies)
@@ -412,6 +663,16 @@ func (f *fake) lastBody() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.genBodies[len(f.genBodies)-1]
+}
+func (f *fake) lastPath() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.genPaths[len(f.genPaths)-1]
+}
+func (f *fake) getsOf(path string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.gets[path]
 }
 
 // fakeClock is a settable clock for TTLs and the credential recheck.

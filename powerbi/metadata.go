@@ -25,6 +25,12 @@ type reportMeta struct {
 	DatasetWorkspaceID string `json:"datasetWorkspaceId"`
 }
 
+// paginated reports whether the report is a paginated (RDL) report: Power BI
+// sends no datasetId for those, or says so in reportType.
+func (m reportMeta) paginated() bool {
+	return m.DatasetID == "" || strings.EqualFold(m.ReportType, "PaginatedReport")
+}
+
 // datasetMeta is what GenerateToken needs from Get Dataset In Group. The swagger
 // spells the flags with a capital I and the examples with a small one;
 // encoding/json matches keys case-insensitively, which covers both.
@@ -32,6 +38,28 @@ type datasetMeta struct {
 	ID                               string `json:"id"`
 	IsEffectiveIdentityRequired      bool   `json:"isEffectiveIdentityRequired"`
 	IsEffectiveIdentityRolesRequired bool   `json:"isEffectiveIdentityRolesRequired"`
+}
+
+// dashboardMeta is what GenerateItemToken needs from Get Dashboard In Group.
+type dashboardMeta struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"displayName"`
+	EmbedURL    string `json:"embedUrl"`
+}
+
+// tileMeta is what GenerateItemToken needs from Get Tile(s) In Group. Tiles
+// without data (text, images) have no datasetId.
+type tileMeta struct {
+	ID        string `json:"id"`
+	Title     string `json:"title"`
+	EmbedURL  string `json:"embedUrl"`
+	ReportID  string `json:"reportId"`
+	DatasetID string `json:"datasetId"`
+}
+
+// tileList is Get Tiles In Group's answer.
+type tileList struct {
+	Value []tileMeta `json:"value"`
 }
 
 // ttlCache is a small map with per-entry expiry. Metadata changes rarely and
@@ -87,41 +115,76 @@ func metaKey(ws, profile, id string) string {
 	return strings.ToLower(ws) + "|" + strings.ToLower(profile) + "|" + strings.ToLower(id)
 }
 
-func (cl *Client) groupURL(ws string, kind, id string) string {
-	return cl.cfg.apiURL + "/v1.0/myorg/groups/" + url.PathEscape(ws) + "/" + kind + "/" + url.PathEscape(id)
+// groupURL is {api}/v1.0/myorg/groups/{ws}/{kind}/{id}, each further path
+// segment appended escaped (e.g. "tiles", tileID).
+func (cl *Client) groupURL(ws, kind, id string, more ...string) string {
+	u := cl.cfg.apiURL + "/v1.0/myorg/groups/" + url.PathEscape(ws) + "/" + kind + "/" + url.PathEscape(id)
+	for _, m := range more {
+		u += "/" + url.PathEscape(m)
+	}
+	return u
 }
 
-// report returns the report's metadata, cached for MetadataTTL; concurrent
-// misses for the same key make one GET.
+// metaCaches holds the metadata of every kind, each entry for MetadataTTL.
+type metaCaches struct {
+	reports    *ttlCache[reportMeta]
+	datasets   *ttlCache[datasetMeta]
+	dashboards *ttlCache[dashboardMeta]
+	tiles      *ttlCache[tileMeta] // key: dashboard/tile
+	tileLists  *ttlCache[tileList] // key: dashboard
+}
+
+func newMetaCaches() metaCaches {
+	return metaCaches{
+		reports:    newTTLCache[reportMeta](),
+		datasets:   newTTLCache[datasetMeta](),
+		dashboards: newTTLCache[dashboardMeta](),
+		tiles:      newTTLCache[tileMeta](),
+		tileLists:  newTTLCache[tileList](),
+	}
+}
+
+// cached returns what GET u answers, from c while fresh (MetadataTTL);
+// concurrent misses for the same key make one GET.
+func cached[V any](ctx context.Context, cl *Client, c *ttlCache[V], op, key, u, profile string) (V, error) {
+	if m, ok := c.get(key, cl.now()); ok {
+		return m, nil
+	}
+	return shared(ctx, &cl.metaSF, op+"|"+key, op, func(ctx context.Context) (V, error) {
+		var m V
+		if err := cl.getJSON(ctx, op, u, profile, &m); err != nil {
+			return m, err
+		}
+		c.put(key, m, cl.now(), cl.cfg.MetadataTTL)
+		return m, nil
+	})
+}
+
+// report returns Get Report In Group.
 func (cl *Client) report(ctx context.Context, ws, profile, id string) (reportMeta, error) {
-	key := metaKey(ws, profile, id)
-	if m, ok := cl.reports.get(key, cl.now()); ok {
-		return m, nil
-	}
-	return shared(ctx, &cl.metaSF, "report|"+key, "GetReport", func(ctx context.Context) (reportMeta, error) {
-		var m reportMeta
-		if err := cl.getJSON(ctx, "GetReport", cl.groupURL(ws, "reports", id), profile, &m); err != nil {
-			return m, err
-		}
-		cl.reports.put(key, m, cl.now(), cl.cfg.MetadataTTL)
-		return m, nil
-	})
+	return cached(ctx, cl, cl.meta.reports, "GetReport", metaKey(ws, profile, id), cl.groupURL(ws, "reports", id), profile)
 }
 
-// dataset returns the dataset's RLS flags, cached like report.
+// dataset returns the RLS flags of Get Dataset In Group.
 func (cl *Client) dataset(ctx context.Context, ws, profile, id string) (datasetMeta, error) {
-	key := metaKey(ws, profile, id)
-	if m, ok := cl.datasets.get(key, cl.now()); ok {
-		return m, nil
-	}
-	return shared(ctx, &cl.metaSF, "dataset|"+key, "GetDataset", func(ctx context.Context) (datasetMeta, error) {
-		var m datasetMeta
-		if err := cl.getJSON(ctx, "GetDataset", cl.groupURL(ws, "datasets", id), profile, &m); err != nil {
-			return m, err
-		}
-		cl.datasets.put(key, m, cl.now(), cl.cfg.MetadataTTL)
-		return m, nil
-	})
+	m, err := cached(ctx, cl, cl.meta.datasets, "GetDataset", metaKey(ws, profile, id), cl.groupURL(ws, "datasets", id), profile)
+	m.ID = id
+	return m, err
+}
+
+// dashboard returns Get Dashboard In Group.
+func (cl *Client) dashboard(ctx context.Context, ws, profile, id string) (dashboardMeta, error) {
+	return cached(ctx, cl, cl.meta.dashboards, "GetDashboard", metaKey(ws, profile, id), cl.groupURL(ws, "dashboards", id), profile)
+}
+
+// dashboardTiles returns Get Tiles In Group.
+func (cl *Client) dashboardTiles(ctx context.Context, ws, profile, dashboardID string) (tileList, error) {
+	return cached(ctx, cl, cl.meta.tileLists, "GetTiles", metaKey(ws, profile, dashboardID), cl.groupURL(ws, "dashboards", dashboardID, "tiles"), profile)
+}
+
+// tile returns Get Tile In Group.
+func (cl *Client) tile(ctx context.Context, ws, profile, dashboardID, tileID string) (tileMeta, error) {
+	return cached(ctx, cl, cl.meta.tiles, "GetTile", metaKey(ws, profile, dashboardID+"/"+tileID), cl.groupURL(ws, "dashboards", dashboardID, "tiles", tileID), profile)
 }
 
 // getJSON GETs u (retrying up to twice) and decodes the body into v.
@@ -136,54 +199,55 @@ func (cl *Client) getJSON(ctx context.Context, op, u, profile string, v any) err
 	return nil
 }
 
-// resolved metadata of one TokenRequest, in request order.
-type resolvedRequest struct {
-	reports  []reportMeta  // one per TokenRequest.ReportIDs entry
-	datasets []datasetMeta // distinct, in first-seen order
+// datasetAt names a dataset, the workspace to ask about it, and the report
+// (of a tile) that uses it, for errors.
+type datasetAt struct {
+	ws, id, owner string
 }
 
-// resolve fetches (or reads from cache) every report, then every distinct
-// dataset, concurrently.
-func (cl *Client) resolve(ctx context.Context, r TokenRequest) (*resolvedRequest, error) {
-	out := &resolvedRequest{reports: make([]reportMeta, len(r.ReportIDs))}
-	g, gctx := errgroup.WithContext(ctx)
-	for i, id := range r.ReportIDs {
-		g.Go(func() error {
-			m, err := cl.report(gctx, r.WorkspaceID, r.ProfileID, id)
-			if err != nil {
-				return err
-			}
-			if m.DatasetID == "" {
-				// Paginated (RDL) reports have no dataset and need identities with
-				// "reports" instead of "datasets": not supported yet.
-				return &UnsupportedError{ReportID: id, Reason: "paginated reports (no datasetId) are not supported"}
-			}
-			out.reports[i] = m
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
+// datasets fetches (or reads from cache) the flags of each distinct dataset of
+// refs (compared case-insensitively), concurrently, in first-seen order.
+func (cl *Client) datasets(ctx context.Context, profile string, refs []datasetAt) ([]datasetMeta, error) {
 	seen := map[string]bool{}
-	var refs []reportMeta // one per distinct dataset
-	for _, m := range out.reports {
-		if k := strings.ToLower(m.DatasetID); !seen[k] {
+	var distinct []datasetAt
+	for _, d := range refs {
+		if k := strings.ToLower(d.id); d.id != "" && !seen[k] {
 			seen[k] = true
-			refs = append(refs, m)
+			distinct = append(distinct, d)
 		}
 	}
-	out.datasets = make([]datasetMeta, len(refs))
-	g, gctx = errgroup.WithContext(ctx)
-	for i, ref := range refs {
+	return fanOut(ctx, len(distinct), func(ctx context.Context, i int) (datasetMeta, error) {
+		return cl.dataset(ctx, distinct[i].ws, profile, distinct[i].id)
+	})
+}
+
+// reports fetches (or reads from cache) every report of r, each in its own
+// workspace, concurrently, in request order.
+func (cl *Client) reports(ctx context.Context, r TokenRequest) ([]reportMeta, error) {
+	return fanOut(ctx, len(r.Reports), func(ctx context.Context, i int) (reportMeta, error) {
+		return cl.report(ctx, r.workspaceOf(i), r.ProfileID, r.Reports[i].ID)
+	})
+}
+
+// datasetWorkspace is where to ask about the report's dataset: its own
+// workspace for a shared dataset, else the report's (ws).
+func datasetWorkspace(ws string, m reportMeta) string {
+	if m.DatasetWorkspaceID != "" {
+		return m.DatasetWorkspaceID
+	}
+	return ws
+}
+
+// fanOut runs get for 0..n-1 concurrently and returns the results in order,
+// or the first error (which cancels the other calls' context).
+func fanOut[T any](ctx context.Context, n int, get func(ctx context.Context, i int) (T, error)) ([]T, error) {
+	out := make([]T, n)
+	g, gctx := errgroup.WithContext(ctx)
+	for i := range n {
 		g.Go(func() error {
-			m, err := cl.dataset(gctx, datasetWorkspace(r, ref), r.ProfileID, ref.DatasetID)
-			if err != nil {
-				return err
-			}
-			m.ID = ref.DatasetID
-			out.datasets[i] = m
-			return nil
+			v, err := get(gctx, i)
+			out[i] = v
+			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -192,20 +256,12 @@ func (cl *Client) resolve(ctx context.Context, r TokenRequest) (*resolvedRequest
 	return out, nil
 }
 
-func datasetWorkspace(r TokenRequest, m reportMeta) string {
-	if m.DatasetWorkspaceID != "" {
-		return m.DatasetWorkspaceID
-	}
-	return r.WorkspaceID
-}
-
-// forget drops the request's cached metadata, after Power BI rejected a token
-// request built from it (a report moved, a dataset's RLS flags changed).
-func (cl *Client) forget(r TokenRequest, rr *resolvedRequest) {
-	for _, id := range r.ReportIDs {
-		cl.reports.forget(metaKey(r.WorkspaceID, r.ProfileID, id))
-	}
-	for _, m := range rr.reports {
-		cl.datasets.forget(metaKey(datasetWorkspace(r, m), r.ProfileID, m.DatasetID))
+// forgetDatasets drops cached dataset flags, after Power BI rejected a token
+// request built from them (a dataset's RLS flags changed).
+func (cl *Client) forgetDatasets(profile string, refs []datasetAt) {
+	for _, d := range refs {
+		if d.id != "" {
+			cl.meta.datasets.forget(metaKey(d.ws, profile, d.id))
+		}
 	}
 }

@@ -1,15 +1,17 @@
 // Package powerbi is Embedgate's gateway to Entra ID and the Power BI REST API
 // (app owns data). It exists so that the rest of the service can ask for "one
-// embed token for these reports, with this RLS identity" and get back either a
-// token or a typed error, while this package alone knows the wire formats, the
-// service principal's credential and its rotation, the caches, and the retry
-// rules.
+// embed token for these reports (or this dashboard or tile), with this RLS
+// identity" and get back either a token or a typed error, while this package
+// alone knows the wire formats, the service principal's credential and its
+// rotation, the caches, and the retry rules.
 //
 // Per request it costs at most: zero Entra calls (MSAL's token cache, shared by
 // every request, with concurrent cold acquisitions coalesced), zero metadata
-// calls when the reports and datasets are cached (MetadataTTL, keyed by
-// workspace + profile, concurrent misses coalesced), and one V2 GenerateToken
-// POST for all reports of the request.
+// calls when the reports, dashboards, tiles and datasets are cached
+// (MetadataTTL, keyed by workspace + profile, concurrent misses coalesced),
+// and one GenerateToken POST: V2 for all reports of the request, whatever
+// their workspaces; the V1 report route for a lone paginated report; the V1
+// dashboard or tile route for GenerateItemToken.
 //
 // Errors are classified by sentinels (ErrNotFound, ErrThrottled, ...) that the
 // typed errors (*APIError, *ThrottledError, *CredentialError,
@@ -41,9 +43,8 @@ type Client struct {
 	backoff func(attempt int) time.Duration
 	cred    *credential
 
-	reports  *ttlCache[reportMeta]
-	datasets *ttlCache[datasetMeta]
-	metaSF   flight
+	meta   metaCaches
+	metaSF flight
 }
 
 // Option customises New; the zero set of options is production behaviour.
@@ -93,14 +94,13 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	return &Client{
-		cfg:      r,
-		hc:       hc,
-		log:      o.logger,
-		now:      o.now,
-		backoff:  o.backoff,
-		cred:     cred,
-		reports:  newTTLCache[reportMeta](),
-		datasets: newTTLCache[datasetMeta](),
+		cfg:     r,
+		hc:      hc,
+		log:     o.logger,
+		now:     o.now,
+		backoff: o.backoff,
+		cred:    cred,
+		meta:    newMetaCaches(),
 	}, nil
 }
 

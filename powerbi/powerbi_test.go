@@ -15,7 +15,16 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func req(ids ...string) TokenRequest { return TokenRequest{WorkspaceID: testWS, ReportIDs: ids} }
+func req(ids ...string) TokenRequest { return TokenRequest{WorkspaceID: testWS, Reports: refs(ids...)} }
+
+// refs are reports in the request's primary workspace.
+func refs(ids ...string) []ReportRef {
+	out := make([]ReportRef, len(ids))
+	for i, id := range ids {
+		out[i] = ReportRef{ID: id}
+	}
+	return out
+}
 
 // waitFor polls cond until it holds or a deadline passes (no fixed sleeps).
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -234,20 +243,20 @@ func TestGenerateTokenBody(t *testing.T) {
 		want string // the exact JSON body
 	}{{
 		name: "identity not sent for a dataset without RLS",
-		r:    TokenRequest{WorkspaceID: testWS, ReportIDs: []string{repPlain}, Identity: alice},
+		r:    TokenRequest{WorkspaceID: testWS, Reports: refs(repPlain), Identity: alice},
 		want: `{"datasets":[{"id":"` + dsPlain + `"}],"reports":[{"id":"` + repPlain + `","allowEdit":false}]}`,
 	}, {
 		name: "identity only for the RLS dataset, one token for several reports",
-		r:    TokenRequest{WorkspaceID: testWS, ReportIDs: []string{repSales, repPlain, repMkt}, Identity: alice, AllowEdit: true, Lifetime: 30 * time.Minute},
+		r:    TokenRequest{WorkspaceID: testWS, Reports: refs(repSales, repPlain, repMkt), Identity: alice, AllowEdit: true, Lifetime: 30 * time.Minute},
 		want: `{"datasets":[{"id":"` + dsRLS + `"},{"id":"` + dsPlain + `"}],"reports":[{"id":"` + repSales + `","allowEdit":true},{"id":"` + repPlain + `","allowEdit":true},{"id":"` + repMkt + `","allowEdit":true}],` +
 			`"identities":[{"username":"alice@acme.com","roles":["Customer"],"customData":"acme","datasets":["` + dsRLS + `"]}],"lifetimeInMinutes":30}`,
 	}, {
 		name: "customData omitted when empty; capital-I flags honoured; roles optional there",
-		r:    TokenRequest{WorkspaceID: testWS, ReportIDs: []string{repNoRoles}, Identity: &Identity{Username: "0b7c9f6e-sp-object-id"}, Lifetime: 90 * time.Second},
+		r:    TokenRequest{WorkspaceID: testWS, Reports: refs(repNoRoles), Identity: &Identity{Username: "0b7c9f6e-sp-object-id"}, Lifetime: 90 * time.Second},
 		want: `{"datasets":[{"id":"` + dsNoRoles + `"}],"reports":[{"id":"` + repNoRoles + `","allowEdit":false}],"identities":[{"username":"0b7c9f6e-sp-object-id","datasets":["` + dsNoRoles + `"]}],"lifetimeInMinutes":1}`,
 	}, {
 		name: "sub-minute lifetime rounds up to one minute",
-		r:    TokenRequest{WorkspaceID: testWS, ReportIDs: []string{repPlain}, Lifetime: 10 * time.Second},
+		r:    TokenRequest{WorkspaceID: testWS, Reports: refs(repPlain), Lifetime: 10 * time.Second},
 		want: `{"datasets":[{"id":"` + dsPlain + `"}],"reports":[{"id":"` + repPlain + `","allowEdit":false}],"lifetimeInMinutes":1}`,
 	}}
 	for _, tt := range tests {
@@ -264,11 +273,11 @@ func TestGenerateTokenBody(t *testing.T) {
 			if got := e.f.lastBody(); got != tt.want {
 				t.Errorf("body\n got %s\nwant %s", got, tt.want)
 			}
-			if len(tok.Reports) != len(tt.r.ReportIDs) {
-				t.Fatalf("reports = %d, want %d", len(tok.Reports), len(tt.r.ReportIDs))
+			if len(tok.Reports) != len(tt.r.Reports) {
+				t.Fatalf("reports = %d, want %d", len(tok.Reports), len(tt.r.Reports))
 			}
 			for i, rep := range tok.Reports {
-				if rep.ID != tt.r.ReportIDs[i] || rep.EmbedURL != embedURLFor(testWS, rep.ID) {
+				if rep.ID != tt.r.Reports[i].ID || rep.EmbedURL != embedURLFor(testWS, rep.ID) {
 					t.Errorf("report %d = %+v", i, rep)
 				}
 			}
@@ -294,13 +303,18 @@ func TestPreconditionsFailBeforeMinting(t *testing.T) {
 		r       TokenRequest
 		wantErr error
 	}{
-		{"RLS dataset without identity", TokenRequest{WorkspaceID: testWS, ReportIDs: []string{repPlain, repSales}}, ErrIdentityRequired},
-		{"identity without username", TokenRequest{WorkspaceID: testWS, ReportIDs: []string{repNoRoles}, Identity: &Identity{Roles: []string{"r"}}}, ErrIdentityRequired},
-		{"roles required, none given", TokenRequest{WorkspaceID: testWS, ReportIDs: []string{repSales}, Identity: &Identity{Username: "alice"}}, ErrRolesRequired},
-		{"paginated report", TokenRequest{WorkspaceID: testWS, ReportIDs: []string{repRDL}}, ErrUnsupported},
+		{"RLS dataset without identity", TokenRequest{WorkspaceID: testWS, Reports: refs(repPlain, repSales)}, ErrIdentityRequired},
+		{"identity without username", TokenRequest{WorkspaceID: testWS, Reports: refs(repNoRoles), Identity: &Identity{Roles: []string{"r"}}}, ErrIdentityRequired},
+		{"roles required, none given", TokenRequest{WorkspaceID: testWS, Reports: refs(repSales), Identity: &Identity{Username: "alice"}}, ErrRolesRequired},
+		{"paginated report mixed with another", TokenRequest{WorkspaceID: testWS, Reports: refs(repPlain, repRDL)}, ErrUnsupported},
+		{"paginated report mixed, other workspace", TokenRequest{WorkspaceID: testWS, Reports: []ReportRef{{ID: repWS2RDL, WorkspaceID: testWS2}, {ID: repSales}}}, ErrUnsupported},
+		{"identity without username for a paginated report", TokenRequest{WorkspaceID: testWS, Reports: refs(repRDL), Identity: &Identity{Roles: []string{"r"}}}, ErrIdentityRequired},
+		{"report without any workspace", TokenRequest{Reports: refs(repPlain)}, ErrInvalidRequest},
+		{"empty target workspace", TokenRequest{WorkspaceID: testWS, Reports: refs(repPlain), TargetWorkspaceIDs: []string{""}}, ErrInvalidRequest},
+		{"too many target workspaces", TokenRequest{WorkspaceID: testWS, Reports: refs(repPlain), TargetWorkspaceIDs: slices.Repeat([]string{testWS}, 51)}, ErrInvalidRequest},
 		{"no reports", TokenRequest{WorkspaceID: testWS}, ErrInvalidRequest},
-		{"too many reports", TokenRequest{WorkspaceID: testWS, ReportIDs: make([]string, 51)}, ErrInvalidRequest},
-		{"negative lifetime", TokenRequest{WorkspaceID: testWS, ReportIDs: []string{repPlain}, Lifetime: -time.Minute}, ErrInvalidRequest},
+		{"too many reports", TokenRequest{WorkspaceID: testWS, Reports: make([]ReportRef, 51)}, ErrInvalidRequest},
+		{"negative lifetime", TokenRequest{WorkspaceID: testWS, Reports: refs(repPlain), Lifetime: -time.Minute}, ErrInvalidRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -319,7 +333,7 @@ func TestPreconditionsFailBeforeMinting(t *testing.T) {
 		})
 	}
 	e := newEnv(t)
-	_, err := e.c.GenerateToken(context.Background(), TokenRequest{WorkspaceID: testWS, ReportIDs: []string{repSales}})
+	_, err := e.c.GenerateToken(context.Background(), TokenRequest{WorkspaceID: testWS, Reports: refs(repSales)})
 	var pe *PreconditionError
 	if !errors.As(err, &pe) || pe.DatasetID != dsRLS || pe.ReportID != repSales {
 		t.Errorf("err = %#v, want PreconditionError naming %s/%s", err, repSales, dsRLS)

@@ -34,8 +34,12 @@ const (
 type Config struct {
 	// Listen is the host:port of the gRPC listener.
 	Listen string `yaml:"listen"`
-	// TLS is the listener's mTLS setup.
+	// TLS is the listener's mTLS setup. Required, except in mesh mode where
+	// the sidecar may forward over plaintext.
 	TLS TLSConfig `yaml:"tls"`
+	// Mesh is mesh mode: callers identified by a trusted sidecar's
+	// x-forwarded-client-cert header (off by default).
+	Mesh MeshConfig `yaml:"mesh"`
 	// PowerBI is the gateway's Entra ID and Power BI setup.
 	PowerBI powerbi.Config `yaml:"powerbi"`
 	// PolicyFile is the authz policy, reloaded when it changes.
@@ -44,6 +48,9 @@ type Config struct {
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 	// Log sets the log format and level.
 	Log LogConfig `yaml:"log"`
+	// AuditFile, if set, receives the audit records (JSON lines, appended);
+	// otherwise they go to the log marked stream=audit.
+	AuditFile string `yaml:"audit_file"`
 }
 
 // TLSConfig is the listener's mTLS setup: callers must present a client
@@ -57,6 +64,22 @@ type TLSConfig struct {
 	ClientCAFile string `yaml:"client_ca_file"`
 	// TrustDomain, if set, accepts only SPIFFE IDs of this trust domain.
 	TrustDomain string `yaml:"trust_domain"`
+}
+
+func (t TLSConfig) validate(add func(key, format string, args ...any)) {
+	switch {
+	case t.CertFile == "" || t.KeyFile == "":
+		add("tls", "cert_file and key_file are required")
+	default:
+		if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
+			add("tls.cert_file", "cannot load the key pair: %v", err)
+		}
+	}
+	if t.ClientCAFile == "" {
+		add("tls.client_ca_file", "required: callers are authenticated by their client certificate")
+	} else if _, err := loadPool(t.ClientCAFile); err != nil {
+		add("tls.client_ca_file", "%v", err)
+	}
 }
 
 // LogConfig selects the log format and level.
@@ -131,7 +154,7 @@ func yamlProblems(err error) []Problem {
 
 func (c *Config) resolvePaths(dir string) {
 	for _, p := range []*string{
-		&c.TLS.CertFile, &c.TLS.KeyFile, &c.TLS.ClientCAFile, &c.PolicyFile,
+		&c.TLS.CertFile, &c.TLS.KeyFile, &c.TLS.ClientCAFile, &c.PolicyFile, &c.AuditFile,
 		&c.PowerBI.CAFile, &c.PowerBI.ClientSecretFile, &c.PowerBI.CertificateFile, &c.PowerBI.FederatedTokenFile,
 	} {
 		if *p != "" && !filepath.IsAbs(*p) {
@@ -151,18 +174,11 @@ func (c *Config) Validate() []Problem {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		add("listen", "want host:port: %v", err)
 	}
-	switch {
-	case c.TLS.CertFile == "" || c.TLS.KeyFile == "":
-		add("tls", "cert_file and key_file are required")
-	default:
-		if _, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile); err != nil {
-			add("tls.cert_file", "cannot load the key pair: %v", err)
-		}
-	}
-	if c.TLS.ClientCAFile == "" {
-		add("tls.client_ca_file", "required: callers are authenticated by their client certificate")
-	} else if _, err := loadPool(c.TLS.ClientCAFile); err != nil {
-		add("tls.client_ca_file", "%v", err)
+	c.Mesh.validate(add)
+	if c.Mesh.Enabled && c.TLS == (TLSConfig{}) {
+		// Plaintext from the sidecar: identities come only from the header.
+	} else {
+		c.TLS.validate(add)
 	}
 	if c.TLS.TrustDomain != "" {
 		if _, err := spiffeid.TrustDomainFromString(c.TLS.TrustDomain); err != nil {

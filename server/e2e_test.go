@@ -389,3 +389,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Errorf("a call after shutdown: %v, want Unavailable", err)
 	}
 }
+
+func durationpbHours(h int) *durationpb.Duration {
+	return durationpb.New(time.Duration(h) * time.Hour)
+}

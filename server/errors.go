@@ -23,22 +23,25 @@ const errorDomain = "embedgate"
 // Reasons (google.rpc.ErrorInfo.reason) callers can branch on. They are
 // part of the API: add, never rename.
 const (
-	ReasonInvalidRequest     = "INVALID_REQUEST"
-	ReasonNoIdentity         = "NO_CALLER_IDENTITY"
-	ReasonCallerUnknown      = "CALLER_NOT_IN_POLICY"
-	ReasonTenantNotAllowed   = "TENANT_NOT_ALLOWED"
-	ReasonReportNotAllowed   = "REPORT_NOT_ALLOWED"
-	ReasonEditNotAllowed     = "EDIT_NOT_ALLOWED"
-	ReasonItemNotFound       = "POWERBI_ITEM_NOT_FOUND"
-	ReasonIdentityMismatch   = "RLS_IDENTITY_MISMATCH"
-	ReasonPowerBIRejected    = "POWERBI_REJECTED_REQUEST"
-	ReasonPowerBINoAccess    = "POWERBI_NOT_AUTHORIZED"
-	ReasonUnsupported        = "UNSUPPORTED_ITEM"
-	ReasonThrottled          = "POWERBI_THROTTLED"
-	ReasonQuotaExceeded      = "POWERBI_QUOTA_EXCEEDED"
-	ReasonUpstreamDown       = "UPSTREAM_UNAVAILABLE"
-	ReasonCredentialRejected = "CREDENTIAL_REJECTED"
-	ReasonInternal           = "INTERNAL"
+	ReasonInvalidRequest      = "INVALID_REQUEST"
+	ReasonNoIdentity          = "NO_CALLER_IDENTITY"
+	ReasonCallerUnknown       = "CALLER_NOT_IN_POLICY"
+	ReasonTenantNotAllowed    = "TENANT_NOT_ALLOWED"
+	ReasonReportNotAllowed    = "REPORT_NOT_ALLOWED"
+	ReasonEditNotAllowed      = "EDIT_NOT_ALLOWED"
+	ReasonItemNotFound        = "POWERBI_ITEM_NOT_FOUND"
+	ReasonIdentityMismatch    = "RLS_IDENTITY_MISMATCH"
+	ReasonPowerBIRejected     = "POWERBI_REJECTED_REQUEST"
+	ReasonPowerBINoAccess     = "POWERBI_NOT_AUTHORIZED"
+	ReasonUnsupported         = "UNSUPPORTED_ITEM"
+	ReasonThrottled           = "POWERBI_THROTTLED"
+	ReasonQuotaExceeded       = "POWERBI_QUOTA_EXCEEDED"
+	ReasonRateLimited         = "CALLER_RATE_LIMITED"
+	ReasonDashboardNotAllowed = "DASHBOARD_NOT_ALLOWED"
+	ReasonCreateNotAllowed    = "CREATE_NOT_ALLOWED"
+	ReasonUpstreamDown        = "UPSTREAM_UNAVAILABLE"
+	ReasonCredentialRejected  = "CREDENTIAL_REJECTED"
+	ReasonInternal            = "INTERNAL"
 )
 
 // errorStatus is the one place where errors become gRPC statuses (the table
@@ -53,6 +56,7 @@ func errorStatus(err error) *status.Status {
 		ve        *protovalidate.ValidationError
 		denial    *authz.Denial
 		throttled *powerbi.ThrottledError
+		limited   *rateLimitedError
 	)
 	meta := map[string]string{}
 	if id := powerbi.RequestIDOf(err); id != "" {
@@ -66,6 +70,8 @@ func errorStatus(err error) *status.Status {
 		return withDetails(codes.Unauthenticated, err.Error(), ReasonNoIdentity, meta)
 	case errors.As(err, &denial):
 		return denialStatus(denial, meta)
+	case errors.As(err, &limited):
+		return withDetails(codes.ResourceExhausted, limited.Error(), ReasonRateLimited, meta, retryInfo(limited.retryAfter))
 	case errors.As(err, &throttled):
 		return withDetails(codes.ResourceExhausted, "Power BI is throttling requests; retry later", ReasonThrottled, meta,
 			retryInfo(throttled.RetryAfter))
@@ -110,6 +116,10 @@ func denialStatus(d *authz.Denial, meta map[string]string) *status.Status {
 		return withDetails(codes.PermissionDenied, d.Message, ReasonReportNotAllowed, meta)
 	case errors.Is(d, authz.ErrEditNotAllowed):
 		return withDetails(codes.PermissionDenied, d.Message, ReasonEditNotAllowed, meta)
+	case errors.Is(d, authz.ErrDashboardNotAllowed):
+		return withDetails(codes.PermissionDenied, d.Message, ReasonDashboardNotAllowed, meta)
+	case errors.Is(d, authz.ErrCreateNotAllowed):
+		return withDetails(codes.PermissionDenied, d.Message, ReasonCreateNotAllowed, meta)
 	default:
 		return withDetails(codes.PermissionDenied, "permission denied", ReasonTenantNotAllowed, meta)
 	}

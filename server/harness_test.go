@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -35,23 +37,43 @@ const (
 	globexReport  = "a2000000-0000-4000-8000-000000000001" // workspace behind profile globexProfile
 	globexProfile = "f0000000-0000-4000-8000-000000000001"
 	financeReport = "a9000000-0000-4000-8000-000000000001" // workspace the app is no member of
+	invoices      = "a1000000-0000-4000-8000-000000000003" // paginated, no dataset
+	dashboard     = "b1000000-0000-4000-8000-000000000001" // tiles on salesDataset and invDataset
+	revenueTile   = "b1100000-0000-4000-8000-000000000001"
+	financeWS     = "a0000000-0000-4000-8000-000000000004" // Acme's second workspace
+	budgetReport  = "a4000000-0000-4000-8000-000000000001"
+	budgetDataset = "d4000000-0000-4000-8000-000000000001" // RLS roles Customer, Region
 	frontend      = "spiffe://embedgate.test/ns/web/sa/frontend"
+	batch         = "spiffe://embedgate.test/ns/jobs/sa/batch" // rate limited
 	stranger      = "spiffe://embedgate.test/ns/web/sa/stranger"
 )
 
-// testPolicy grants the frontend four tenants over the demo fixture.
+// testPolicy grants the frontend three tenants over the demo fixture, and a
+// batch job one tenant at a low rate.
 const testPolicy = `
 callers:
   - id: ` + frontend + `
     tenants: [acme, globex, finance]
+  - id: ` + batch + `
+    tenants: [acme]
+    rate_limit:
+      per_second: 0.001
+      burst: 2
 tenants:
   acme:
     workspace_id: ` + acmeWorkspace + `
-    reports: [` + salesReport + `, ` + invReport + `]
+    reports: [` + salesReport + `, ` + invReport + `, ` + invoices + `]
+    dashboards: ["*"]
+    workspaces:
+      - id: ` + financeWS + `
+        reports: [` + budgetReport + `]
     rls:
       roles: [Customer]
       username: "{user}"
       custom_data: "{tenant}"
+      dataset_roles:
+        ` + budgetDataset + `: [Region]
+    allow_create: true
     max_lifetime: 60m
   globex:
     workspace_id: a0000000-0000-4000-8000-000000000002
@@ -65,6 +87,8 @@ tenants:
   umbrella:
     workspace_id: a0000000-0000-4000-8000-000000000003
     reports: ["*"]
+    rls:
+      roles: [Tenant]
 `
 
 // stack is one running Embedgate (real server, real mTLS listener) against
@@ -86,7 +110,9 @@ type stackOptions struct {
 func startStack(t *testing.T, o stackOptions) *stack {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	emu, err := emulator.Start(context.Background(), emulator.Config{}) // outlives the server: shutdown is tested against it
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	emu, err := emulator.Start(context.Background(), emulator.Config{Logger: logger.With("component", "emulator")}) // outlives the server: shutdown is tested against it
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,8 +154,7 @@ shutdown_grace: 5s
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	watchForLeaks(logs, secret)
 	ready := make(chan net.Addr, 1)
 	done := make(chan error, 1)
 	go func() {
@@ -155,10 +180,59 @@ shutdown_grace: 5s
 			t.Errorf("server.Run: %v", err)
 		}
 		emu.Close()
-		scanForSecrets(t, logs.String(), secret)
 	})
 	s.client = embedgatev1.NewEmbedTokenServiceClient(s.dial(t, s.clientCert(t, frontend)))
 	return s
+}
+
+// leaks collects every log written and every secret and token handed out
+// by the stacks of this test binary; TestMain scans the first for the
+// second once all tests have run.
+var leaks struct {
+	mu      sync.Mutex
+	logs    []*syncBuffer
+	secrets []string
+}
+
+func watchForLeaks(logs *syncBuffer, secrets ...string) {
+	leaks.mu.Lock()
+	defer leaks.mu.Unlock()
+	if logs != nil {
+		leaks.logs = append(leaks.logs, logs)
+	}
+	leaks.secrets = append(leaks.secrets, secrets...)
+}
+
+// captureTokens is a client interceptor that registers every embed token
+// the server returns.
+func captureTokens(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	err := invoker(ctx, method, req, reply, cc, opts...)
+	if r, ok := reply.(interface{ GetToken() string }); ok && r.GetToken() != "" {
+		watchForLeaks(nil, r.GetToken())
+	}
+	return err
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	leaks.mu.Lock()
+	defer leaks.mu.Unlock()
+	scanned := 0
+	for _, l := range leaks.logs {
+		text := l.String()
+		scanned += strings.Count(text, "\n")
+		for _, s := range leaks.secrets {
+			if s != "" && strings.Contains(text, s) {
+				fmt.Fprintln(os.Stderr, "FAIL: a token or secret appears in the service's logs or audit records")
+				code = 1
+			}
+		}
+	}
+	if code == 0 && (scanned == 0 || len(leaks.secrets) == 0) {
+		fmt.Fprintln(os.Stderr, "FAIL: the leak scan saw no log lines or no secrets: it would prove nothing")
+		code = 1
+	}
+	os.Exit(code)
 }
 
 // clientCert issues a caller certificate from the stack's CA with the given
@@ -183,23 +257,12 @@ func (s *stack) dial(t *testing.T, cert *tls.Certificate) *grpc.ClientConn {
 	if cert != nil {
 		cfg.Certificates = []tls.Certificate{*cert}
 	}
-	conn, err := grpc.NewClient(s.addr, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
+	conn, err := grpc.NewClient(s.addr, grpc.WithTransportCredentials(credentials.NewTLS(cfg)), grpc.WithUnaryInterceptor(captureTokens))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
 	return conn
-}
-
-// scanForSecrets fails the test if a secret or an embed token reached the
-// logs.
-func scanForSecrets(t *testing.T, logs string, secrets ...string) {
-	t.Helper()
-	for _, s := range secrets {
-		if s != "" && bytes.Contains([]byte(logs), []byte(s)) {
-			t.Errorf("a secret or token appears in the logs")
-		}
-	}
 }
 
 func writeFile(t *testing.T, dir, name, content string) {

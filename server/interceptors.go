@@ -158,10 +158,12 @@ func levelFor(c codes.Code) slog.Level {
 }
 
 // authenticator establishes the caller's identity: the one SPIFFE ID (URI
-// SAN) of the verified client certificate, optionally restricted to a trust
-// domain.
+// SAN) of the verified client certificate or, in mesh mode and only from a
+// trusted sidecar, the one in x-forwarded-client-cert; optionally
+// restricted to a trust domain.
 type authenticator struct {
 	trustDomain spiffeid.TrustDomain // zero = any
+	mesh        *meshAuth            // nil = mesh mode off
 }
 
 // errUnauthenticated is the one answer for every way an identity can be
@@ -173,18 +175,34 @@ func (a authenticator) identify(ctx context.Context) (string, error) {
 	if !ok {
 		return "", errUnauthenticated
 	}
-	ti, ok := p.AuthInfo.(credentials.TLSInfo)
-	if !ok || len(ti.State.VerifiedChains) == 0 || len(ti.State.PeerCertificates) == 0 {
-		return "", errUnauthenticated
-	}
-	id, err := x509svid.IDFromCert(ti.State.PeerCertificates[0])
+	id, err := a.peerIdentity(ctx, p)
 	if err != nil {
-		return "", errUnauthenticated
+		return "", err
 	}
 	if !a.trustDomain.IsZero() && !id.MemberOf(a.trustDomain) {
 		return "", errUnauthenticated
 	}
 	return id.String(), nil
+}
+
+func (a authenticator) peerIdentity(ctx context.Context, p *peer.Peer) (spiffeid.ID, error) {
+	if a.mesh != nil {
+		if s, fromSidecar, err := a.mesh.identify(ctx, p); fromSidecar {
+			if err != nil {
+				return spiffeid.ID{}, err
+			}
+			return spiffeid.FromString(s)
+		}
+	}
+	ti, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(ti.State.VerifiedChains) == 0 || len(ti.State.PeerCertificates) == 0 {
+		return spiffeid.ID{}, errUnauthenticated
+	}
+	id, err := x509svid.IDFromCert(ti.State.PeerCertificates[0])
+	if err != nil {
+		return spiffeid.ID{}, errUnauthenticated
+	}
+	return id, nil
 }
 
 func (a authenticator) unary() grpc.UnaryServerInterceptor {

@@ -39,7 +39,7 @@ func Run(ctx context.Context, cfg *Config, opts RunOptions) error {
 	if err != nil {
 		return err
 	}
-	srv, err := New(cfg, Options{Policy: store, Issuer: gateway, Logger: logger, Audit: opts.Audit})
+	srv, err := New(cfg, Options{Policy: store, Gateway: gateway, Logger: logger, Audit: opts.Audit})
 	if err != nil {
 		return err
 	}

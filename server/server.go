@@ -30,8 +30,8 @@ import (
 type Options struct {
 	// Policy is consulted on every call (authz.Store reloads it).
 	Policy PolicySource
-	// Issuer mints the tokens (powerbi.Client).
-	Issuer TokenIssuer
+	// Gateway mints the tokens (powerbi.Client).
+	Gateway Gateway
 	// Logger receives one record per call and operational events.
 	Logger *slog.Logger
 	// Audit receives one record per decision. Nil: Logger, marked
@@ -54,12 +54,14 @@ type Server struct {
 //
 //	recovery  -> a panic becomes INTERNAL; the stack goes to the log only
 //	logging   -> request id, one record per call (caller, tenant, code, duration)
-//	caller    -> the client certificate's SPIFFE ID (not for health/reflection)
+//	caller    -> the client certificate's SPIFFE ID, or in mesh mode the trusted
+//	             sidecar's x-forwarded-client-cert (not for health/reflection)
+//	rate      -> the caller's token bucket from the policy: RESOURCE_EXHAUSTED + RetryInfo
 //	validate  -> protovalidate rules from the .proto, as INVALID_ARGUMENT + BadRequest
 //	handler
 func New(cfg *Config, opts Options) (*Server, error) {
-	if opts.Policy == nil || opts.Issuer == nil {
-		return nil, errors.New("server: Policy and Issuer are required")
+	if opts.Policy == nil || opts.Gateway == nil {
+		return nil, errors.New("server: Policy and Gateway are required")
 	}
 	logger := opts.Logger
 	if logger == nil {
@@ -73,7 +75,15 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if now == nil {
 		now = time.Now
 	}
-	files, err := newTLSFiles(cfg.TLS)
+	var serverOpts []grpc.ServerOption
+	if cfg.TLS != (TLSConfig{}) {
+		files, err := newTLSFiles(cfg.TLS)
+		if err != nil {
+			return nil, err
+		}
+		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(files.serverConfig())))
+	} // else mesh mode with a plaintext sidecar hop (validated by Config.Validate)
+	mesh, err := newMeshAuth(cfg.Mesh, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -87,9 +97,8 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	auth := authenticator{trustDomain: td}
-	gs := grpc.NewServer(
-		grpc.Creds(credentials.NewTLS(files.serverConfig())),
+	auth := authenticator{trustDomain: td, mesh: mesh}
+	gs := grpc.NewServer(append(serverOpts,
 		grpc.ConnectionTimeout(handshakeTimeout),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: 30 * time.Minute, MaxConnectionAgeGrace: cfg.ShutdownGrace}),
@@ -97,6 +106,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 			recoverUnary(logger),
 			logUnary(logger),
 			auth.unary(),
+			newCallerLimits(opts.Policy).unary(now),
 			validateUnary(validator),
 		),
 		grpc.ChainStreamInterceptor(
@@ -104,15 +114,15 @@ func New(cfg *Config, opts Options) (*Server, error) {
 			logStream(logger),
 			auth.stream(),
 		),
-	)
+	)...)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)
 	embedgatev1.RegisterEmbedTokenServiceServer(gs, &embedService{
-		policy: opts.Policy,
-		issuer: opts.Issuer,
-		audit:  &auditor{log: auditLog},
-		now:    now,
+		policy:  opts.Policy,
+		gateway: opts.Gateway,
+		audit:   &auditor{log: auditLog},
+		now:     now,
 	})
 	hs.SetServingStatus(embedgatev1.EmbedTokenService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	return &Server{grpc: gs, health: hs, grace: cfg.ShutdownGrace, log: logger}, nil

@@ -31,38 +31,67 @@ type fixedPolicy struct{ p *authz.Policy }
 
 func (f fixedPolicy) Current() *authz.Policy { return f.p }
 
-// issuerFunc adapts a function to TokenIssuer.
+// issuerFunc is a Gateway whose report tokens come from a function; the
+// rest is unused here.
 type issuerFunc func(context.Context, powerbi.TokenRequest) (*powerbi.EmbedToken, error)
 
 func (f issuerFunc) GenerateToken(ctx context.Context, r powerbi.TokenRequest) (*powerbi.EmbedToken, error) {
 	return f(ctx, r)
 }
 
+func (f issuerFunc) GenerateItemToken(context.Context, powerbi.ItemRequest) (*powerbi.EmbedToken, error) {
+	return nil, powerbi.ErrUnsupported
+}
+
+func (f issuerFunc) Plan(context.Context, powerbi.TokenRequest) (*powerbi.Plan, error) {
+	return nil, powerbi.ErrUnsupported
+}
+
+func (f issuerFunc) PlanItem(context.Context, powerbi.ItemRequest) (*powerbi.Plan, error) {
+	return nil, powerbi.ErrUnsupported
+}
+
+// testServer is New's server on a real listener, with the CA that signs
+// its certificates.
+type testServer struct {
+	addr string
+	ca   *devpki.CA
+	logs *lockedBuffer
+}
+
 // startServer runs New's server on a real mTLS listener with the given
-// issuer, and returns a client for testCaller and the log output.
-func startServer(t *testing.T, issuer TokenIssuer) (embedgatev1.EmbedTokenServiceClient, *lockedBuffer) {
+// gateway, and returns a client for testCaller and the log output.
+func startServer(t *testing.T, gateway Gateway) (embedgatev1.EmbedTokenServiceClient, *lockedBuffer) {
+	t.Helper()
+	ts := newTestServer(t, gateway, MeshConfig{}, false)
+	return ts.dialTLS(t, testCaller), ts.logs
+}
+
+// newTestServer starts a server with the given mesh config; plaintext
+// leaves TLS out (mesh mode behind a plaintext sidecar hop).
+func newTestServer(t *testing.T, gateway Gateway, mesh MeshConfig, plaintext bool) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	ca, err := devpki.NewCA("test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srvKP, err := ca.IssueServer("localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := &Config{
-		TLS: TLSConfig{
+	cfg := &Config{Mesh: mesh, ShutdownGrace: DefaultShutdownGrace}
+	if !plaintext {
+		srvKP, err := ca.IssueServer("localhost")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.TLS = TLSConfig{
 			CertFile: filepath.Join(dir, "s.pem"), KeyFile: filepath.Join(dir, "s-key.pem"),
 			ClientCAFile: filepath.Join(dir, "ca.pem"),
-		},
-		ShutdownGrace: DefaultShutdownGrace,
-	}
-	if err := srvKP.WriteFiles(cfg.TLS.CertFile, cfg.TLS.KeyFile); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(cfg.TLS.ClientCAFile, ca.CertPEM, 0o600); err != nil {
-		t.Fatal(err)
+		}
+		if err := srvKP.WriteFiles(cfg.TLS.CertFile, cfg.TLS.KeyFile); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(cfg.TLS.ClientCAFile, ca.CertPEM, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	policy, err := authz.Parse([]byte(`
 callers:
@@ -78,9 +107,9 @@ tenants:
 	}
 	logs := &lockedBuffer{}
 	srv, err := New(cfg, Options{
-		Policy: fixedPolicy{policy},
-		Issuer: issuer,
-		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+		Policy:  fixedPolicy{policy},
+		Gateway: gateway,
+		Logger:  slog.New(slog.NewJSONHandler(logs, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -93,8 +122,13 @@ tenants:
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, lis) }()
 	t.Cleanup(func() { cancel(); <-done })
+	return &testServer{addr: lis.Addr().String(), ca: ca, logs: logs}
+}
 
-	kp, err := ca.IssueClient(testCaller)
+// dialTLS connects with a client certificate whose URI SANs are uris.
+func (ts *testServer) dialTLS(t *testing.T, uris ...string) embedgatev1.EmbedTokenServiceClient {
+	t.Helper()
+	kp, err := ts.ca.IssueClient(uris...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,14 +136,19 @@ tenants:
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
-		RootCAs: ca.Pool(), ServerName: "localhost", Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
-	})))
+	return ts.dial(t, credentials.NewTLS(&tls.Config{
+		RootCAs: ts.ca.Pool(), ServerName: "localhost", Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
+	}))
+}
+
+func (ts *testServer) dial(t *testing.T, creds credentials.TransportCredentials) embedgatev1.EmbedTokenServiceClient {
+	t.Helper()
+	conn, err := grpc.NewClient(ts.addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return embedgatev1.NewEmbedTokenServiceClient(conn), logs
+	return embedgatev1.NewEmbedTokenServiceClient(conn)
 }
 
 var acmeRequest = &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice", ReportIds: []string{"a1000000-0000-4000-8000-000000000001"}}
@@ -139,7 +178,7 @@ func TestOneLogRecordPerCall(t *testing.T) {
 	const token = "H4sI-the-embed-token-never-logged"
 	client, logs := startServer(t, issuerFunc(func(_ context.Context, r powerbi.TokenRequest) (*powerbi.EmbedToken, error) {
 		return &powerbi.EmbedToken{Token: token, TokenID: "tok-1", RequestID: "pbi-req-1",
-			Reports: []powerbi.Report{{ID: r.ReportIDs[0], Name: "Sales", EmbedURL: "https://app.powerbi.com/reportEmbed", DatasetID: "d"}}}, nil
+			Reports: []powerbi.Report{{ID: r.Reports[0].ID, Name: "Sales", EmbedURL: "https://app.powerbi.com/reportEmbed", DatasetID: "d"}}}, nil
 	}))
 	if _, err := client.GenerateEmbedToken(context.Background(), acmeRequest); err != nil {
 		t.Fatal(err)

@@ -45,7 +45,11 @@ type GenerateEmbedTokenRequest struct {
 	// the tenant's default. A lifetime above the tenant's maximum is shortened
 	// to the maximum, and Power BI never issues a token that outlives its own
 	// credential: expire_time in the response is the truth.
-	Lifetime      *durationpb.Duration `protobuf:"bytes,5,opt,name=lifetime,proto3" json:"lifetime,omitempty"`
+	Lifetime *durationpb.Duration `protobuf:"bytes,5,opt,name=lifetime,proto3" json:"lifetime,omitempty"`
+	// Ask for a token that may also create reports and save copies
+	// ("save as") in the tenant's create workspace. Granted only where the
+	// tenant's policy allows create; otherwise the call is denied.
+	AllowCreate   bool `protobuf:"varint,6,opt,name=allow_create,json=allowCreate,proto3" json:"allow_create,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -113,6 +117,13 @@ func (x *GenerateEmbedTokenRequest) GetLifetime() *durationpb.Duration {
 		return x.Lifetime
 	}
 	return nil
+}
+
+func (x *GenerateEmbedTokenRequest) GetAllowCreate() bool {
+	if x != nil {
+		return x.AllowCreate
+	}
+	return false
 }
 
 // GenerateEmbedTokenResponse carries the embed token and what a browser needs
@@ -210,8 +221,10 @@ type EmbedReport struct {
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// The URL to embed the report from, exactly as Power BI returned it.
 	EmbedUrl string `protobuf:"bytes,3,opt,name=embed_url,json=embedUrl,proto3" json:"embed_url,omitempty"`
-	// The dataset the report reads from.
-	DatasetId     string `protobuf:"bytes,4,opt,name=dataset_id,json=datasetId,proto3" json:"dataset_id,omitempty"`
+	// The dataset the report reads from; empty for a paginated report.
+	DatasetId string `protobuf:"bytes,4,opt,name=dataset_id,json=datasetId,proto3" json:"dataset_id,omitempty"`
+	// The workspace the report lives in.
+	WorkspaceId   string `protobuf:"bytes,5,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -274,11 +287,636 @@ func (x *EmbedReport) GetDatasetId() string {
 	return ""
 }
 
+func (x *EmbedReport) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+// GenerateDashboardEmbedTokenRequest asks for a token for one dashboard, or
+// one tile of a dashboard, for one tenant's end user.
+type GenerateDashboardEmbedTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tenant key, as for GenerateEmbedTokenRequest.tenant.
+	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// The end user, as for GenerateEmbedTokenRequest.user.
+	User string `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
+	// The dashboard id (uuid). It must belong to the tenant.
+	DashboardId string `protobuf:"bytes,3,opt,name=dashboard_id,json=dashboardId,proto3" json:"dashboard_id,omitempty"`
+	// A tile of the dashboard (uuid): set it for a token that opens only that
+	// tile; leave it empty for the whole dashboard.
+	TileId string `protobuf:"bytes,4,opt,name=tile_id,json=tileId,proto3" json:"tile_id,omitempty"`
+	// How long the token should live, as for GenerateEmbedTokenRequest.lifetime.
+	Lifetime      *durationpb.Duration `protobuf:"bytes,5,opt,name=lifetime,proto3" json:"lifetime,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GenerateDashboardEmbedTokenRequest) Reset() {
+	*x = GenerateDashboardEmbedTokenRequest{}
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GenerateDashboardEmbedTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GenerateDashboardEmbedTokenRequest) ProtoMessage() {}
+
+func (x *GenerateDashboardEmbedTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GenerateDashboardEmbedTokenRequest.ProtoReflect.Descriptor instead.
+func (*GenerateDashboardEmbedTokenRequest) Descriptor() ([]byte, []int) {
+	return file_embedgate_v1_embed_token_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *GenerateDashboardEmbedTokenRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *GenerateDashboardEmbedTokenRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *GenerateDashboardEmbedTokenRequest) GetDashboardId() string {
+	if x != nil {
+		return x.DashboardId
+	}
+	return ""
+}
+
+func (x *GenerateDashboardEmbedTokenRequest) GetTileId() string {
+	if x != nil {
+		return x.TileId
+	}
+	return ""
+}
+
+func (x *GenerateDashboardEmbedTokenRequest) GetLifetime() *durationpb.Duration {
+	if x != nil {
+		return x.Lifetime
+	}
+	return nil
+}
+
+// GenerateDashboardEmbedTokenResponse carries the token and what a browser
+// needs to embed the dashboard or the tile.
+type GenerateDashboardEmbedTokenResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The embed token (a secret: do not log it).
+	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// The token's id, as Power BI reports it.
+	TokenId string `protobuf:"bytes,2,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	// When the token expires, exactly as Power BI returned it.
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// When a client should ask for a new token.
+	RefreshTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=refresh_time,json=refreshTime,proto3" json:"refresh_time,omitempty"`
+	// The dashboard (always set).
+	Dashboard *EmbedDashboard `protobuf:"bytes,5,opt,name=dashboard,proto3" json:"dashboard,omitempty"`
+	// The tile, when the request named one.
+	Tile          *EmbedTile `protobuf:"bytes,6,opt,name=tile,proto3" json:"tile,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GenerateDashboardEmbedTokenResponse) Reset() {
+	*x = GenerateDashboardEmbedTokenResponse{}
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GenerateDashboardEmbedTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GenerateDashboardEmbedTokenResponse) ProtoMessage() {}
+
+func (x *GenerateDashboardEmbedTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GenerateDashboardEmbedTokenResponse.ProtoReflect.Descriptor instead.
+func (*GenerateDashboardEmbedTokenResponse) Descriptor() ([]byte, []int) {
+	return file_embedgate_v1_embed_token_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *GenerateDashboardEmbedTokenResponse) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *GenerateDashboardEmbedTokenResponse) GetTokenId() string {
+	if x != nil {
+		return x.TokenId
+	}
+	return ""
+}
+
+func (x *GenerateDashboardEmbedTokenResponse) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *GenerateDashboardEmbedTokenResponse) GetRefreshTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RefreshTime
+	}
+	return nil
+}
+
+func (x *GenerateDashboardEmbedTokenResponse) GetDashboard() *EmbedDashboard {
+	if x != nil {
+		return x.Dashboard
+	}
+	return nil
+}
+
+func (x *GenerateDashboardEmbedTokenResponse) GetTile() *EmbedTile {
+	if x != nil {
+		return x.Tile
+	}
+	return nil
+}
+
+// EmbedDashboard is what a browser needs to embed one dashboard.
+type EmbedDashboard struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The dashboard id (uuid, lower case).
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The dashboard's display name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The URL to embed the dashboard from, exactly as Power BI returned it.
+	EmbedUrl      string `protobuf:"bytes,3,opt,name=embed_url,json=embedUrl,proto3" json:"embed_url,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EmbedDashboard) Reset() {
+	*x = EmbedDashboard{}
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EmbedDashboard) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EmbedDashboard) ProtoMessage() {}
+
+func (x *EmbedDashboard) ProtoReflect() protoreflect.Message {
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EmbedDashboard.ProtoReflect.Descriptor instead.
+func (*EmbedDashboard) Descriptor() ([]byte, []int) {
+	return file_embedgate_v1_embed_token_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *EmbedDashboard) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *EmbedDashboard) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *EmbedDashboard) GetEmbedUrl() string {
+	if x != nil {
+		return x.EmbedUrl
+	}
+	return ""
+}
+
+// EmbedTile is what a browser needs to embed one dashboard tile.
+type EmbedTile struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tile id (uuid, lower case).
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The tile's title.
+	Title string `protobuf:"bytes,2,opt,name=title,proto3" json:"title,omitempty"`
+	// The URL to embed the tile from, exactly as Power BI returned it.
+	EmbedUrl string `protobuf:"bytes,3,opt,name=embed_url,json=embedUrl,proto3" json:"embed_url,omitempty"`
+	// The report the tile was pinned from, if any.
+	ReportId string `protobuf:"bytes,4,opt,name=report_id,json=reportId,proto3" json:"report_id,omitempty"`
+	// The dataset the tile reads from, if any.
+	DatasetId     string `protobuf:"bytes,5,opt,name=dataset_id,json=datasetId,proto3" json:"dataset_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EmbedTile) Reset() {
+	*x = EmbedTile{}
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EmbedTile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EmbedTile) ProtoMessage() {}
+
+func (x *EmbedTile) ProtoReflect() protoreflect.Message {
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EmbedTile.ProtoReflect.Descriptor instead.
+func (*EmbedTile) Descriptor() ([]byte, []int) {
+	return file_embedgate_v1_embed_token_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *EmbedTile) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *EmbedTile) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *EmbedTile) GetEmbedUrl() string {
+	if x != nil {
+		return x.EmbedUrl
+	}
+	return ""
+}
+
+func (x *EmbedTile) GetReportId() string {
+	if x != nil {
+		return x.ReportId
+	}
+	return ""
+}
+
+func (x *EmbedTile) GetDatasetId() string {
+	if x != nil {
+		return x.DatasetId
+	}
+	return ""
+}
+
+// ExplainEmbedTokenRequest is the request to explain: exactly one of the
+// token requests, as the caller would send it.
+type ExplainEmbedTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The request to explain.
+	//
+	// Types that are valid to be assigned to Request:
+	//
+	//	*ExplainEmbedTokenRequest_EmbedToken
+	//	*ExplainEmbedTokenRequest_DashboardEmbedToken
+	Request       isExplainEmbedTokenRequest_Request `protobuf_oneof:"request"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExplainEmbedTokenRequest) Reset() {
+	*x = ExplainEmbedTokenRequest{}
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExplainEmbedTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExplainEmbedTokenRequest) ProtoMessage() {}
+
+func (x *ExplainEmbedTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExplainEmbedTokenRequest.ProtoReflect.Descriptor instead.
+func (*ExplainEmbedTokenRequest) Descriptor() ([]byte, []int) {
+	return file_embedgate_v1_embed_token_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ExplainEmbedTokenRequest) GetRequest() isExplainEmbedTokenRequest_Request {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *ExplainEmbedTokenRequest) GetEmbedToken() *GenerateEmbedTokenRequest {
+	if x != nil {
+		if x, ok := x.Request.(*ExplainEmbedTokenRequest_EmbedToken); ok {
+			return x.EmbedToken
+		}
+	}
+	return nil
+}
+
+func (x *ExplainEmbedTokenRequest) GetDashboardEmbedToken() *GenerateDashboardEmbedTokenRequest {
+	if x != nil {
+		if x, ok := x.Request.(*ExplainEmbedTokenRequest_DashboardEmbedToken); ok {
+			return x.DashboardEmbedToken
+		}
+	}
+	return nil
+}
+
+type isExplainEmbedTokenRequest_Request interface {
+	isExplainEmbedTokenRequest_Request()
+}
+
+type ExplainEmbedTokenRequest_EmbedToken struct {
+	// A report token request.
+	EmbedToken *GenerateEmbedTokenRequest `protobuf:"bytes,1,opt,name=embed_token,json=embedToken,proto3,oneof"`
+}
+
+type ExplainEmbedTokenRequest_DashboardEmbedToken struct {
+	// A dashboard or tile token request.
+	DashboardEmbedToken *GenerateDashboardEmbedTokenRequest `protobuf:"bytes,2,opt,name=dashboard_embed_token,json=dashboardEmbedToken,proto3,oneof"`
+}
+
+func (*ExplainEmbedTokenRequest_EmbedToken) isExplainEmbedTokenRequest_Request() {}
+
+func (*ExplainEmbedTokenRequest_DashboardEmbedToken) isExplainEmbedTokenRequest_Request() {}
+
+// ExplainEmbedTokenResponse is the decision and, for an allow, what would be
+// sent to Power BI.
+type ExplainEmbedTokenResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Whether the request would be allowed.
+	Allowed bool `protobuf:"varint,1,opt,name=allowed,proto3" json:"allowed,omitempty"`
+	// The gRPC status code the real call would return (for example "OK",
+	// "PERMISSION_DENIED"), as its canonical name.
+	Code string `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
+	// The google.rpc.ErrorInfo reason the real call would carry; empty for an
+	// allow.
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// A sentence saying why.
+	Message string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	// The policy entry that decided (for example "tenants.acme" or
+	// "callers[0].tenants").
+	Rule string `protobuf:"bytes,5,opt,name=rule,proto3" json:"rule,omitempty"`
+	// The version of the policy that decided ("sha256:" + hex of the file).
+	PolicyVersion string `protobuf:"bytes,6,opt,name=policy_version,json=policyVersion,proto3" json:"policy_version,omitempty"`
+	// The caller identity the decision was made for.
+	Caller string `protobuf:"bytes,7,opt,name=caller,proto3" json:"caller,omitempty"`
+	// For an allow: the exact Power BI request that would mint the token.
+	PowerbiRequest *PowerBIRequest `protobuf:"bytes,8,opt,name=powerbi_request,json=powerbiRequest,proto3" json:"powerbi_request,omitempty"`
+	// For an allow: the lifetime that would be asked of Power BI, after the
+	// tenant's default and maximum applied.
+	Lifetime *durationpb.Duration `protobuf:"bytes,9,opt,name=lifetime,proto3" json:"lifetime,omitempty"`
+	// For an allow: true when the requested lifetime was shortened to the
+	// tenant's maximum.
+	LifetimeClamped bool `protobuf:"varint,10,opt,name=lifetime_clamped,json=lifetimeClamped,proto3" json:"lifetime_clamped,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ExplainEmbedTokenResponse) Reset() {
+	*x = ExplainEmbedTokenResponse{}
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExplainEmbedTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExplainEmbedTokenResponse) ProtoMessage() {}
+
+func (x *ExplainEmbedTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExplainEmbedTokenResponse.ProtoReflect.Descriptor instead.
+func (*ExplainEmbedTokenResponse) Descriptor() ([]byte, []int) {
+	return file_embedgate_v1_embed_token_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ExplainEmbedTokenResponse) GetAllowed() bool {
+	if x != nil {
+		return x.Allowed
+	}
+	return false
+}
+
+func (x *ExplainEmbedTokenResponse) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *ExplainEmbedTokenResponse) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ExplainEmbedTokenResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *ExplainEmbedTokenResponse) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *ExplainEmbedTokenResponse) GetPolicyVersion() string {
+	if x != nil {
+		return x.PolicyVersion
+	}
+	return ""
+}
+
+func (x *ExplainEmbedTokenResponse) GetCaller() string {
+	if x != nil {
+		return x.Caller
+	}
+	return ""
+}
+
+func (x *ExplainEmbedTokenResponse) GetPowerbiRequest() *PowerBIRequest {
+	if x != nil {
+		return x.PowerbiRequest
+	}
+	return nil
+}
+
+func (x *ExplainEmbedTokenResponse) GetLifetime() *durationpb.Duration {
+	if x != nil {
+		return x.Lifetime
+	}
+	return nil
+}
+
+func (x *ExplainEmbedTokenResponse) GetLifetimeClamped() bool {
+	if x != nil {
+		return x.LifetimeClamped
+	}
+	return false
+}
+
+// PowerBIRequest is one HTTP request to the Power BI REST API.
+type PowerBIRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The HTTP method (POST).
+	Method string `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
+	// The full URL.
+	Url string `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
+	// The X-PowerBI-Profile-Id header, when the tenant uses a
+	// service-principal profile.
+	ProfileId string `protobuf:"bytes,3,opt,name=profile_id,json=profileId,proto3" json:"profile_id,omitempty"`
+	// The JSON body, exactly as it would be sent: reports, datasets,
+	// identities (username, roles, customData), lifetimeInMinutes.
+	Body          string `protobuf:"bytes,4,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PowerBIRequest) Reset() {
+	*x = PowerBIRequest{}
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PowerBIRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PowerBIRequest) ProtoMessage() {}
+
+func (x *PowerBIRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PowerBIRequest.ProtoReflect.Descriptor instead.
+func (*PowerBIRequest) Descriptor() ([]byte, []int) {
+	return file_embedgate_v1_embed_token_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PowerBIRequest) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *PowerBIRequest) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *PowerBIRequest) GetProfileId() string {
+	if x != nil {
+		return x.ProfileId
+	}
+	return ""
+}
+
+func (x *PowerBIRequest) GetBody() string {
+	if x != nil {
+		return x.Body
+	}
+	return ""
+}
+
 var File_embedgate_v1_embed_token_proto protoreflect.FileDescriptor
 
 const file_embedgate_v1_embed_token_proto_rawDesc = "" +
 	"\n" +
-	"\x1eembedgate/v1/embed_token.proto\x12\fembedgate.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xac\x02\n" +
+	"\x1eembedgate/v1/embed_token.proto\x12\fembedgate.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcf\x02\n" +
 	"\x19GenerateEmbedTokenRequest\x12I\n" +
 	"\x06tenant\x18\x01 \x01(\tB1\xbaH.r,\x10\x01\x18?2&^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$R\x06tenant\x12(\n" +
 	"\x04user\x18\x02 \x01(\tB\x14\xbaH\x11r\x0f\x10\x01\x18\x80\x022\b^[^\\s]+$R\x04user\x122\n" +
@@ -287,22 +925,75 @@ const file_embedgate_v1_embed_token_proto_rawDesc = "" +
 	"\n" +
 	"allow_edit\x18\x04 \x01(\bR\tallowEdit\x12G\n" +
 	"\blifetime\x18\x05 \x01(\v2\x19.google.protobuf.DurationB\x10\xbaH\r\xaa\x01\n" +
-	"\"\x04\b\x80\xa3\x052\x02\b<R\blifetime\"\xfe\x01\n" +
+	"\"\x04\b\x80\xa3\x052\x02\b<R\blifetime\x12!\n" +
+	"\fallow_create\x18\x06 \x01(\bR\vallowCreate\"\xfe\x01\n" +
 	"\x1aGenerateEmbedTokenResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x19\n" +
 	"\btoken_id\x18\x02 \x01(\tR\atokenId\x12;\n" +
 	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"expireTime\x12=\n" +
 	"\frefresh_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vrefreshTime\x123\n" +
-	"\areports\x18\x05 \x03(\v2\x19.embedgate.v1.EmbedReportR\areports\"m\n" +
+	"\areports\x18\x05 \x03(\v2\x19.embedgate.v1.EmbedReportR\areports\"\x90\x01\n" +
 	"\vEmbedReport\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +
 	"\tembed_url\x18\x03 \x01(\tR\bembedUrl\x12\x1d\n" +
 	"\n" +
-	"dataset_id\x18\x04 \x01(\tR\tdatasetId2|\n" +
+	"dataset_id\x18\x04 \x01(\tR\tdatasetId\x12!\n" +
+	"\fworkspace_id\x18\x05 \x01(\tR\vworkspaceId\"\xb5\x02\n" +
+	"\"GenerateDashboardEmbedTokenRequest\x12I\n" +
+	"\x06tenant\x18\x01 \x01(\tB1\xbaH.r,\x10\x01\x18?2&^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$R\x06tenant\x12(\n" +
+	"\x04user\x18\x02 \x01(\tB\x14\xbaH\x11r\x0f\x10\x01\x18\x80\x022\b^[^\\s]+$R\x04user\x12+\n" +
+	"\fdashboard_id\x18\x03 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\vdashboardId\x12$\n" +
+	"\atile_id\x18\x04 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\x06tileId\x12G\n" +
+	"\blifetime\x18\x05 \x01(\v2\x19.google.protobuf.DurationB\x10\xbaH\r\xaa\x01\n" +
+	"\"\x04\b\x80\xa3\x052\x02\b<R\blifetime\"\xbb\x02\n" +
+	"#GenerateDashboardEmbedTokenResponse\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12\x19\n" +
+	"\btoken_id\x18\x02 \x01(\tR\atokenId\x12;\n" +
+	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x12=\n" +
+	"\frefresh_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vrefreshTime\x12:\n" +
+	"\tdashboard\x18\x05 \x01(\v2\x1c.embedgate.v1.EmbedDashboardR\tdashboard\x12+\n" +
+	"\x04tile\x18\x06 \x01(\v2\x17.embedgate.v1.EmbedTileR\x04tile\"Q\n" +
+	"\x0eEmbedDashboard\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +
+	"\tembed_url\x18\x03 \x01(\tR\bembedUrl\"\x8a\x01\n" +
+	"\tEmbedTile\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05title\x18\x02 \x01(\tR\x05title\x12\x1b\n" +
+	"\tembed_url\x18\x03 \x01(\tR\bembedUrl\x12\x1b\n" +
+	"\treport_id\x18\x04 \x01(\tR\breportId\x12\x1d\n" +
+	"\n" +
+	"dataset_id\x18\x05 \x01(\tR\tdatasetId\"\xe0\x01\n" +
+	"\x18ExplainEmbedTokenRequest\x12J\n" +
+	"\vembed_token\x18\x01 \x01(\v2'.embedgate.v1.GenerateEmbedTokenRequestH\x00R\n" +
+	"embedToken\x12f\n" +
+	"\x15dashboard_embed_token\x18\x02 \x01(\v20.embedgate.v1.GenerateDashboardEmbedTokenRequestH\x00R\x13dashboardEmbedTokenB\x10\n" +
+	"\arequest\x12\x05\xbaH\x02\b\x01\"\xf7\x02\n" +
+	"\x19ExplainEmbedTokenResponse\x12\x18\n" +
+	"\aallowed\x18\x01 \x01(\bR\aallowed\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\tR\x04code\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\x12\x12\n" +
+	"\x04rule\x18\x05 \x01(\tR\x04rule\x12%\n" +
+	"\x0epolicy_version\x18\x06 \x01(\tR\rpolicyVersion\x12\x16\n" +
+	"\x06caller\x18\a \x01(\tR\x06caller\x12E\n" +
+	"\x0fpowerbi_request\x18\b \x01(\v2\x1c.embedgate.v1.PowerBIRequestR\x0epowerbiRequest\x125\n" +
+	"\blifetime\x18\t \x01(\v2\x19.google.protobuf.DurationR\blifetime\x12)\n" +
+	"\x10lifetime_clamped\x18\n" +
+	" \x01(\bR\x0flifetimeClamped\"m\n" +
+	"\x0ePowerBIRequest\x12\x16\n" +
+	"\x06method\x18\x01 \x01(\tR\x06method\x12\x10\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url\x12\x1d\n" +
+	"\n" +
+	"profile_id\x18\x03 \x01(\tR\tprofileId\x12\x12\n" +
+	"\x04body\x18\x04 \x01(\tR\x04body2\xe7\x02\n" +
 	"\x11EmbedTokenService\x12g\n" +
-	"\x12GenerateEmbedToken\x12'.embedgate.v1.GenerateEmbedTokenRequest\x1a(.embedgate.v1.GenerateEmbedTokenResponseB=Z;github.com/embedgate/embedgate/gen/embedgate/v1;embedgatev1b\x06proto3"
+	"\x12GenerateEmbedToken\x12'.embedgate.v1.GenerateEmbedTokenRequest\x1a(.embedgate.v1.GenerateEmbedTokenResponse\x12\x82\x01\n" +
+	"\x1bGenerateDashboardEmbedToken\x120.embedgate.v1.GenerateDashboardEmbedTokenRequest\x1a1.embedgate.v1.GenerateDashboardEmbedTokenResponse\x12d\n" +
+	"\x11ExplainEmbedToken\x12&.embedgate.v1.ExplainEmbedTokenRequest\x1a'.embedgate.v1.ExplainEmbedTokenResponseB=Z;github.com/embedgate/embedgate/gen/embedgate/v1;embedgatev1b\x06proto3"
 
 var (
 	file_embedgate_v1_embed_token_proto_rawDescOnce sync.Once
@@ -316,26 +1007,46 @@ func file_embedgate_v1_embed_token_proto_rawDescGZIP() []byte {
 	return file_embedgate_v1_embed_token_proto_rawDescData
 }
 
-var file_embedgate_v1_embed_token_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_embedgate_v1_embed_token_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_embedgate_v1_embed_token_proto_goTypes = []any{
-	(*GenerateEmbedTokenRequest)(nil),  // 0: embedgate.v1.GenerateEmbedTokenRequest
-	(*GenerateEmbedTokenResponse)(nil), // 1: embedgate.v1.GenerateEmbedTokenResponse
-	(*EmbedReport)(nil),                // 2: embedgate.v1.EmbedReport
-	(*durationpb.Duration)(nil),        // 3: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),      // 4: google.protobuf.Timestamp
+	(*GenerateEmbedTokenRequest)(nil),           // 0: embedgate.v1.GenerateEmbedTokenRequest
+	(*GenerateEmbedTokenResponse)(nil),          // 1: embedgate.v1.GenerateEmbedTokenResponse
+	(*EmbedReport)(nil),                         // 2: embedgate.v1.EmbedReport
+	(*GenerateDashboardEmbedTokenRequest)(nil),  // 3: embedgate.v1.GenerateDashboardEmbedTokenRequest
+	(*GenerateDashboardEmbedTokenResponse)(nil), // 4: embedgate.v1.GenerateDashboardEmbedTokenResponse
+	(*EmbedDashboard)(nil),                      // 5: embedgate.v1.EmbedDashboard
+	(*EmbedTile)(nil),                           // 6: embedgate.v1.EmbedTile
+	(*ExplainEmbedTokenRequest)(nil),            // 7: embedgate.v1.ExplainEmbedTokenRequest
+	(*ExplainEmbedTokenResponse)(nil),           // 8: embedgate.v1.ExplainEmbedTokenResponse
+	(*PowerBIRequest)(nil),                      // 9: embedgate.v1.PowerBIRequest
+	(*durationpb.Duration)(nil),                 // 10: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),               // 11: google.protobuf.Timestamp
 }
 var file_embedgate_v1_embed_token_proto_depIdxs = []int32{
-	3, // 0: embedgate.v1.GenerateEmbedTokenRequest.lifetime:type_name -> google.protobuf.Duration
-	4, // 1: embedgate.v1.GenerateEmbedTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
-	4, // 2: embedgate.v1.GenerateEmbedTokenResponse.refresh_time:type_name -> google.protobuf.Timestamp
-	2, // 3: embedgate.v1.GenerateEmbedTokenResponse.reports:type_name -> embedgate.v1.EmbedReport
-	0, // 4: embedgate.v1.EmbedTokenService.GenerateEmbedToken:input_type -> embedgate.v1.GenerateEmbedTokenRequest
-	1, // 5: embedgate.v1.EmbedTokenService.GenerateEmbedToken:output_type -> embedgate.v1.GenerateEmbedTokenResponse
-	5, // [5:6] is the sub-list for method output_type
-	4, // [4:5] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	10, // 0: embedgate.v1.GenerateEmbedTokenRequest.lifetime:type_name -> google.protobuf.Duration
+	11, // 1: embedgate.v1.GenerateEmbedTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
+	11, // 2: embedgate.v1.GenerateEmbedTokenResponse.refresh_time:type_name -> google.protobuf.Timestamp
+	2,  // 3: embedgate.v1.GenerateEmbedTokenResponse.reports:type_name -> embedgate.v1.EmbedReport
+	10, // 4: embedgate.v1.GenerateDashboardEmbedTokenRequest.lifetime:type_name -> google.protobuf.Duration
+	11, // 5: embedgate.v1.GenerateDashboardEmbedTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
+	11, // 6: embedgate.v1.GenerateDashboardEmbedTokenResponse.refresh_time:type_name -> google.protobuf.Timestamp
+	5,  // 7: embedgate.v1.GenerateDashboardEmbedTokenResponse.dashboard:type_name -> embedgate.v1.EmbedDashboard
+	6,  // 8: embedgate.v1.GenerateDashboardEmbedTokenResponse.tile:type_name -> embedgate.v1.EmbedTile
+	0,  // 9: embedgate.v1.ExplainEmbedTokenRequest.embed_token:type_name -> embedgate.v1.GenerateEmbedTokenRequest
+	3,  // 10: embedgate.v1.ExplainEmbedTokenRequest.dashboard_embed_token:type_name -> embedgate.v1.GenerateDashboardEmbedTokenRequest
+	9,  // 11: embedgate.v1.ExplainEmbedTokenResponse.powerbi_request:type_name -> embedgate.v1.PowerBIRequest
+	10, // 12: embedgate.v1.ExplainEmbedTokenResponse.lifetime:type_name -> google.protobuf.Duration
+	0,  // 13: embedgate.v1.EmbedTokenService.GenerateEmbedToken:input_type -> embedgate.v1.GenerateEmbedTokenRequest
+	3,  // 14: embedgate.v1.EmbedTokenService.GenerateDashboardEmbedToken:input_type -> embedgate.v1.GenerateDashboardEmbedTokenRequest
+	7,  // 15: embedgate.v1.EmbedTokenService.ExplainEmbedToken:input_type -> embedgate.v1.ExplainEmbedTokenRequest
+	1,  // 16: embedgate.v1.EmbedTokenService.GenerateEmbedToken:output_type -> embedgate.v1.GenerateEmbedTokenResponse
+	4,  // 17: embedgate.v1.EmbedTokenService.GenerateDashboardEmbedToken:output_type -> embedgate.v1.GenerateDashboardEmbedTokenResponse
+	8,  // 18: embedgate.v1.EmbedTokenService.ExplainEmbedToken:output_type -> embedgate.v1.ExplainEmbedTokenResponse
+	16, // [16:19] is the sub-list for method output_type
+	13, // [13:16] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_embedgate_v1_embed_token_proto_init() }
@@ -343,13 +1054,17 @@ func file_embedgate_v1_embed_token_proto_init() {
 	if File_embedgate_v1_embed_token_proto != nil {
 		return
 	}
+	file_embedgate_v1_embed_token_proto_msgTypes[7].OneofWrappers = []any{
+		(*ExplainEmbedTokenRequest_EmbedToken)(nil),
+		(*ExplainEmbedTokenRequest_DashboardEmbedToken)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_embedgate_v1_embed_token_proto_rawDesc), len(file_embedgate_v1_embed_token_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

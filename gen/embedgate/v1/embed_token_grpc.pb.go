@@ -19,7 +19,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	EmbedTokenService_GenerateEmbedToken_FullMethodName = "/embedgate.v1.EmbedTokenService/GenerateEmbedToken"
+	EmbedTokenService_GenerateEmbedToken_FullMethodName          = "/embedgate.v1.EmbedTokenService/GenerateEmbedToken"
+	EmbedTokenService_GenerateDashboardEmbedToken_FullMethodName = "/embedgate.v1.EmbedTokenService/GenerateDashboardEmbedToken"
+	EmbedTokenService_ExplainEmbedToken_FullMethodName           = "/embedgate.v1.EmbedTokenService/ExplainEmbedToken"
 )
 
 // EmbedTokenServiceClient is the client API for EmbedTokenService service.
@@ -54,6 +56,20 @@ type EmbedTokenServiceClient interface {
 	//   - UNAVAILABLE: Entra ID or Power BI could not be reached; safe to retry.
 	//   - INTERNAL: Embedgate's own Power BI credential is rejected.
 	GenerateEmbedToken(ctx context.Context, in *GenerateEmbedTokenRequest, opts ...grpc.CallOption) (*GenerateEmbedTokenResponse, error)
+	// GenerateDashboardEmbedToken returns an embed token for one dashboard, or
+	// for one tile of it (Power BI issues dashboard and tile tokens one item
+	// at a time). The tenant's row-level security applies to the datasets
+	// behind the dashboard's tiles. Errors as for GenerateEmbedToken, with
+	// reason DASHBOARD_NOT_ALLOWED for a dashboard outside the tenant.
+	GenerateDashboardEmbedToken(ctx context.Context, in *GenerateDashboardEmbedTokenRequest, opts ...grpc.CallOption) (*GenerateDashboardEmbedTokenResponse, error)
+	// ExplainEmbedToken answers "what would happen if I asked for this?"
+	// without minting a token: allow or deny, why, the policy rule that
+	// decided, and for an allow the exact Power BI GenerateToken request that
+	// would be sent. It reads Power BI metadata but writes nothing. It obeys
+	// the same caller authentication: the decision is the calling identity's.
+	// The RPC itself succeeds whatever the decision; a malformed request is
+	// INVALID_ARGUMENT as for the real call.
+	ExplainEmbedToken(ctx context.Context, in *ExplainEmbedTokenRequest, opts ...grpc.CallOption) (*ExplainEmbedTokenResponse, error)
 }
 
 type embedTokenServiceClient struct {
@@ -68,6 +84,26 @@ func (c *embedTokenServiceClient) GenerateEmbedToken(ctx context.Context, in *Ge
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GenerateEmbedTokenResponse)
 	err := c.cc.Invoke(ctx, EmbedTokenService_GenerateEmbedToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *embedTokenServiceClient) GenerateDashboardEmbedToken(ctx context.Context, in *GenerateDashboardEmbedTokenRequest, opts ...grpc.CallOption) (*GenerateDashboardEmbedTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GenerateDashboardEmbedTokenResponse)
+	err := c.cc.Invoke(ctx, EmbedTokenService_GenerateDashboardEmbedToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *embedTokenServiceClient) ExplainEmbedToken(ctx context.Context, in *ExplainEmbedTokenRequest, opts ...grpc.CallOption) (*ExplainEmbedTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExplainEmbedTokenResponse)
+	err := c.cc.Invoke(ctx, EmbedTokenService_ExplainEmbedToken_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -106,6 +142,20 @@ type EmbedTokenServiceServer interface {
 	//   - UNAVAILABLE: Entra ID or Power BI could not be reached; safe to retry.
 	//   - INTERNAL: Embedgate's own Power BI credential is rejected.
 	GenerateEmbedToken(context.Context, *GenerateEmbedTokenRequest) (*GenerateEmbedTokenResponse, error)
+	// GenerateDashboardEmbedToken returns an embed token for one dashboard, or
+	// for one tile of it (Power BI issues dashboard and tile tokens one item
+	// at a time). The tenant's row-level security applies to the datasets
+	// behind the dashboard's tiles. Errors as for GenerateEmbedToken, with
+	// reason DASHBOARD_NOT_ALLOWED for a dashboard outside the tenant.
+	GenerateDashboardEmbedToken(context.Context, *GenerateDashboardEmbedTokenRequest) (*GenerateDashboardEmbedTokenResponse, error)
+	// ExplainEmbedToken answers "what would happen if I asked for this?"
+	// without minting a token: allow or deny, why, the policy rule that
+	// decided, and for an allow the exact Power BI GenerateToken request that
+	// would be sent. It reads Power BI metadata but writes nothing. It obeys
+	// the same caller authentication: the decision is the calling identity's.
+	// The RPC itself succeeds whatever the decision; a malformed request is
+	// INVALID_ARGUMENT as for the real call.
+	ExplainEmbedToken(context.Context, *ExplainEmbedTokenRequest) (*ExplainEmbedTokenResponse, error)
 	mustEmbedUnimplementedEmbedTokenServiceServer()
 }
 
@@ -118,6 +168,12 @@ type UnimplementedEmbedTokenServiceServer struct{}
 
 func (UnimplementedEmbedTokenServiceServer) GenerateEmbedToken(context.Context, *GenerateEmbedTokenRequest) (*GenerateEmbedTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GenerateEmbedToken not implemented")
+}
+func (UnimplementedEmbedTokenServiceServer) GenerateDashboardEmbedToken(context.Context, *GenerateDashboardEmbedTokenRequest) (*GenerateDashboardEmbedTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GenerateDashboardEmbedToken not implemented")
+}
+func (UnimplementedEmbedTokenServiceServer) ExplainEmbedToken(context.Context, *ExplainEmbedTokenRequest) (*ExplainEmbedTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ExplainEmbedToken not implemented")
 }
 func (UnimplementedEmbedTokenServiceServer) mustEmbedUnimplementedEmbedTokenServiceServer() {}
 func (UnimplementedEmbedTokenServiceServer) testEmbeddedByValue()                           {}
@@ -158,6 +214,42 @@ func _EmbedTokenService_GenerateEmbedToken_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
+func _EmbedTokenService_GenerateDashboardEmbedToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GenerateDashboardEmbedTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EmbedTokenServiceServer).GenerateDashboardEmbedToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EmbedTokenService_GenerateDashboardEmbedToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EmbedTokenServiceServer).GenerateDashboardEmbedToken(ctx, req.(*GenerateDashboardEmbedTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EmbedTokenService_ExplainEmbedToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExplainEmbedTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EmbedTokenServiceServer).ExplainEmbedToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EmbedTokenService_ExplainEmbedToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EmbedTokenServiceServer).ExplainEmbedToken(ctx, req.(*ExplainEmbedTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // EmbedTokenService_ServiceDesc is the grpc.ServiceDesc for EmbedTokenService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -168,6 +260,14 @@ var EmbedTokenService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GenerateEmbedToken",
 			Handler:    _EmbedTokenService_GenerateEmbedToken_Handler,
+		},
+		{
+			MethodName: "GenerateDashboardEmbedToken",
+			Handler:    _EmbedTokenService_GenerateDashboardEmbedToken_Handler,
+		},
+		{
+			MethodName: "ExplainEmbedToken",
+			Handler:    _EmbedTokenService_ExplainEmbedToken_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,261 @@
+package powerbi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// checkBody compares a request body with the exact JSON wanted, showing a
+// structural diff when they differ.
+func checkBody(t *testing.T, what, got, want string) {
+	t.Helper()
+	if got == want {
+		return
+	}
+	var g, w any
+	if err := json.Unmarshal([]byte(want), &w); err != nil {
+		t.Fatalf("bad want JSON %s: %v", want, err)
+	}
+	_ = json.Unmarshal([]byte(got), &g)
+	t.Errorf("%s\n got %s\nwant %s\ndiff (-want +got):\n%s", what, got, want, cmp.Diff(w, g))
+}
+
+// checkOnePost checks that exactly one GenerateToken POST went to path.
+func checkOnePost(t *testing.T, f *fake, path string) {
+	t.Helper()
+	if n, got := f.generatePosts(), f.lastPath(); n != 1 || got != path {
+		t.Errorf("POSTs = %d, last to %s; want one to %s", n, got, path)
+	}
+}
+
+func groupPath(ws string, parts ...string) string {
+	return "/v1.0/myorg/groups/" + ws + "/" + strings.Join(parts, "/")
+}
+
+func TestGenerateTokenAcrossWorkspaces(t *testing.T) {
+	t.Parallel()
+	both := []ReportRef{{ID: repSales}, {ID: repWS2, WorkspaceID: testWS2}}
+	ds := func(ids ...string) string { return `"datasets":["` + strings.Join(ids, `","`) + `"]` }
+	const datasets = `{"datasets":[{"id":"` + dsRLS + `"},{"id":"` + dsRLS2 + `"}],"reports":[{"id":"` + repSales + `","allowEdit":false},{"id":"` + repWS2 + `","allowEdit":false}]`
+	tests := []struct {
+		name string
+		r    TokenRequest
+		want string // the exact JSON body
+	}{{
+		name: "same roles everywhere: one identity for both datasets",
+		r:    TokenRequest{WorkspaceID: testWS, Reports: both, Identity: &Identity{Username: "alice", Roles: []string{"Customer"}}},
+		want: datasets + `,"identities":[{"username":"alice","roles":["Customer"],` + ds(dsRLS, dsRLS2) + `}]}`,
+	}, {
+		name: "DatasetRoles gives a dataset its own identity",
+		r:    TokenRequest{WorkspaceID: testWS, Reports: both, Identity: &Identity{Username: "alice", CustomData: "acme", Roles: []string{"Customer"}, DatasetRoles: map[string][]string{dsRLS2: {"EU", "Reader"}}}},
+		want: datasets + `,"identities":[{"username":"alice","roles":["Customer"],"customData":"acme",` + ds(dsRLS) + `},{"username":"alice","roles":["EU","Reader"],"customData":"acme",` + ds(dsRLS2) + `}]}`,
+	}, {
+		name: "role sets compared as sets, dataset keys case-insensitively",
+		r:    TokenRequest{WorkspaceID: testWS, Reports: both, Identity: &Identity{Username: "alice", Roles: []string{"A", "B"}, DatasetRoles: map[string][]string{strings.ToUpper(dsRLS2): {"B", "A"}}}},
+		want: datasets + `,"identities":[{"username":"alice","roles":["A","B"],` + ds(dsRLS, dsRLS2) + `}]}`,
+	}, {
+		name: "a dataset needing no roles gets none when the default has none",
+		r: TokenRequest{WorkspaceID: testWS, Reports: append(refs(repNoRoles), both...),
+			Identity: &Identity{Username: "alice", DatasetRoles: map[string][]string{dsRLS: {"Customer"}, dsRLS2: {"Customer"}}}},
+		want: `{"datasets":[{"id":"` + dsNoRoles + `"},{"id":"` + dsRLS + `"},{"id":"` + dsRLS2 + `"}],"reports":[{"id":"` + repNoRoles + `","allowEdit":false},{"id":"` + repSales + `","allowEdit":false},{"id":"` + repWS2 + `","allowEdit":false}],` +
+			`"identities":[{"username":"alice",` + ds(dsNoRoles) + `},{"username":"alice","roles":["Customer"],` + ds(dsRLS, dsRLS2) + `}]}`,
+	}, {
+		name: "target workspaces sent once each",
+		r: TokenRequest{WorkspaceID: testWS, Reports: both, TargetWorkspaceIDs: []string{testWS, testWS2, strings.ToUpper(testWS)}, AllowEdit: true, Lifetime: time.Hour,
+			Identity: &Identity{Username: "alice", Roles: []string{"Customer"}}},
+		want: `{"datasets":[{"id":"` + dsRLS + `"},{"id":"` + dsRLS2 + `"}],"reports":[{"id":"` + repSales + `","allowEdit":true},{"id":"` + repWS2 + `","allowEdit":true}],` +
+			`"targetWorkspaces":[{"id":"` + testWS + `"},{"id":"` + testWS2 + `"}],"identities":[{"username":"alice","roles":["Customer"],` + ds(dsRLS, dsRLS2) + `}],"lifetimeInMinutes":60}`,
+	}, {
+		name: "empty, non-nil target workspaces sent as []",
+		r:    TokenRequest{WorkspaceID: testWS, Reports: refs(repPlain), TargetWorkspaceIDs: []string{}},
+		want: `{"datasets":[{"id":"` + dsPlain + `"}],"reports":[{"id":"` + repPlain + `","allowEdit":false}],"targetWorkspaces":[]}`,
+	}, {
+		name: "report workspace given explicitly while it is also the primary",
+		r:    TokenRequest{WorkspaceID: testWS2, Reports: []ReportRef{{ID: repPlain, WorkspaceID: testWS}, {ID: repWS2}}, Identity: &Identity{Username: "bob", Roles: []string{"EU"}}},
+		want: `{"datasets":[{"id":"` + dsPlain + `"},{"id":"` + dsRLS2 + `"}],"reports":[{"id":"` + repPlain + `","allowEdit":false},{"id":"` + repWS2 + `","allowEdit":false}],"identities":[{"username":"bob","roles":["EU"],` + ds(dsRLS2) + `}]}`,
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			tok, err := e.c.GenerateToken(context.Background(), tt.r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkOnePost(t, e.f, "/v1.0/myorg/GenerateToken")
+			checkBody(t, "body", e.f.lastBody(), tt.want)
+			// Each report (and its dataset) was read in its own workspace.
+			for i, ref := range tt.r.Reports {
+				ws := tt.r.workspaceOf(i)
+				if got := e.f.getsOf(groupPath(ws, "reports", ref.ID)); got != 1 {
+					t.Errorf("GETs of report %s in %s = %d, want 1", ref.ID, ws, got)
+				}
+				if got := e.f.getsOf(groupPath(ws, "datasets", fakeReports[ref.ID].dataset)); got != 1 {
+					t.Errorf("GETs of dataset of %s in %s = %d, want 1", ref.ID, ws, got)
+				}
+				want := Report{ID: ref.ID, Name: fakeReports[ref.ID].name, EmbedURL: embedURLFor(ws, ref.ID), DatasetID: fakeReports[ref.ID].dataset}
+				if diff := cmp.Diff(want, tok.Reports[i]); diff != "" {
+					t.Errorf("report %d (-want +got):\n%s", i, diff)
+				}
+			}
+			p, err := e.c.Plan(context.Background(), tt.r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkBody(t, "plan body", string(p.Body), tt.want)
+			if p.URL != e.f.srv.URL+"/v1.0/myorg/GenerateToken" || p.Method != http.MethodPost {
+				t.Errorf("plan = %s %s", p.Method, p.URL)
+			}
+			if diff := cmp.Diff(tok.Reports, p.Reports); diff != "" {
+				t.Errorf("plan reports (-token +plan):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestLonePaginatedReportUsesV1Route(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		r        TokenRequest
+		ws       string
+		wantBody string
+	}{{
+		name:     "no identity",
+		r:        req(repRDL),
+		ws:       testWS,
+		wantBody: `{"accessLevel":"View"}`,
+	}, {
+		name:     "listed twice is still alone",
+		r:        req(repRDL, repRDL),
+		ws:       testWS,
+		wantBody: `{"accessLevel":"View"}`,
+	}, {
+		name: "identity names the report; roles sent when given",
+		r: TokenRequest{WorkspaceID: testWS, Reports: refs(repRDL), Lifetime: 15 * time.Minute,
+			Identity: &Identity{Username: "alice@acme.com", Roles: []string{"Customer"}, DatasetRoles: map[string][]string{dsRLS: {"Other"}}}},
+		ws:       testWS,
+		wantBody: `{"accessLevel":"View","lifetimeInMinutes":15,"identities":[{"username":"alice@acme.com","roles":["Customer"],"reports":["` + repRDL + `"]}]}`,
+	}, {
+		name: "reportType alone marks it; other workspace; edit and targets do not apply",
+		r: TokenRequest{WorkspaceID: testWS, Reports: []ReportRef{{ID: repWS2RDL, WorkspaceID: testWS2}}, AllowEdit: true, TargetWorkspaceIDs: []string{testWS2},
+			Identity: &Identity{Username: "alice", CustomData: "acme"}},
+		ws:       testWS2,
+		wantBody: `{"accessLevel":"View","identities":[{"username":"alice","customData":"acme","reports":["` + repWS2RDL + `"]}]}`,
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			tt.r.ProfileID = testProfile
+			tok, err := e.c.GenerateToken(context.Background(), tt.r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := tt.r.Reports[0].ID
+			wantPath := groupPath(tt.ws, "reports", id, "GenerateToken")
+			checkOnePost(t, e.f, wantPath)
+			checkBody(t, "body", e.f.lastBody(), tt.wantBody)
+			if got := e.f.genHeaders[0].Get(headerProfileID); got != testProfile {
+				t.Errorf("profile header = %q", got)
+			}
+			for i, rep := range tok.Reports {
+				want := Report{ID: tt.r.Reports[i].ID, Name: fakeReports[id].name, EmbedURL: embedURLFor(tt.ws, id)}
+				if diff := cmp.Diff(want, rep); diff != "" {
+					t.Errorf("report (-want +got):\n%s", diff)
+				}
+			}
+			if got := e.f.getsOf(groupPath(tt.ws, "datasets", dsRLS2)); got != 0 {
+				t.Errorf("dataset GETs for a paginated report = %d, want 0", got)
+			}
+			p, err := e.c.Plan(context.Background(), tt.r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkBody(t, "plan body", string(p.Body), tt.wantBody)
+			if p.URL != e.f.srv.URL+wantPath || p.ProfileID != testProfile {
+				t.Errorf("plan URL %s profile %q", p.URL, p.ProfileID)
+			}
+		})
+	}
+}
+
+func TestTokenPreconditionsPerDataset(t *testing.T) {
+	t.Parallel()
+	both := []ReportRef{{ID: repSales}, {ID: repWS2, WorkspaceID: testWS2}}
+	tests := []struct {
+		name          string
+		r             TokenRequest
+		wantErr       error
+		wantDS, wantR string
+		wantMsg       string
+	}{{
+		name:    "DatasetRoles empties the roles a dataset requires",
+		r:       TokenRequest{WorkspaceID: testWS, Reports: both, Identity: &Identity{Username: "alice", Roles: []string{"Customer"}, DatasetRoles: map[string][]string{dsRLS2: {}}}},
+		wantErr: ErrRolesRequired, wantDS: dsRLS2, wantR: repWS2,
+	}, {
+		name:    "default roles empty, only one dataset overridden",
+		r:       TokenRequest{WorkspaceID: testWS, Reports: both, Identity: &Identity{Username: "alice", DatasetRoles: map[string][]string{dsRLS: {"Customer"}}}},
+		wantErr: ErrRolesRequired, wantDS: dsRLS2, wantR: repWS2,
+	}, {
+		name:    "no identity for the second workspace's RLS dataset",
+		r:       TokenRequest{WorkspaceID: testWS, Reports: []ReportRef{{ID: repPlain}, {ID: repWS2, WorkspaceID: testWS2}}},
+		wantErr: ErrIdentityRequired, wantDS: dsRLS2, wantR: repWS2,
+	}, {
+		name:    "paginated mixed with a report of another workspace",
+		r:       TokenRequest{WorkspaceID: testWS, Reports: []ReportRef{{ID: repPlain}, {ID: repWS2RDL, WorkspaceID: testWS2}}},
+		wantErr: ErrUnsupported, wantR: repWS2RDL, wantMsg: "mixing",
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			_, err := e.c.GenerateToken(context.Background(), tt.r)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if got := e.f.generatePosts(); got != 0 {
+				t.Errorf("GenerateToken POSTs = %d, want 0", got)
+			}
+			var pe *PreconditionError
+			var ue *UnsupportedError
+			switch {
+			case errors.As(err, &pe):
+				if pe.DatasetID != tt.wantDS || pe.ReportID != tt.wantR {
+					t.Errorf("err = %#v, want dataset %s of report %s", pe, tt.wantDS, tt.wantR)
+				}
+			case errors.As(err, &ue):
+				if ue.ReportID != tt.wantR || !strings.Contains(err.Error(), tt.wantMsg) {
+					t.Errorf("err = %v, want report %s and %q", err, tt.wantR, tt.wantMsg)
+				}
+			default:
+				t.Errorf("err %T is neither a PreconditionError nor an UnsupportedError", err)
+			}
+		})
+	}
+}
+
+func TestRejectedTokenForgetsMetadataOfEveryWorkspace(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := TokenRequest{WorkspaceID: testWS, Reports: []ReportRef{{ID: repSales}, {ID: repWS2, WorkspaceID: testWS2}}, Identity: &Identity{Username: "alice", Roles: []string{"Customer"}}}
+	e.f.push("generate", canned{status: 404, body: `{"error":{"code":"PowerBIEntityNotFound","message":"Get report failed"}}`})
+	if _, err := e.c.GenerateToken(context.Background(), r); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("err = %v, want ErrNotFound", err)
+	}
+	if _, err := e.c.GenerateToken(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{groupPath(testWS, "reports", repSales), groupPath(testWS2, "reports", repWS2), groupPath(testWS, "datasets", dsRLS), groupPath(testWS2, "datasets", dsRLS2)} {
+		if got := e.f.getsOf(p); got != 2 {
+			t.Errorf("GETs of %s = %d, want 2 (refetched after the 404)", p, got)
+		}
+	}
+}

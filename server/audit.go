@@ -1,0 +1,100 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/embedgate/embedgate/authz"
+	"github.com/embedgate/embedgate/powerbi"
+)
+
+// auditor writes one record per token decision to the audit stream: who
+// asked for what on whose behalf, what the policy granted, and the outcome
+// with Power BI's ids. Never the token, never a secret.
+type auditor struct {
+	log *slog.Logger
+}
+
+// Outcomes of a decision in the audit stream.
+const (
+	outcomeAllowed = "allowed" // a token was minted
+	outcomeDenied  = "denied"  // the policy refused
+	outcomeFailed  = "failed"  // the policy allowed, Power BI did not mint
+)
+
+func (a *auditor) record(ctx context.Context, c *call, r authz.Request, outcome string, code codes.Code, extra ...slog.Attr) {
+	attrs := []slog.Attr{
+		slog.String("request_id", c.requestID),
+		slog.String("caller", r.Caller),
+		slog.String("tenant", r.Tenant),
+		slog.String("user", r.User),
+	}
+	if len(r.ReportIDs) > 0 {
+		attrs = append(attrs, slog.Any("report_ids", r.ReportIDs))
+	}
+	if r.DashboardID != "" {
+		attrs = append(attrs, slog.String("dashboard_id", r.DashboardID))
+	}
+	if r.TileID != "" {
+		attrs = append(attrs, slog.String("tile_id", r.TileID))
+	}
+	attrs = append(attrs,
+		slog.Bool("allow_edit", r.AllowEdit),
+		slog.Bool("allow_create", r.AllowCreate),
+		slog.Duration("lifetime_requested", r.Lifetime),
+		slog.String("outcome", outcome),
+		slog.String("code", code.String()),
+	)
+	a.log.LogAttrs(ctx, slog.LevelInfo, "embed decision", append(attrs, extra...)...)
+}
+
+func grantAttrs(g authz.Grant) []slog.Attr {
+	attrs := []slog.Attr{
+		slog.String("rule", g.Rule),
+		slog.String("workspace_id", g.WorkspaceID),
+		slog.Duration("lifetime", g.Lifetime),
+		slog.Bool("lifetime_clamped", g.LifetimeClamped),
+	}
+	if g.ProfileID != "" {
+		attrs = append(attrs, slog.String("profile_id", g.ProfileID))
+	}
+	if len(g.TargetWorkspaceIDs) > 0 {
+		attrs = append(attrs, slog.Any("target_workspace_ids", g.TargetWorkspaceIDs))
+	}
+	if g.Identity != nil {
+		attrs = append(attrs, slog.String("rls_username", g.Identity.Username), slog.Any("roles", g.Identity.Roles))
+		if len(g.Identity.DatasetRoles) > 0 {
+			attrs = append(attrs, slog.Any("dataset_roles", g.Identity.DatasetRoles))
+		}
+	}
+	return attrs
+}
+
+func (a *auditor) denied(ctx context.Context, c *call, r authz.Request, err error, st *status.Status) {
+	attrs := []slog.Attr{slog.String("reason", st.Message())}
+	var d *authz.Denial
+	if errors.As(err, &d) {
+		attrs = append(attrs, slog.String("rule", d.Rule))
+	}
+	a.record(ctx, c, r, outcomeDenied, st.Code(), attrs...)
+}
+
+func (a *auditor) failed(ctx context.Context, c *call, r authz.Request, g authz.Grant, st *status.Status) {
+	attrs := append(grantAttrs(g), slog.String("reason", st.Message()))
+	if c.pbiReqID != "" {
+		attrs = append(attrs, slog.String("pbi_request_id", c.pbiReqID))
+	}
+	a.record(ctx, c, r, outcomeFailed, st.Code(), attrs...)
+}
+
+func (a *auditor) allowed(ctx context.Context, c *call, r authz.Request, g authz.Grant, tok *powerbi.EmbedToken) {
+	attrs := append(grantAttrs(g),
+		slog.String("token_id", tok.TokenID),
+		slog.Time("expire_time", tok.Expiration),
+		slog.String("pbi_request_id", tok.RequestID))
+	a.record(ctx, c, r, outcomeAllowed, codes.OK, attrs...)
+}

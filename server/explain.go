@@ -1,0 +1,74 @@
+package server
+
+import (
+	"context"
+	"errors"
+
+	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/embedgate/embedgate/authz"
+	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
+	"github.com/embedgate/embedgate/powerbi"
+)
+
+// ExplainEmbedToken implements embedgate.v1.EmbedTokenService: the same
+// decision as the real call, for the same caller, and for an allow the
+// Power BI request that would be sent. Nothing is minted.
+func (s *embedService) ExplainEmbedToken(ctx context.Context, req *embedgatev1.ExplainEmbedTokenRequest) (*embedgatev1.ExplainEmbedTokenResponse, error) {
+	c := callFrom(ctx)
+	var (
+		areq authz.Request
+		plan func(authz.Grant) (*powerbi.Plan, error)
+	)
+	switch r := req.GetRequest().(type) {
+	case *embedgatev1.ExplainEmbedTokenRequest_EmbedToken:
+		areq = reportRequest(c.caller, r.EmbedToken)
+		plan = func(g authz.Grant) (*powerbi.Plan, error) { return s.gateway.Plan(ctx, tokenRequest(g)) }
+	case *embedgatev1.ExplainEmbedTokenRequest_DashboardEmbedToken:
+		areq = dashboardRequest(c.caller, r.DashboardEmbedToken)
+		plan = func(g authz.Grant) (*powerbi.Plan, error) { return s.gateway.PlanItem(ctx, itemRequest(g)) }
+	default: // protovalidate requires the oneof; this is defence in depth
+		return nil, status.Error(codes.InvalidArgument, "request: one of embed_token or dashboard_embed_token is required")
+	}
+	c.tenant = areq.Tenant
+	policy := s.policy.Current()
+	resp := &embedgatev1.ExplainEmbedTokenResponse{Caller: c.caller, PolicyVersion: policy.Version()}
+	grant, err := policy.Decide(areq)
+	if err != nil {
+		explainError(resp, err)
+		return resp, nil
+	}
+	resp.Rule = grant.Rule
+	p, err := plan(grant)
+	if err != nil {
+		explainError(resp, err)
+		return resp, nil
+	}
+	resp.Allowed = true
+	resp.Code = code.Code_OK.String()
+	resp.Message = "allowed by " + grant.Rule
+	resp.Lifetime = durationpb.New(grant.Lifetime)
+	resp.LifetimeClamped = grant.LifetimeClamped
+	resp.PowerbiRequest = &embedgatev1.PowerBIRequest{Method: p.Method, Url: p.URL, ProfileId: p.ProfileID, Body: string(p.Body)}
+	return resp, nil
+}
+
+// explainError fills resp with what the real call would have answered.
+func explainError(resp *embedgatev1.ExplainEmbedTokenResponse, err error) {
+	st := errorStatus(err)
+	resp.Code = code.Code(st.Code()).String()
+	resp.Message = st.Message()
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			resp.Reason = info.GetReason()
+		}
+	}
+	var d *authz.Denial
+	if errors.As(err, &d) {
+		resp.Rule = d.Rule
+	}
+}

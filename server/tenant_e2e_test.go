@@ -1,0 +1,319 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/embedgate/embedgate/emulator"
+	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
+)
+
+// TestTenantModel covers the shapes real tenants have: several workspaces,
+// per-dataset roles, paginated reports, create rights, dashboards and
+// tiles; each token checked with the emulator.
+func TestTenantModel(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOptions{})
+	customer := func(datasets ...string) grantedIdentity {
+		return grantedIdentity{Username: "alice", Roles: []string{"Customer"}, CustomData: "acme", Datasets: datasets}
+	}
+	tests := []struct {
+		name       string
+		reports    *embedgatev1.GenerateEmbedTokenRequest
+		dashboard  *embedgatev1.GenerateDashboardEmbedTokenRequest
+		wantCode   codes.Code
+		wantReason string
+		want       *granted
+		wantKind   emulator.TokenKind
+		wantTarget []string
+	}{
+		{
+			name:     "reports from two workspaces in one token, roles per dataset",
+			reports:  &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice", ReportIds: []string{salesReport, budgetReport}},
+			wantCode: codes.OK,
+			wantKind: emulator.KindV2,
+			want: &granted{
+				Reports:  []string{salesReport, budgetReport},
+				Datasets: []string{salesDataset, budgetDataset},
+				Identities: []grantedIdentity{
+					customer(salesDataset),
+					{Username: "alice", Roles: []string{"Region"}, CustomData: "acme", Datasets: []string{budgetDataset}},
+				},
+			},
+		},
+		{
+			name:       "create rights where granted: the tenant's workspace is the target",
+			reports:    &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice", ReportIds: []string{invReport}, AllowCreate: true},
+			wantCode:   codes.OK,
+			wantKind:   emulator.KindV2,
+			want:       &granted{Reports: []string{invReport}, Datasets: []string{invDataset}},
+			wantTarget: []string{acmeWorkspace},
+		},
+		{
+			name:       "create rights where not granted",
+			reports:    &embedgatev1.GenerateEmbedTokenRequest{Tenant: "globex", User: "bob", ReportIds: []string{globexReport}, AllowCreate: true},
+			wantCode:   codes.PermissionDenied,
+			wantReason: "CREATE_NOT_ALLOWED",
+		},
+		{
+			name:     "a paginated report alone goes by the V1 report route",
+			reports:  &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice", ReportIds: []string{invoices}},
+			wantCode: codes.OK,
+			wantKind: emulator.KindReport,
+			want:     &granted{Reports: []string{invoices}, Identities: []grantedIdentity{{Username: "alice", Roles: []string{"Customer"}, CustomData: "acme"}}},
+		},
+		{
+			name:       "a paginated report mixed with others is refused",
+			reports:    &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice", ReportIds: []string{invoices, salesReport}},
+			wantCode:   codes.FailedPrecondition,
+			wantReason: "UNSUPPORTED_ITEM",
+		},
+		{
+			name:      "a dashboard: identity only for the RLS dataset behind its tiles",
+			dashboard: &embedgatev1.GenerateDashboardEmbedTokenRequest{Tenant: "acme", User: "alice", DashboardId: dashboard},
+			wantCode:  codes.OK,
+			wantKind:  emulator.KindDashboard,
+			want:      &granted{Datasets: []string{salesDataset, invDataset}, Identities: []grantedIdentity{customer(salesDataset)}},
+		},
+		{
+			name:      "a tile of the dashboard",
+			dashboard: &embedgatev1.GenerateDashboardEmbedTokenRequest{Tenant: "acme", User: "alice", DashboardId: dashboard, TileId: revenueTile},
+			wantCode:  codes.OK,
+			wantKind:  emulator.KindTile,
+			want:      &granted{Datasets: []string{salesDataset}, Identities: []grantedIdentity{customer(salesDataset)}},
+		},
+		{
+			name:       "a dashboard the tenant is not granted",
+			dashboard:  &embedgatev1.GenerateDashboardEmbedTokenRequest{Tenant: "globex", User: "bob", DashboardId: dashboard},
+			wantCode:   codes.PermissionDenied,
+			wantReason: "DASHBOARD_NOT_ALLOWED",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var tokenID string
+			var err error
+			if tt.reports != nil {
+				var resp *embedgatev1.GenerateEmbedTokenResponse
+				resp, err = s.client.GenerateEmbedToken(context.Background(), tt.reports)
+				tokenID = resp.GetTokenId()
+				for i, r := range resp.GetReports() {
+					if r.GetEmbedUrl() == "" || r.GetWorkspaceId() == "" || r.GetId() != tt.reports.GetReportIds()[i] {
+						t.Errorf("report %d = %v", i, r)
+					}
+				}
+			} else {
+				var resp *embedgatev1.GenerateDashboardEmbedTokenResponse
+				resp, err = s.client.GenerateDashboardEmbedToken(context.Background(), tt.dashboard)
+				tokenID = resp.GetTokenId()
+				if err == nil && (resp.GetDashboard().GetId() != dashboard || (tt.dashboard.GetTileId() == "") != (resp.GetTile() == nil)) {
+					t.Errorf("dashboard %v, tile %v", resp.GetDashboard(), resp.GetTile())
+				}
+				if tile := resp.GetTile(); tile != nil && (tile.GetId() != revenueTile || !strings.Contains(tile.GetEmbedUrl(), revenueTile)) {
+					t.Errorf("tile = %v", tile)
+				}
+			}
+			if got := status.Code(err); got != tt.wantCode {
+				t.Fatalf("code = %v (%v), want %v", got, err, tt.wantCode)
+			}
+			checkDetails(t, err, tt.wantReason, "")
+			if tt.want == nil {
+				return
+			}
+			info, _ := s.emu.LookupToken(tokenID)
+			if info.Kind != tt.wantKind {
+				t.Errorf("minted by %q, want %q", info.Kind, tt.wantKind)
+			}
+			if diff := cmp.Diff(tt.wantTarget, info.TargetWorkspaces, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("targetWorkspaces (-want +got):\n%s", diff)
+			}
+			sorted := cmpopts.SortSlices(func(a, b string) bool { return a < b })
+			byUser := cmpopts.SortSlices(func(a, b grantedIdentity) bool { return strings.Join(a.Datasets, ",") < strings.Join(b.Datasets, ",") })
+			if diff := cmp.Diff(*tt.want, lookup(t, s.emu, tokenID), sorted, byUser, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("the token grants (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestExplainEmbedToken: the operator's view of a decision, with no token
+// minted.
+func TestExplainEmbedToken(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOptions{})
+	explain := func(r *embedgatev1.GenerateEmbedTokenRequest) *embedgatev1.ExplainEmbedTokenResponse {
+		t.Helper()
+		resp, err := s.client.ExplainEmbedToken(context.Background(), &embedgatev1.ExplainEmbedTokenRequest{
+			Request: &embedgatev1.ExplainEmbedTokenRequest_EmbedToken{EmbedToken: r},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+
+	allow := explain(&embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice@acme.example", ReportIds: []string{salesReport}, Lifetime: durationpbHours(3)})
+	if !allow.GetAllowed() || allow.GetCode() != "OK" || allow.GetRule() != "tenants.acme" || allow.GetCaller() != frontend ||
+		!strings.HasPrefix(allow.GetPolicyVersion(), "sha256:") || !allow.GetLifetimeClamped() || allow.GetLifetime().AsDuration() != time.Hour {
+		t.Errorf("allow = %v", allow)
+	}
+	pr := allow.GetPowerbiRequest()
+	if pr.GetMethod() != "POST" || !strings.HasSuffix(pr.GetUrl(), "/v1.0/myorg/GenerateToken") {
+		t.Errorf("powerbi request = %v %v", pr.GetMethod(), pr.GetUrl())
+	}
+	var body struct {
+		Reports    []struct{ ID string }
+		Identities []struct {
+			Username   string
+			Roles      []string
+			CustomData string
+		}
+		LifetimeInMinutes int
+	}
+	if err := json.Unmarshal([]byte(pr.GetBody()), &body); err != nil {
+		t.Fatalf("body is not JSON: %v", err)
+	}
+	if len(body.Reports) != 1 || body.Reports[0].ID != salesReport || len(body.Identities) != 1 ||
+		body.Identities[0].Username != "alice@acme.example" || body.Identities[0].CustomData != "acme" || body.LifetimeInMinutes != 60 {
+		t.Errorf("body = %s", pr.GetBody())
+	}
+
+	deny := explain(&embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice", ReportIds: []string{globexReport}})
+	if deny.GetAllowed() || deny.GetCode() != "PERMISSION_DENIED" || deny.GetReason() != "REPORT_NOT_ALLOWED" || deny.GetRule() == "" || deny.GetPowerbiRequest() != nil {
+		t.Errorf("deny = %v", deny)
+	}
+	if n := s.emu.Counters()[emulator.RouteGenerateToken]; n != 0 {
+		t.Errorf("Explain minted %d tokens", n)
+	}
+	// The same caller authentication: a stranger's explain is its own denial.
+	stranger := embedgatev1.NewEmbedTokenServiceClient(s.dial(t, s.clientCert(t, stranger)))
+	resp, err := stranger.ExplainEmbedToken(context.Background(), &embedgatev1.ExplainEmbedTokenRequest{
+		Request: &embedgatev1.ExplainEmbedTokenRequest_EmbedToken{EmbedToken: &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "x", ReportIds: []string{salesReport}}},
+	})
+	if err != nil || resp.GetAllowed() || resp.GetReason() != "CALLER_NOT_IN_POLICY" {
+		t.Errorf("stranger's explain = %v, %v", resp, err)
+	}
+	// A malformed request is INVALID_ARGUMENT, as for the real call.
+	if _, err := s.client.ExplainEmbedToken(context.Background(), &embedgatev1.ExplainEmbedTokenRequest{}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("empty explain: %v", err)
+	}
+}
+
+// TestCallerRateLimit: a caller over its policy rate gets RESOURCE_EXHAUSTED
+// with a RetryInfo; other callers are not affected.
+func TestCallerRateLimit(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOptions{})
+	client := embedgatev1.NewEmbedTokenServiceClient(s.dial(t, s.clientCert(t, batch)))
+	req := &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "job", ReportIds: []string{invReport}}
+	for i := range 2 { // the burst
+		if _, err := client.GenerateEmbedToken(context.Background(), req); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	_, err := client.GenerateEmbedToken(context.Background(), req)
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("third call: %v, want ResourceExhausted", err)
+	}
+	checkDetails(t, err, "CALLER_RATE_LIMITED", "")
+	var retry *errdetails.RetryInfo
+	for _, d := range status.Convert(err).Details() {
+		if r, ok := d.(*errdetails.RetryInfo); ok {
+			retry = r
+		}
+	}
+	if retry == nil || retry.GetRetryDelay().AsDuration() <= 0 {
+		t.Errorf("RetryInfo = %v", retry)
+	}
+	if _, err := s.client.GenerateEmbedToken(context.Background(), req); err != nil {
+		t.Errorf("another caller is limited too: %v", err)
+	}
+}
+
+// TestPolicyHotReload: a valid edit is applied without dropping a call; an
+// invalid edit is rejected while calls keep succeeding on the old policy.
+func TestPolicyHotReload(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOptions{})
+	umbrella := &embedgatev1.GenerateEmbedTokenRequest{Tenant: "umbrella", User: "u", ReportIds: []string{"a3000000-0000-4000-8000-000000000001"}}
+
+	// Calls run throughout; none may fail.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var calls, failures atomic.Int64
+	var stopOnce sync.Once
+	halt := func() { stopOnce.Do(func() { close(stop); wg.Wait() }) }
+	defer halt() // before the stack's cleanup closes the connection
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_, err := s.client.GenerateEmbedToken(context.Background(), &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice", ReportIds: []string{invReport}})
+			calls.Add(1)
+			if err != nil {
+				failures.Add(1)
+				t.Errorf("a call failed during reload: %v", err)
+			}
+		}
+	}()
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s; logs:\n%s", what, s.logs.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if _, err := s.client.GenerateEmbedToken(context.Background(), umbrella); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("umbrella before the edit: %v", err)
+	}
+	policyFile := filepath.Join(s.dir, "policy.yaml")
+	edited := strings.Replace(testPolicy, "tenants: [acme, globex, finance]", "tenants: [acme, globex, finance, umbrella]", 1)
+	writeAtomically(t, policyFile, edited)
+	waitFor("the valid edit to apply", func() bool {
+		_, err := s.client.GenerateEmbedToken(context.Background(), umbrella)
+		return err == nil
+	})
+
+	writeAtomically(t, policyFile, edited+"\n  broken:\n    workspace_id: not-a-uuid\n")
+	waitFor("the invalid edit to be rejected", func() bool { return strings.Contains(s.logs.String(), "policy rejected") })
+	if _, err := s.client.GenerateEmbedToken(context.Background(), umbrella); err != nil {
+		t.Errorf("after a rejected edit the old policy no longer serves: %v", err)
+	}
+	before := calls.Load()
+	waitFor("more calls after the rejected edit", func() bool { return calls.Load() > before+3 })
+	halt()
+	if failures.Load() != 0 || calls.Load() == 0 {
+		t.Errorf("%d of %d calls failed", failures.Load(), calls.Load())
+	}
+}
+
+// writeAtomically replaces a file the way editors and ConfigMaps do: write
+// aside, rename over.
+func writeAtomically(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	must(t, os.WriteFile(tmp, []byte(content), 0o600))
+	must(t, os.Rename(tmp, path))
+}
