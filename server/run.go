@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 
 	"github.com/embedgate/embedgate/authz"
@@ -39,7 +40,16 @@ func Run(ctx context.Context, cfg *Config, opts RunOptions) error {
 	if err != nil {
 		return err
 	}
-	srv, err := New(cfg, Options{Policy: store, Gateway: gateway, Logger: logger, Audit: opts.Audit})
+	auditLog := opts.Audit
+	if auditLog == nil && cfg.AuditFile != "" {
+		f, err := os.OpenFile(cfg.AuditFile, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+		if err != nil {
+			return fmt.Errorf("audit_file: %w", err)
+		}
+		defer f.Close()
+		auditLog = slog.New(slog.NewJSONHandler(f, nil))
+	}
+	srv, err := New(cfg, Options{Policy: store, Gateway: gateway, Logger: logger, Audit: auditLog})
 	if err != nil {
 		return err
 	}

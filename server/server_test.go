@@ -57,6 +57,7 @@ type testServer struct {
 	addr string
 	ca   *devpki.CA
 	logs *lockedBuffer
+	cfg  *Config
 }
 
 // startServer runs New's server on a real mTLS listener with the given
@@ -122,7 +123,7 @@ tenants:
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, lis) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return &testServer{addr: lis.Addr().String(), ca: ca, logs: logs}
+	return &testServer{addr: lis.Addr().String(), ca: ca, logs: logs, cfg: cfg}
 }
 
 // dialTLS connects with a client certificate whose URI SANs are uris.

@@ -317,3 +317,51 @@ func writeAtomically(t *testing.T, path, content string) {
 	must(t, os.WriteFile(tmp, []byte(content), 0o600))
 	must(t, os.Rename(tmp, path))
 }
+
+// TestAuditFile: one record per decision, allowed or denied, on its own
+// stream, with what security needs and never the token.
+func TestAuditFile(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOptions{auditFile: true})
+	resp, err := s.client.GenerateEmbedToken(context.Background(), &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice", ReportIds: []string{salesReport}, Lifetime: durationpbHours(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.client.GenerateEmbedToken(context.Background(), &embedgatev1.GenerateEmbedTokenRequest{Tenant: "umbrella", User: "eve", ReportIds: []string{salesReport}}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("umbrella: %v", err)
+	}
+	must(t, s.stop()) // flush and close the audit file
+	data, err := os.ReadFile(filepath.Join(s.dir, "audit.jsonl"))
+	must(t, err)
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d audit records, want 2:\n%s", len(lines), data)
+	}
+	var allowed, denied map[string]any
+	must(t, json.Unmarshal([]byte(lines[0]), &allowed))
+	must(t, json.Unmarshal([]byte(lines[1]), &denied))
+	for k, want := range map[string]any{
+		"outcome": "allowed", "code": "OK", "caller": frontend, "tenant": "acme", "user": "alice",
+		"rls_username": "alice", "token_id": resp.GetTokenId(), "rule": "tenants.acme", "lifetime_clamped": true,
+	} {
+		if allowed[k] != want {
+			t.Errorf("allowed record: %s = %v, want %v", k, allowed[k], want)
+		}
+	}
+	for _, k := range []string{"time", "request_id", "report_ids", "roles", "pbi_request_id", "expire_time", "lifetime"} {
+		if _, ok := allowed[k]; !ok {
+			t.Errorf("allowed record lacks %s", k)
+		}
+	}
+	for k, want := range map[string]any{"outcome": "denied", "code": "PermissionDenied", "tenant": "umbrella", "user": "eve"} {
+		if denied[k] != want {
+			t.Errorf("denied record: %s = %v, want %v", k, denied[k], want)
+		}
+	}
+	if strings.Contains(string(data), resp.GetToken()) {
+		t.Error("the token is in the audit file")
+	}
+	if strings.Contains(s.logs.String(), `"msg":"embed decision"`) {
+		t.Error("audit records also went to the main log")
+	}
+}

@@ -1,0 +1,120 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"math/big"
+	"os"
+	"sync"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+
+	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
+	"github.com/embedgate/embedgate/internal/devpki"
+)
+
+// TestTLSRotation: the server certificate and the client CA bundle are
+// re-read when their files change, with no restart; connections made
+// before keep working.
+func TestTLSRotation(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, minted, MeshConfig{}, false)
+	before := ts.dialTLS(t, testCaller)
+	call := func(c embedgatev1.EmbedTokenServiceClient) error {
+		_, err := c.GenerateEmbedToken(context.Background(), acmeRequest)
+		return err
+	}
+	if err := call(before); err != nil {
+		t.Fatal(err)
+	}
+
+	// A caller of a second CA is refused until the bundle names that CA.
+	ca2, err := devpki.NewCA("second")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := ca2.IssueClient(testCaller)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert2, err := kp.TLSCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := func() error {
+		return call(ts.dial(t, credentials.NewTLS(&tls.Config{
+			RootCAs: ts.ca.Pool(), ServerName: "localhost", Certificates: []tls.Certificate{cert2}, MinVersion: tls.VersionTLS12,
+		})))
+	}
+	if err := second(); status.Code(err) != codes.Unavailable {
+		t.Fatalf("a caller of an unknown CA: %v, want the handshake to fail", err)
+	}
+	bundle := append(append([]byte{}, ts.ca.CertPEM...), ca2.CertPEM...)
+	writeReplacing(t, ts.cfg.TLS.ClientCAFile, bundle)
+	if err := second(); err != nil {
+		t.Fatalf("a caller of the added CA: %v", err)
+	}
+
+	// A new server certificate is served to new connections.
+	newKP, err := ts.ca.IssueServer("localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeReplacing(t, ts.cfg.TLS.KeyFile, newKP.KeyPEM)
+	writeReplacing(t, ts.cfg.TLS.CertFile, newKP.CertPEM)
+	want, err := newKP.TLSCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var seen *big.Int
+	kp1, err := ts.ca.IssueClient(testCaller)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert1, err := kp1.TLSCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := ts.dial(t, credentials.NewTLS(&tls.Config{
+		RootCAs: ts.ca.Pool(), ServerName: "localhost", Certificates: []tls.Certificate{cert1}, MinVersion: tls.VersionTLS12,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			mu.Lock()
+			defer mu.Unlock()
+			seen = cs.PeerCertificates[0].SerialNumber
+			return nil
+		},
+	}))
+	if err := call(after); err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := x509.ParseCertificate(want.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := parsed.SerialNumber
+	mu.Lock()
+	if seen == nil || seen.Cmp(leaf) != 0 {
+		t.Errorf("new connections got serial %v, want the rotated certificate's %v", seen, leaf)
+	}
+	mu.Unlock()
+	if err := call(before); err != nil {
+		t.Errorf("a connection made before the rotation broke: %v", err)
+	}
+}
+
+// writeReplacing writes a file aside and renames it over, as a secret
+// mount or a cert manager does.
+func writeReplacing(t *testing.T, path string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(path+".new", data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".new", path); err != nil {
+		t.Fatal(err)
+	}
+}
