@@ -168,11 +168,11 @@ func identity(id *authz.Identity) *powerbi.Identity {
 }
 
 // refreshTime is when a client should renew: a quarter of the remaining
-// lifetime ahead of expiry, at most maxRefreshLead ahead.
+// lifetime ahead of expiry, at most maxRefreshLead ahead, to the second.
 func refreshTime(now, expire time.Time) time.Time {
 	lead := min(expire.Sub(now)/4, maxRefreshLead)
 	if lead < 0 {
 		return expire
 	}
-	return expire.Add(-lead)
+	return expire.Add(-lead).Truncate(time.Second)
 }

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -98,7 +97,7 @@ type stack struct {
 	addr   string
 	ca     *devpki.CA
 	dir    string
-	logs   *syncBuffer
+	logs   *server.SyncBuffer
 	client embedgatev1.EmbedTokenServiceClient
 	stop   func() error // shuts the server down (as SIGTERM does) and returns Run's error
 }
@@ -108,10 +107,10 @@ type stackOptions struct {
 	auditFile bool   // write the audit stream to audit.jsonl in the stack's folder
 }
 
-func startStack(t *testing.T, o stackOptions) *stack {
+func startStack(t testing.TB, o stackOptions) *stack {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
+	logs := &server.SyncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	emu, err := emulator.Start(context.Background(), emulator.Config{Logger: logger.With("component", "emulator")}) // outlives the server: shutdown is tested against it
 	if err != nil {
@@ -184,7 +183,7 @@ shutdown_grace: 5s
 		if o.auditFile { // the audit file is scanned for leaks too
 			data, err := os.ReadFile(filepath.Join(dir, "audit.jsonl"))
 			must(t, err)
-			audit := &syncBuffer{}
+			audit := &server.SyncBuffer{}
 			audit.Write(data)
 			watchForLeaks(audit)
 		}
@@ -198,11 +197,11 @@ shutdown_grace: 5s
 // second once all tests have run.
 var leaks struct {
 	mu      sync.Mutex
-	logs    []*syncBuffer
+	logs    []*server.SyncBuffer
 	secrets []string
 }
 
-func watchForLeaks(logs *syncBuffer, secrets ...string) {
+func watchForLeaks(logs *server.SyncBuffer, secrets ...string) {
 	leaks.mu.Lock()
 	defer leaks.mu.Unlock()
 	if logs != nil {
@@ -252,7 +251,7 @@ func auditLine(on bool) string {
 
 // clientCert issues a caller certificate from the stack's CA with the given
 // URI SANs.
-func (s *stack) clientCert(t *testing.T, uris ...string) *tls.Certificate {
+func (s *stack) clientCert(t testing.TB, uris ...string) *tls.Certificate {
 	t.Helper()
 	kp, err := s.ca.IssueClient(uris...)
 	if err != nil {
@@ -266,7 +265,7 @@ func (s *stack) clientCert(t *testing.T, uris ...string) *tls.Certificate {
 }
 
 // dial connects with mTLS, presenting cert (nil: no client certificate).
-func (s *stack) dial(t *testing.T, cert *tls.Certificate) *grpc.ClientConn {
+func (s *stack) dial(t testing.TB, cert *tls.Certificate) *grpc.ClientConn {
 	t.Helper()
 	cfg := &tls.Config{RootCAs: s.ca.Pool(), ServerName: "localhost", MinVersion: tls.VersionTLS12}
 	if cert != nil {
@@ -280,32 +279,14 @@ func (s *stack) dial(t *testing.T, cert *tls.Certificate) *grpc.ClientConn {
 	return conn
 }
 
-func writeFile(t *testing.T, dir, name, content string) {
+func writeFile(t testing.TB, dir, name, content string) {
 	t.Helper()
 	must(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600))
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

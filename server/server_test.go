@@ -56,13 +56,13 @@ func (f issuerFunc) PlanItem(context.Context, powerbi.ItemRequest) (*powerbi.Pla
 type testServer struct {
 	addr string
 	ca   *devpki.CA
-	logs *lockedBuffer
+	logs *SyncBuffer
 	cfg  *Config
 }
 
 // startServer runs New's server on a real mTLS listener with the given
 // gateway, and returns a client for testCaller and the log output.
-func startServer(t *testing.T, gateway Gateway) (embedgatev1.EmbedTokenServiceClient, *lockedBuffer) {
+func startServer(t *testing.T, gateway Gateway) (embedgatev1.EmbedTokenServiceClient, *SyncBuffer) {
 	t.Helper()
 	ts := newTestServer(t, gateway, MeshConfig{}, false)
 	return ts.dialTLS(t, testCaller), ts.logs
@@ -106,7 +106,7 @@ tenants:
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &SyncBuffer{}
 	srv, err := New(cfg, Options{
 		Policy:  fixedPolicy{policy},
 		Gateway: gateway,
@@ -232,19 +232,20 @@ func TestRefreshTime(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for concurrent writes.
-type lockedBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for the server's concurrent writes.
+// Exported (test-only) so the package's external tests share it.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *SyncBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *SyncBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()

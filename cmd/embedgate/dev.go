@@ -36,16 +36,27 @@ const devPolicy = `# Embedgate dev policy (written by 'make run' if missing; edi
 callers:
   - id: ` + devCaller + `
     tenants: [acme, globex, initech]
+    rate_limit:            # a token bucket per caller
+      per_second: 20
+      burst: 40
 tenants:
-  acme:        # own workspace; Sales has RLS, Inventory has none
+  acme:        # own workspaces; Sales has RLS, Inventory has none, Invoices is paginated
     workspace_id: a0000000-0000-4000-8000-000000000001
-    reports: [a1000000-0000-4000-8000-000000000001, a1000000-0000-4000-8000-000000000002]
+    reports: [a1000000-0000-4000-8000-000000000001, a1000000-0000-4000-8000-000000000002, a1000000-0000-4000-8000-000000000003]
+    dashboards: ["*"]
+    workspaces:
+      - id: a0000000-0000-4000-8000-000000000004      # Acme Finance
+        reports: [a4000000-0000-4000-8000-000000000001] # Budget
     rls:
       roles: [Customer]
       username: "{user}"
       custom_data: "{tenant}"
+      dataset_roles:       # the Budget model calls its role Region
+        d4000000-0000-4000-8000-000000000001: [Region]
     allow_edit: false
+    allow_create: true
     max_lifetime: 60m
+    default_lifetime: 30m
   globex:      # no RLS; its workspace is reached through a service-principal profile
     workspace_id: a0000000-0000-4000-8000-000000000002
     profile_id: f0000000-0000-4000-8000-000000000001
@@ -178,6 +189,9 @@ func devBanner(grpcurl, dir, addr, emuURL string) string {
 	fmt.Fprintf(&b, "Config: %s  Policy (edit me, hot-reloaded): %s\n\n", filepath.Join(dir, "config.yaml"), filepath.Join(dir, "policy.yaml"))
 	fmt.Fprintf(&b, "Mint an embed token for tenant acme (row-level security applied by policy):\n\n")
 	fmt.Fprintf(&b, "  %s %s -d '{\"tenant\":\"acme\",\"user\":\"alice@acme.example\",\"report_ids\":[\"%s\"]}' %s embedgate.v1.EmbedTokenService/GenerateEmbedToken\n\n",
+		grpcurl, tls, devSalesReport, addr)
+	fmt.Fprintf(&b, "Ask why (no token minted):\n\n")
+	fmt.Fprintf(&b, "  %s %s -d '{\"embed_token\":{\"tenant\":\"acme\",\"user\":\"alice@acme.example\",\"report_ids\":[\"%s\"]}}' %s embedgate.v1.EmbedTokenService/ExplainEmbedToken\n\n",
 		grpcurl, tls, devSalesReport, addr)
 	fmt.Fprintf(&b, "List the services:  %s %s %s list\n\nCtrl-C to stop.\n", grpcurl, tls, addr)
 	return b.String()

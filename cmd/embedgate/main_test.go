@@ -86,6 +86,20 @@ func TestDevMode(t *testing.T) {
 	if resp.GetToken() == "" || len(resp.GetReports()) != 1 {
 		t.Errorf("response = %v", resp)
 	}
+
+	explainRE := regexp.MustCompile(`-d '(\{.*\})' 127\.0\.0\.1:\d+ embedgate\.v1\.EmbedTokenService/ExplainEmbedToken`)
+	em := explainRE.FindStringSubmatch(banner)
+	if em == nil {
+		t.Fatalf("no ExplainEmbedToken command printed")
+	}
+	ereq := &embedgatev1.ExplainEmbedTokenRequest{}
+	if err := protojson.Unmarshal([]byte(em[1]), ereq); err != nil {
+		t.Fatalf("the printed explain request is not valid JSON for the API: %v", err)
+	}
+	eresp, err := embedgatev1.NewEmbedTokenServiceClient(conn).ExplainEmbedToken(context.Background(), ereq)
+	if err != nil || !eresp.GetAllowed() || eresp.GetPowerbiRequest().GetBody() == "" {
+		t.Errorf("explain = %v, %v", eresp, err)
+	}
 }
 
 // TestCheck: `embedgate check` accepts the dev config and lists every
