@@ -56,11 +56,21 @@ type Config struct {
 	// (workload identity federation; AKS sets AZURE_FEDERATED_TOKEN_FILE),
 	// re-read on every client assertion because it is rotated on disk.
 	FederatedTokenFile string `yaml:"federated_token_file"`
-	// Timeout bounds each upstream call; 0 means DefaultTimeout.
+	// Timeout bounds each upstream call; 0 means DefaultTimeout. A token
+	// mint shared by identical concurrent requests runs detached from their
+	// cancellation and is bounded as a whole by three times Timeout.
 	Timeout time.Duration `yaml:"timeout"`
 	// MetadataTTL is how long report/dataset metadata are cached; 0 means
 	// DefaultMetadataTTL.
 	MetadataTTL time.Duration `yaml:"metadata_ttl"`
+	// DisableTokenCache turns off embed-token reuse: with it set, every
+	// GenerateToken / GenerateItemToken call makes its own POST and gets a
+	// token of its own, even when identical calls run concurrently. By
+	// default (false, so that the zero Config is production behaviour) a
+	// token is reused for identical requests until RefreshAt, and identical
+	// concurrent requests share one POST. It is a negative flag rather than
+	// a `token_cache` *bool so that "unset" needs no third state.
+	DisableTokenCache bool `yaml:"disable_token_cache"`
 }
 
 // Problem is one configuration error, with the full key it concerns so that

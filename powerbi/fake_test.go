@@ -84,6 +84,7 @@ type fake struct {
 	inject      map[string][]canned // route -> answers to give first
 	tokenGate   chan struct{}       // if set, token POSTs wait for it
 	reportGate  chan struct{}       // if set, report GETs wait for it
+	genGate     chan struct{}       // if set, GenerateToken POSTs wait for it (after being counted)
 	reqSeq      int
 	entraInject []canned
 }
@@ -536,7 +537,15 @@ func (f *fake) generate(w http.ResponseWriter, r *http.Request) {
 	f.genBodies = append(f.genBodies, string(b))
 	f.genPaths = append(f.genPaths, r.URL.Path)
 	f.genHeaders = append(f.genHeaders, r.Header.Clone())
+	gate := f.genGate
 	f.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-r.Context().Done():
+			return
+		}
+	}
 	if f.pop(w, "generate") || !f.authorize(w, r) {
 		return
 	}
@@ -723,6 +732,10 @@ func writeFile(t *testing.T, name, content string) string {
 	}
 	return p
 }
+
+// withoutTokenCache is a newEnv mutation for tests of what lies behind the
+// token cache: every request then reaches upstream.
+func withoutTokenCache(c *Config) { c.DisableTokenCache = true }
 
 func newEnv(t *testing.T, mutate ...func(*Config)) *testEnv {
 	t.Helper()

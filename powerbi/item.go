@@ -41,13 +41,9 @@ type Tile struct {
 // GenerateItemToken mints a V1 View token for a dashboard (r.TileID == "")
 // or a tile. Metadata comes from cache or Get Dashboard, Get Tiles (the
 // datasets behind the dashboard) or Get Tile, and Get Dataset; errors,
-// preconditions and retries are those of GenerateToken.
+// preconditions, retries and token reuse are those of GenerateToken.
 func (cl *Client) GenerateItemToken(ctx context.Context, r ItemRequest) (*EmbedToken, error) {
-	m, err := cl.planItem(ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	return cl.mint(ctx, m)
+	return cl.issue(ctx, "GenerateItemToken", r, func(ctx context.Context) (*minting, error) { return cl.planItem(ctx, r) })
 }
 
 // PlanItem returns the call GenerateItemToken would make for r, after the

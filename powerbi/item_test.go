@@ -261,7 +261,7 @@ func TestItemTokenErrors(t *testing.T) {
 
 func TestItemMetadataCachedAndForgotten(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	e := newEnv(t, withoutTokenCache) // repeated identical requests must reach upstream
 	ctx := context.Background()
 	r := ItemRequest{WorkspaceID: testWS, DashboardID: dashSales, Identity: &Identity{Username: "alice", Roles: []string{"Customer"}}}
 	for range 2 {

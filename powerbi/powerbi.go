@@ -9,9 +9,11 @@
 // every request, with concurrent cold acquisitions coalesced), zero metadata
 // calls when the reports, dashboards, tiles and datasets are cached
 // (MetadataTTL, keyed by workspace + profile, concurrent misses coalesced),
-// and one GenerateToken POST: V2 for all reports of the request, whatever
-// their workspaces; the V1 report route for a lone paginated report; the V1
-// dashboard or tile route for GenerateItemToken.
+// and at most one GenerateToken POST: V2 for all reports of the request,
+// whatever their workspaces; the V1 report route for a lone paginated report;
+// the V1 dashboard or tile route for GenerateItemToken. Identical requests
+// share a token: concurrent ones one POST, later ones the minted token until
+// RefreshAt (unless Config.DisableTokenCache).
 //
 // Errors are classified by sentinels (ErrNotFound, ErrThrottled, ...) that the
 // typed errors (*APIError, *ThrottledError, *CredentialError,
@@ -45,6 +47,9 @@ type Client struct {
 
 	meta   metaCaches
 	metaSF flight
+
+	tokens *tokenCache // nil when Config.DisableTokenCache
+	mintSF flight      // identical concurrent mints, keyed by grantKey
 }
 
 // Option customises New; the zero set of options is production behaviour.
@@ -66,7 +71,8 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 func WithHTTPClient(hc *http.Client) Option { return func(o *options) { o.hc = hc } }
 
 // WithClock replaces time.Now for the metadata TTL, the credential-file
-// recheck interval and Retry-After dates, so that tests never sleep. MSAL's
+// recheck interval, Retry-After dates, EmbedToken.Issued and the embed-token
+// cache's refresh points, so that tests never sleep. MSAL's
 // own token expiry keeps the real clock.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
@@ -101,6 +107,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		backoff: o.backoff,
 		cred:    cred,
 		meta:    newMetaCaches(),
+		tokens:  newTokenCache(r.DisableTokenCache),
 	}, nil
 }
 

@@ -51,6 +51,7 @@ func TestGenerateTokenSingleReport(t *testing.T) {
 		Expiration: time.Date(2026, 7, 29, 17, 58, 19, 0, time.UTC),
 		RequestID:  tok.RequestID,
 		Reports:    []Report{{ID: repPlain, Name: "Plain", EmbedURL: embedURLFor(testWS, repPlain), DatasetID: dsPlain}},
+		Issued:     e.clock.Now(),
 	}
 	if diff := cmp.Diff(want, tok); diff != "" {
 		t.Errorf("token (-want +got):\n%s", diff)
@@ -81,7 +82,7 @@ func TestGenerateTokenSingleReport(t *testing.T) {
 
 func TestEntraCalledOnceForManyRequests(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	e := newEnv(t, withoutTokenCache) // repeated identical requests must reach upstream
 	for i := 0; i < 5; i++ {
 		if _, err := e.c.GenerateToken(context.Background(), req(repPlain)); err != nil {
 			t.Fatal(err)
@@ -140,7 +141,7 @@ func TestConcurrentColdRequestsMakeOneTokenPost(t *testing.T) {
 
 func TestMetadataCachedPerWorkspaceAndProfile(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	e := newEnv(t, withoutTokenCache) // repeated identical requests must reach upstream
 	ctx := context.Background()
 	r := req(repSales, repMkt, repPlain)
 	r.Identity = &Identity{Username: "alice@acme.com", Roles: []string{"Customer"}}
@@ -183,7 +184,8 @@ func TestMetadataCachedPerWorkspaceAndProfile(t *testing.T) {
 
 func TestMetadataMissesCoalesced(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	// Repeated identical requests must reach upstream.
+	e := newEnv(t, withoutTokenCache)
 	if err := e.c.CheckCredential(context.Background()); err != nil { // warm Entra
 		t.Fatal(err)
 	}
@@ -610,7 +612,7 @@ func TestEntraErrors(t *testing.T) {
 
 func TestSecretRotation(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	e := newEnv(t, withoutTokenCache) // repeated identical requests must reach upstream
 	ctx := context.Background()
 	if _, err := e.c.GenerateToken(ctx, req(repPlain)); err != nil {
 		t.Fatal(err)

@@ -80,6 +80,7 @@ func (id *Identity) rolesFor(datasetID string) []string {
 }
 
 // EmbedToken is a minted token and what a browser needs to embed its items.
+// Each call returns its own copy: callers may modify it.
 type EmbedToken struct {
 	Token      string     // the embed token (a secret: never log it)
 	TokenID    string     // Power BI's id for audit correlation
@@ -88,6 +89,15 @@ type EmbedToken struct {
 	Reports    []Report   // GenerateToken: one per requested report, in request order
 	Dashboard  *Dashboard // GenerateItemToken for a dashboard
 	Tile       *Tile      // GenerateItemToken for a tile
+	// Issued is when the gateway received the token from Power BI, by the
+	// Client's clock (WithClock). RefreshAt(Issued, Expiration) is when the
+	// gateway stops reusing it, and the refresh time to tell callers.
+	Issued time.Time
+	// Cached reports that the token was minted before this call began and
+	// served from the token cache (Token, TokenID and RequestID are then
+	// those of that earlier mint). Callers that shared a concurrent mint get
+	// false.
+	Cached bool
 }
 
 // Report is one embeddable report. EmbedURL is Power BI's, unchanged;
@@ -173,12 +183,12 @@ type minting struct {
 // (ErrIdentityRequired, ErrRolesRequired); a paginated report together with
 // other reports gives ErrUnsupported. The POST is retried once on a
 // connection reset or 502/503/504, never on 429.
+//
+// Unless Config.DisableTokenCache, a request identical to an earlier one (see
+// grantKeyOf) is answered from the token cache until RefreshAt, without any
+// upstream call, and identical concurrent requests share one POST.
 func (cl *Client) GenerateToken(ctx context.Context, r TokenRequest) (*EmbedToken, error) {
-	m, err := cl.plan(ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	return cl.mint(ctx, m)
+	return cl.issue(ctx, "GenerateToken", r, func(ctx context.Context) (*minting, error) { return cl.plan(ctx, r) })
 }
 
 // Plan returns the GenerateToken call that GenerateToken would make for r,
@@ -223,6 +233,7 @@ func (cl *Client) mint(ctx context.Context, m *minting) (*EmbedToken, error) {
 		Reports:    p.Reports,
 		Dashboard:  m.dashboard,
 		Tile:       m.tile,
+		Issued:     cl.now(),
 	}, nil
 }
 

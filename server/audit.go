@@ -94,6 +94,7 @@ func (a *auditor) failed(ctx context.Context, c *call, r authz.Request, g authz.
 func (a *auditor) allowed(ctx context.Context, c *call, r authz.Request, g authz.Grant, tok *powerbi.EmbedToken) {
 	attrs := append(grantAttrs(g),
 		slog.String("token_id", tok.TokenID),
+		slog.Bool("token_cached", tok.Cached),
 		slog.Time("expire_time", tok.Expiration),
 		slog.String("pbi_request_id", tok.RequestID))
 	a.record(ctx, c, r, outcomeAllowed, codes.OK, attrs...)

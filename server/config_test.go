@@ -125,12 +125,3 @@ func TestLoadConfigRejectsUnknownKeys(t *testing.T) {
 		t.Fatalf("err = %v, want the unknown key named", err)
 	}
 }
-
-func mustTime(t *testing.T, s string) time.Time {
-	t.Helper()
-	v, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}

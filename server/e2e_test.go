@@ -393,3 +393,45 @@ func TestGracefulShutdown(t *testing.T) {
 func durationpbHours(h int) *durationpb.Duration {
 	return durationpb.New(time.Duration(h) * time.Hour)
 }
+
+// TestSameGrantReusesToken: one GenerateToken per distinct grant per
+// refresh window; identical concurrent requests share one Power BI call.
+func TestSameGrantReusesToken(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOptions{})
+	req := &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice", ReportIds: []string{salesReport}}
+	const n = 6
+	var wg sync.WaitGroup
+	resps := make([]*embedgatev1.GenerateEmbedTokenResponse, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := s.client.GenerateEmbedToken(context.Background(), req)
+			if err != nil {
+				t.Error(err)
+			}
+			resps[i] = resp
+		}()
+	}
+	wg.Wait()
+	again, err := s.client.GenerateEmbedToken(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range append(resps, again) {
+		if r.GetTokenId() != again.GetTokenId() || !r.GetRefreshTime().AsTime().Equal(again.GetRefreshTime().AsTime()) {
+			t.Errorf("response %d: token %s refresh %v; want the one token %s", i, r.GetTokenId(), r.GetRefreshTime().AsTime(), again.GetTokenId())
+		}
+	}
+	if got := s.emu.Counters()[emulator.RouteGenerateToken]; got != 1 {
+		t.Errorf("GenerateToken calls = %d for %d identical requests, want 1", got, n+1)
+	}
+	if !strings.Contains(s.logs.String(), `"token_cached":true`) {
+		t.Error("the audit does not say a token was served from the cache")
+	}
+	other, err := s.client.GenerateEmbedToken(context.Background(), &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "bob", ReportIds: []string{salesReport}})
+	if err != nil || other.GetTokenId() == again.GetTokenId() {
+		t.Errorf("another user got token %s (%v)", other.GetTokenId(), err)
+	}
+}

@@ -26,9 +26,6 @@ type Gateway interface {
 	PlanItem(ctx context.Context, r powerbi.ItemRequest) (*powerbi.Plan, error)
 }
 
-// maxRefreshLead is the most a client is told to renew ahead of expiry.
-const maxRefreshLead = 10 * time.Minute
-
 // embedService implements embedgate.v1.EmbedTokenService: ask the policy for
 // a grant, hand it to Power BI, audit the decision.
 type embedService struct {
@@ -53,7 +50,7 @@ func (s *embedService) GenerateEmbedToken(ctx context.Context, req *embedgatev1.
 		Token:       tok.Token,
 		TokenId:     tok.TokenID,
 		ExpireTime:  timestamppb.New(tok.Expiration),
-		RefreshTime: timestamppb.New(refreshTime(s.now(), tok.Expiration)),
+		RefreshTime: timestamppb.New(s.refreshTime(tok)),
 	}
 	for i, r := range tok.Reports {
 		er := &embedgatev1.EmbedReport{Id: r.ID, Name: r.Name, EmbedUrl: r.EmbedURL, DatasetId: r.DatasetID}
@@ -78,7 +75,7 @@ func (s *embedService) GenerateDashboardEmbedToken(ctx context.Context, req *emb
 		Token:       tok.Token,
 		TokenId:     tok.TokenID,
 		ExpireTime:  timestamppb.New(tok.Expiration),
-		RefreshTime: timestamppb.New(refreshTime(s.now(), tok.Expiration)),
+		RefreshTime: timestamppb.New(s.refreshTime(tok)),
 		Dashboard:   &embedgatev1.EmbedDashboard{Id: grant.Dashboard.ID},
 	}
 	if d := tok.Dashboard; d != nil {
@@ -167,12 +164,12 @@ func identity(id *authz.Identity) *powerbi.Identity {
 	return &powerbi.Identity{Username: id.Username, Roles: id.Roles, CustomData: id.CustomData, DatasetRoles: id.DatasetRoles}
 }
 
-// refreshTime is when a client should renew: a quarter of the remaining
-// lifetime ahead of expiry, at most maxRefreshLead ahead, to the second.
-func refreshTime(now, expire time.Time) time.Time {
-	lead := min(expire.Sub(now)/4, maxRefreshLead)
-	if lead < 0 {
-		return expire
+// refreshTime is when a client should renew: when the gateway's token cache
+// stops handing out this token (powerbi.RefreshAt), to the second.
+func (s *embedService) refreshTime(tok *powerbi.EmbedToken) time.Time {
+	issued := tok.Issued
+	if issued.IsZero() {
+		issued = s.now()
 	}
-	return expire.Add(-lead).Truncate(time.Second)
+	return powerbi.RefreshAt(issued, tok.Expiration).Truncate(time.Second)
 }

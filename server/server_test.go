@@ -218,20 +218,6 @@ func TestOneLogRecordPerCall(t *testing.T) {
 	}
 }
 
-func TestRefreshTime(t *testing.T) {
-	t.Parallel()
-	now := mustTime(t, "2026-11-28T12:00:00Z")
-	for _, tt := range []struct{ expire, want string }{
-		{"2026-11-28T13:00:00Z", "2026-11-28T12:50:00Z"}, // an hour: renew 10 minutes ahead
-		{"2026-11-28T12:04:00Z", "2026-11-28T12:03:00Z"}, // four minutes: a quarter ahead
-		{"2026-11-28T11:59:00Z", "2026-11-28T11:59:00Z"}, // already expired: now is the time
-	} {
-		if got := refreshTime(now, mustTime(t, tt.expire)); !got.Equal(mustTime(t, tt.want)) {
-			t.Errorf("refreshTime(%s) = %s, want %s", tt.expire, got, tt.want)
-		}
-	}
-}
-
 // SyncBuffer is a bytes.Buffer safe for the server's concurrent writes.
 // Exported (test-only) so the package's external tests share it.
 type SyncBuffer struct {

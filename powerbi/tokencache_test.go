@@ -1,0 +1,357 @@
+package powerbi
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestRefreshAt(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 7, 29, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		life time.Duration // expiration - issued
+		want time.Duration // RefreshAt - issued
+	}{
+		{"an hour: three quarters", time.Hour, 45 * time.Minute},
+		{"Power BI's longest: three quarters", 10 * time.Hour, 7*time.Hour + 30*time.Minute},
+		{"8 minutes: both rules agree", 8 * time.Minute, 6 * time.Minute},
+		{"5 minutes: 2 minutes before expiry", 5 * time.Minute, 3 * time.Minute},
+		{"just over 2 minutes", 2*time.Minute + time.Second, time.Second},
+		{"2 minutes: never reused", 2 * time.Minute, 0},
+		{"1 minute: never reused", time.Minute, 0},
+		{"already expired: never reused", -time.Minute, 0},
+		{"odd nanoseconds", 4*time.Hour + 3, 3*time.Hour + 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := RefreshAt(t0, t0.Add(tt.life)).Sub(t0); got != tt.want {
+				t.Errorf("RefreshAt(t0, t0+%s) = t0+%s, want t0+%s", tt.life, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestGrantKey(t *testing.T) {
+	t.Parallel()
+	base := func() TokenRequest {
+		return TokenRequest{
+			WorkspaceID: testWS, ProfileID: testProfile,
+			Reports:            []ReportRef{{ID: repSales}, {ID: repWS2, WorkspaceID: testWS2}},
+			TargetWorkspaceIDs: []string{testWS},
+			Lifetime:           time.Hour,
+			Identity:           &Identity{Username: "alice", CustomData: "acme", Roles: []string{"A", "B"}, DatasetRoles: map[string][]string{dsRLS: {"EU"}, dsRLS2: {"US"}}},
+		}
+	}
+	key := func(mutate func(*TokenRequest)) grantKey {
+		r := base()
+		mutate(&r)
+		return grantKeyOf("GenerateToken", r)
+	}
+	same := func(*TokenRequest) {}
+	tests := []struct {
+		name   string
+		mutate func(*TokenRequest)
+		same   bool
+	}{
+		{"identical", same, true},
+		{"DatasetRoles built in another order", func(r *TokenRequest) {
+			m := map[string][]string{}
+			m[dsRLS2] = []string{"US"}
+			m[dsRLS] = []string{"EU"}
+			r.Identity.DatasetRoles = m
+		}, true},
+		{"workspace", func(r *TokenRequest) { r.WorkspaceID = testWS2 }, false},
+		{"profile", func(r *TokenRequest) { r.ProfileID = "" }, false},
+		{"report order", func(r *TokenRequest) { r.Reports[0], r.Reports[1] = r.Reports[1], r.Reports[0] }, false},
+		{"report workspace", func(r *TokenRequest) { r.Reports[0].WorkspaceID = testWS }, false},
+		{"target workspaces nil", func(r *TokenRequest) { r.TargetWorkspaceIDs = nil }, false},
+		{"target workspaces empty", func(r *TokenRequest) { r.TargetWorkspaceIDs = []string{} }, false},
+		{"edit", func(r *TokenRequest) { r.AllowEdit = true }, false},
+		{"lifetime", func(r *TokenRequest) { r.Lifetime = 2 * time.Hour }, false},
+		{"username", func(r *TokenRequest) { r.Identity.Username = "bob" }, false},
+		{"custom data", func(r *TokenRequest) { r.Identity.CustomData = "" }, false},
+		{"roles", func(r *TokenRequest) { r.Identity.Roles = []string{"A"} }, false},
+		{"dataset roles", func(r *TokenRequest) { r.Identity.DatasetRoles[dsRLS2] = []string{"EU"} }, false},
+		{"no identity", func(r *TokenRequest) { r.Identity = nil }, false},
+	}
+	want := key(same)
+	for _, tt := range tests {
+		if got := key(tt.mutate) == want; got != tt.same {
+			t.Errorf("%s: same key = %v, want %v", tt.name, got, tt.same)
+		}
+	}
+	// The operation is part of the key.
+	if grantKeyOf("GenerateToken", ItemRequest{}) == grantKeyOf("GenerateItemToken", ItemRequest{}) {
+		t.Errorf("GenerateToken and GenerateItemToken share a key")
+	}
+}
+
+func TestTokenReusedUntilRefresh(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	r := req(repSales)
+	r.Identity = &Identity{Username: "alice", Roles: []string{"Customer"}}
+	first, err := e.c.GenerateToken(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Cached || !first.Issued.Equal(e.clock.Now()) {
+		t.Errorf("first: Cached = %v, Issued = %v; want false, %v", first.Cached, first.Issued, e.clock.Now())
+	}
+	first.Reports[0].Name = "mutated by a caller"
+	second, err := e.c.GenerateToken(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.f.generatePosts(); got != 1 {
+		t.Errorf("POSTs = %d, want 1", got)
+	}
+	if !second.Cached || second.TokenID != first.TokenID || !second.Issued.Equal(first.Issued) {
+		t.Errorf("second: Cached %v, TokenID %s, Issued %v; want the first token from cache", second.Cached, second.TokenID, second.Issued)
+	}
+	if second.Reports[0].Name != "SalesMarketing" {
+		t.Errorf("a caller's change reached the cache: report name %q", second.Reports[0].Name)
+	}
+
+	// Another user is another grant.
+	r2 := r
+	r2.Identity = &Identity{Username: "bob", Roles: []string{"Customer"}}
+	other, err := e.c.GenerateToken(ctx, r2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.f.generatePosts(); got != 2 || other.Cached || other.TokenID == first.TokenID {
+		t.Errorf("other user: POSTs = %d, Cached = %v, TokenID %s; want a new token", got, other.Cached, other.TokenID)
+	}
+
+	// Reused up to the refresh point, replaced from it on.
+	at := RefreshAt(first.Issued, first.Expiration)
+	e.clock.Advance(at.Sub(e.clock.Now()) - time.Nanosecond)
+	if tok := mustToken(t)(e.c.GenerateToken(ctx, r)); !tok.Cached || e.f.generatePosts() != 2 {
+		t.Fatalf("just before the refresh point: Cached %v, POSTs %d; want the cached token", tok.Cached, e.f.generatePosts())
+	}
+	e.clock.Advance(time.Nanosecond)
+	fresh, err := e.c.GenerateToken(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.f.generatePosts(); got != 3 || fresh.Cached || fresh.TokenID == first.TokenID || !fresh.Issued.Equal(at) {
+		t.Errorf("at the refresh point: POSTs = %d, Cached %v, Issued %v; want a new token issued %v", got, fresh.Cached, fresh.Issued, at)
+	}
+	if tok := mustToken(t)(e.c.GenerateToken(ctx, r)); !tok.Cached || tok.TokenID != fresh.TokenID {
+		t.Errorf("after refresh: Cached %v, TokenID %s; want the new token from cache", tok.Cached, tok.TokenID)
+	}
+}
+
+func TestItemTokenReused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	r := ItemRequest{WorkspaceID: testWS, DashboardID: dashSales, Identity: &Identity{Username: "alice", Roles: []string{"Customer"}}}
+	first, err := e.c.GenerateItemToken(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Dashboard.Name = "mutated by a caller"
+	second, err := e.c.GenerateItemToken(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.f.generatePosts(); got != 1 || !second.Cached || second.TokenID != first.TokenID {
+		t.Errorf("POSTs = %d, Cached %v; want one POST and the token from cache", got, second.Cached)
+	}
+	if second.Dashboard.Name != "Sales overview" {
+		t.Errorf("a caller's change reached the cache: dashboard name %q", second.Dashboard.Name)
+	}
+	r.TileID = tileSales
+	if tok := mustToken(t)(e.c.GenerateItemToken(ctx, r)); tok.Cached || e.f.generatePosts() != 2 {
+		t.Errorf("tile: Cached %v, POSTs %d; want a token of its own", tok.Cached, e.f.generatePosts())
+	}
+}
+
+// mustToken returns the token of a GenerateToken call, failing t on an error.
+func mustToken(t *testing.T) func(*EmbedToken, error) *EmbedToken {
+	t.Helper()
+	return func(tok *EmbedToken, err error) *EmbedToken {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+}
+
+// gateGenerate makes GenerateToken POSTs wait until the returned func is
+// called.
+func gateGenerate(f *fake) (release func()) {
+	gate := make(chan struct{})
+	f.mu.Lock()
+	f.genGate = gate
+	f.mu.Unlock()
+	return sync.OnceFunc(func() { close(gate) })
+}
+
+func TestConcurrentIdenticalRequestsShareOnePost(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	release := gateGenerate(e.f)
+	defer release()
+	const n = 8
+	var wg sync.WaitGroup
+	toks := make([]*EmbedToken, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() { toks[i], errs[i] = e.c.GenerateToken(context.Background(), req(repPlain)) })
+	}
+	waitFor(t, "all callers waiting on one POST", func() bool {
+		return e.c.mintSF.waiting.Load() == n && e.f.generatePosts() == 1
+	})
+	release()
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if toks[i].TokenID != toks[0].TokenID || toks[i].Cached {
+			t.Errorf("caller %d: TokenID %s, Cached %v; want the shared token, not from cache", i, toks[i].TokenID, toks[i].Cached)
+		}
+		if i > 0 && &toks[i].Reports[0] == &toks[0].Reports[0] {
+			t.Errorf("callers %d and 0 share their Reports", i)
+		}
+	}
+	if got := e.f.generatePosts(); got != 1 {
+		t.Errorf("POSTs = %d, want 1", got)
+	}
+}
+
+func TestCancelledCallerDoesNotCancelSharedMint(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	release := gateGenerate(e.f)
+	defer release()
+	ctx, cancel := context.WithCancel(context.Background())
+	impatient := make(chan error, 1)
+	go func() {
+		_, err := e.c.GenerateToken(ctx, req(repPlain))
+		impatient <- err
+	}()
+	type result struct {
+		tok *EmbedToken
+		err error
+	}
+	patient := make(chan result, 1)
+	go func() {
+		tok, err := e.c.GenerateToken(context.Background(), req(repPlain))
+		patient <- result{tok, err}
+	}()
+	waitFor(t, "both callers waiting on one POST", func() bool {
+		return e.c.mintSF.waiting.Load() == 2 && e.f.generatePosts() == 1
+	})
+	cancel()
+	select {
+	case err := <-impatient:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled caller: err = %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the cancelled caller did not return while the POST was pending")
+	}
+	release()
+	res := <-patient
+	if res.err != nil {
+		t.Fatalf("the other caller failed: %v", res.err)
+	}
+	if tok := mustToken(t)(e.c.GenerateToken(context.Background(), req(repPlain))); !tok.Cached || tok.TokenID != res.tok.TokenID {
+		t.Errorf("next call: Cached %v, TokenID %s; want the shared token from cache", tok.Cached, tok.TokenID)
+	}
+	if got := e.f.generatePosts(); got != 1 {
+		t.Errorf("POSTs = %d, want 1", got)
+	}
+}
+
+func TestFailedMintNotCached(t *testing.T) {
+	t.Parallel()
+	unavailable := canned{status: 503, body: `{"error":{"code":"ServiceUnavailable","message":"try later"}}`}
+	tests := []struct {
+		name    string
+		answers []canned
+		want    error
+	}{
+		{"503 after the retry", []canned{unavailable, unavailable}, ErrUnavailable},
+		{"400", []canned{{status: 400, body: `{"error":{"code":"InvalidRequest","message":"no"}}`}}, ErrBadRequest},
+		{"429", []canned{{status: 429, body: `{"error":{"code":"TooManyRequests"}}`, header: map[string]string{"Retry-After": "5"}}}, ErrThrottled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			ctx := context.Background()
+			e.f.push("generate", tt.answers...)
+			if _, err := e.c.GenerateToken(ctx, req(repPlain)); !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			tok, err := e.c.GenerateToken(ctx, req(repPlain))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := len(tt.answers) + 1; tok.Cached || e.f.generatePosts() != want {
+				t.Errorf("after the failure: Cached %v, POSTs %d; want a new POST (%d in all)", tok.Cached, e.f.generatePosts(), want)
+			}
+		})
+	}
+}
+
+func TestTokenCacheDisabled(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, withoutTokenCache)
+	if e.c.tokens != nil {
+		t.Fatal("token cache built while disabled")
+	}
+	seen := map[string]bool{}
+	for range 3 {
+		tok, err := e.c.GenerateToken(context.Background(), req(repPlain))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.Cached || seen[tok.TokenID] {
+			t.Errorf("token %s: Cached %v, seen before %v", tok.TokenID, tok.Cached, seen[tok.TokenID])
+		}
+		seen[tok.TokenID] = true
+	}
+	if got := e.f.generatePosts(); got != 3 {
+		t.Errorf("POSTs = %d, want 3", got)
+	}
+}
+
+func TestTokenCacheBounded(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 7, 29, 12, 0, 0, 0, time.UTC)
+	c := newTokenCache(false)
+	c.max = 3
+	k := func(i byte) grantKey { return grantKey{i} }
+	tok := func(life time.Duration) *EmbedToken { return &EmbedToken{Issued: t0, Expiration: t0.Add(life)} }
+	c.put(k(1), tok(time.Hour), t0)      // refresh t0+45m
+	c.put(k(2), tok(10*time.Minute), t0) // refresh t0+8m
+	c.put(k(3), tok(time.Hour), t0)
+	c.put(k(9), tok(time.Minute), t0) // never reused: not stored
+	if got := c.size(); got != 3 {
+		t.Fatalf("size = %d, want 3", got)
+	}
+	now := t0.Add(9 * time.Minute)
+	c.put(k(4), tok(time.Hour), now) // full: the expired 2 goes first
+	c.put(k(5), tok(time.Hour), now) // full, none expired: the oldest, 1, goes
+	for i, want := range map[byte]bool{1: false, 2: false, 3: true, 4: true, 5: true, 9: false} {
+		if _, ok := c.get(k(i), now); ok != want {
+			t.Errorf("entry %d cached = %v, want %v", i, ok, want)
+		}
+	}
+	if got := c.size(); got != 3 {
+		t.Errorf("size = %d, want 3", got)
+	}
+}
