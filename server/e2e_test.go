@@ -283,6 +283,22 @@ func TestEntraRejectsSecret(t *testing.T) {
 	if !strings.Contains(s.logs.String(), "7000215") {
 		t.Errorf("the logs do not name the AADSTS error 7000215")
 	}
+	// Loud in health too: readiness on the service fails, liveness does not.
+	hc := healthpb.NewHealthClient(s.dial(t, s.clientCert(t)))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{Service: embedgatev1.EmbedTokenService_ServiceDesc.ServiceName})
+		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_NOT_SERVING {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("health of the service = %v, %v; want NOT_SERVING", resp.GetStatus(), err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if resp, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("overall health = %v, %v; want SERVING", resp.GetStatus(), err)
+	}
 }
 
 // TestNoEntraCallPerRequest: after the first sign-in, every request is

@@ -29,9 +29,17 @@ var minted = issuerFunc(func(_ context.Context, r powerbi.TokenRequest) (*powerb
 // x-forwarded-client-cert, from a trusted peer only, written for us only.
 func TestMeshMode(t *testing.T) {
 	t.Parallel()
-	plain := newTestServer(t, minted, MeshConfig{Enabled: true, Self: meshSelf, TrustedPeers: []string{"127.0.0.0/8"}}, true)
-	untrusted := newTestServer(t, minted, MeshConfig{Enabled: true, Self: meshSelf, TrustedPeers: []string{"10.1.2.3"}}, true)
-	tlsMesh := newTestServer(t, minted, MeshConfig{Enabled: true, Self: meshSelf, TrustedPeers: []string{sidecarID}}, false)
+	mesh := func(peer string, plaintext bool) func(*Config) {
+		return func(c *Config) {
+			c.Mesh = MeshConfig{Enabled: true, Self: meshSelf, TrustedPeers: []string{peer}}
+			if plaintext {
+				c.TLS = TLSConfig{}
+			}
+		}
+	}
+	plain := newTestServer(t, minted, mesh("127.0.0.0/8", true))
+	untrusted := newTestServer(t, minted, mesh("10.1.2.3", true))
+	tlsMesh := newTestServer(t, minted, mesh(sidecarID, false))
 
 	istio := "By=" + meshSelf + ";Hash=" + hash + `;Subject="";URI=` + testCaller
 	tests := []struct {

@@ -8,8 +8,13 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
+
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/embedgate/embedgate/authz"
+	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
 	"github.com/embedgate/embedgate/powerbi"
 )
 
@@ -64,18 +69,51 @@ func Run(ctx context.Context, cfg *Config, opts RunOptions) error {
 			logger.Error("policy watch stopped; edits are no longer picked up", "error", err)
 		}
 	}()
-	go func() {
-		// Warm MSAL's cache so the first caller does not pay for the Entra
-		// sign-in, and say loudly if the credential is wrong.
-		if err := gateway.CheckCredential(ctx); err != nil && ctx.Err() == nil {
-			logger.Error("Entra ID sign-in failed: tokens cannot be minted until it works", "error", err)
-		}
-	}()
+	go watchCredential(ctx, gateway, srv.Health(), logger)
 	logger.Info("embedgate serving", "addr", lis.Addr().String(), "policy_version", store.Current().Version())
 	if opts.Ready != nil {
 		opts.Ready(lis.Addr())
 	}
 	return srv.Serve(ctx, lis)
+}
+
+// Credential checks: soon after a failure, at leisure while it works (a
+// check served from MSAL's cache costs no network call).
+const (
+	credentialRetry = 15 * time.Second
+	credentialCheck = time.Minute
+)
+
+// watchCredential keeps the Entra sign-in warm, so the first caller does
+// not pay for it, and makes a rejected credential loud: an error in the log
+// and EmbedTokenService NOT_SERVING in health (for readiness probes) until
+// a check succeeds again. The overall ("") status stays SERVING: the
+// process is alive and a restart would not help.
+func watchCredential(ctx context.Context, gw interface{ CheckCredential(context.Context) error }, hs *health.Server, logger *slog.Logger) {
+	svc := embedgatev1.EmbedTokenService_ServiceDesc.ServiceName
+	failing := false
+	for {
+		err := gw.CheckCredential(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		next := credentialCheck
+		switch {
+		case err != nil:
+			logger.Error("Entra ID sign-in failed: tokens cannot be minted until it works", "error", err)
+			hs.SetServingStatus(svc, healthpb.HealthCheckResponse_NOT_SERVING)
+			failing, next = true, credentialRetry
+		case failing:
+			logger.Info("Entra ID sign-in works again")
+			hs.SetServingStatus(svc, healthpb.HealthCheckResponse_SERVING)
+			failing = false
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(next):
+		}
+	}
 }
 
 // NewLogger builds the logger the config asks for.

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/embedgate/embedgate/authz"
@@ -58,41 +59,47 @@ type testServer struct {
 	ca   *devpki.CA
 	logs *SyncBuffer
 	cfg  *Config
+	srv  *Server
+	stop func() // shuts down as SIGTERM does; idempotent
 }
 
 // startServer runs New's server on a real mTLS listener with the given
 // gateway, and returns a client for testCaller and the log output.
 func startServer(t *testing.T, gateway Gateway) (embedgatev1.EmbedTokenServiceClient, *SyncBuffer) {
 	t.Helper()
-	ts := newTestServer(t, gateway, MeshConfig{}, false)
+	ts := newTestServer(t, gateway, nil)
 	return ts.dialTLS(t, testCaller), ts.logs
 }
 
-// newTestServer starts a server with the given mesh config; plaintext
-// leaves TLS out (mesh mode behind a plaintext sidecar hop).
-func newTestServer(t *testing.T, gateway Gateway, mesh MeshConfig, plaintext bool) *testServer {
+// newTestServer starts a server on a real listener. Its config has mTLS
+// with the test CA; tweak, if set, changes the config first (clearing TLS
+// makes it plaintext, for mesh mode behind a plaintext sidecar hop).
+func newTestServer(t *testing.T, gateway Gateway, tweak func(*Config)) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	ca, err := devpki.NewCA("test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := &Config{Mesh: mesh, ShutdownGrace: DefaultShutdownGrace}
-	if !plaintext {
-		srvKP, err := ca.IssueServer("localhost")
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.TLS = TLSConfig{
+	srvKP, err := ca.IssueServer("localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &Config{
+		ShutdownGrace: DefaultShutdownGrace,
+		TLS: TLSConfig{
 			CertFile: filepath.Join(dir, "s.pem"), KeyFile: filepath.Join(dir, "s-key.pem"),
 			ClientCAFile: filepath.Join(dir, "ca.pem"),
-		}
-		if err := srvKP.WriteFiles(cfg.TLS.CertFile, cfg.TLS.KeyFile); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(cfg.TLS.ClientCAFile, ca.CertPEM, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		},
+	}
+	if err := srvKP.WriteFiles(cfg.TLS.CertFile, cfg.TLS.KeyFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg.TLS.ClientCAFile, ca.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if tweak != nil {
+		tweak(cfg)
 	}
 	policy, err := authz.Parse([]byte(`
 callers:
@@ -122,8 +129,10 @@ tenants:
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, lis) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return &testServer{addr: lis.Addr().String(), ca: ca, logs: logs, cfg: cfg}
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return &testServer{addr: lis.Addr().String(), ca: ca, logs: logs, cfg: cfg, srv: srv, stop: stop}
 }
 
 // dialTLS connects with a client certificate whose URI SANs are uris.
@@ -235,4 +244,39 @@ func (l *SyncBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// TestShutdownHealth: shutting down turns health NOT_SERVING, so load
+// balancers stop sending before the listener closes.
+func TestShutdownHealth(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, minted, nil)
+	check := func() healthpb.HealthCheckResponse_ServingStatus {
+		resp, err := ts.srv.Health().Check(context.Background(), &healthpb.HealthCheckRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.GetStatus()
+	}
+	if got := check(); got != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("before shutdown: %v", got)
+	}
+	ts.stop()
+	if got := check(); got != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Errorf("after shutdown: %v, want NOT_SERVING", got)
+	}
+}
+
+// TestTrustDomain: with tls.trust_domain set, a certificate of the same CA
+// but another trust domain has no identity here.
+func TestTrustDomain(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, minted, func(c *Config) { c.TLS.TrustDomain = "embedgate.test" })
+	if _, err := ts.dialTLS(t, testCaller).GenerateEmbedToken(context.Background(), acmeRequest); err != nil {
+		t.Errorf("a caller of the trust domain: %v", err)
+	}
+	_, err := ts.dialTLS(t, "spiffe://evil.test/ns/web/sa/frontend").GenerateEmbedToken(context.Background(), acmeRequest)
+	if status.Code(err) != codes.Unauthenticated {
+		t.Errorf("a caller of another trust domain: %v, want Unauthenticated", err)
+	}
 }

@@ -22,7 +22,7 @@ import (
 // before keep working.
 func TestTLSRotation(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t, minted, MeshConfig{}, false)
+	ts := newTestServer(t, minted, nil)
 	before := ts.dialTLS(t, testCaller)
 	call := func(c embedgatev1.EmbedTokenServiceClient) error {
 		_, err := c.GenerateEmbedToken(context.Background(), acmeRequest)
