@@ -34,8 +34,8 @@ emulator: ## Start only the Entra ID + Power BI emulator (HTTPS on 127.0.0.1:844
 	go run ./cmd/embedgate emulator --certs .dev/emulator
 
 .PHONY: test
-test: ## Run every test, with the race detector.
-	go test $(GO_TEST_FLAGS) ./...
+test: $(GRPCURL) ## Run every test, with the race detector.
+	EMBEDGATE_TEST_GRPCURL=$(GRPCURL) go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: bench
 bench: ## Run the benchmarks (ratios measured in one run).

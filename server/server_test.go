@@ -12,12 +12,16 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"buf.build/go/protovalidate"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/embedgate/embedgate/authz"
 	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
@@ -279,4 +283,33 @@ func TestTrustDomain(t *testing.T) {
 	if status.Code(err) != codes.Unauthenticated {
 		t.Errorf("a caller of another trust domain: %v, want Unauthenticated", err)
 	}
+}
+
+// FuzzRequestValidation: whatever a caller sends, validation never panics,
+// and a refusal is INVALID_ARGUMENT naming at least one violation.
+func FuzzRequestValidation(f *testing.F) {
+	v, err := protovalidate.New()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add("acme", "alice@acme.example", "a1000000-0000-4000-8000-000000000001", int64(3600))
+	f.Add("", " ", "not-a-uuid", int64(-1))
+	f.Add("ACME", "a\tb", "A1000000-0000-4000-8000-00000000000G", int64(1<<40))
+	f.Fuzz(func(t *testing.T, tenant, user, report string, secs int64) {
+		req := &embedgatev1.GenerateEmbedTokenRequest{Tenant: tenant, User: user, ReportIds: []string{report}, Lifetime: durationpb.New(time.Duration(secs) * time.Second)}
+		err := v.Validate(req)
+		if err == nil {
+			return
+		}
+		st := errorStatus(err)
+		if st.Code() != codes.InvalidArgument {
+			t.Fatalf("code %v for %v", st.Code(), err)
+		}
+		for _, d := range st.Details() {
+			if br, ok := d.(*errdetails.BadRequest); ok && len(br.GetFieldViolations()) > 0 {
+				return
+			}
+		}
+		t.Fatalf("no field violation listed for %v", err)
+	})
 }

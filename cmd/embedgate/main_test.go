@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -153,4 +154,57 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestPrintedCommandsWorkAsPasted runs every grpcurl command `make run`
+// prints, through a shell, with the pinned grpcurl: the README's contract
+// with a new user. `make test` provides grpcurl; plain `go test` skips.
+func TestPrintedCommandsWorkAsPasted(t *testing.T) {
+	t.Parallel()
+	grpcurl := os.Getenv("EMBEDGATE_TEST_GRPCURL")
+	if grpcurl == "" {
+		t.Skip("EMBEDGATE_TEST_GRPCURL is not set (make test sets it)")
+	}
+	dir := t.TempDir()
+	out := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--dev", "--dev-dir", dir, "--dev-listen", "127.0.0.1:0", "--grpcurl", grpcurl}, out, &syncBuffer{})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(out.String(), "Ctrl-C to stop") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no banner; output:\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var commands []string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if i := strings.Index(line, grpcurl+" "); i >= 0 {
+			commands = append(commands, line[i:])
+		}
+	}
+	if len(commands) != 3 {
+		t.Fatalf("want 3 printed commands (token, explain, list), got %d:\n%s", len(commands), out.String())
+	}
+	var outputs strings.Builder
+	for _, c := range commands {
+		got, err := exec.Command("sh", "-c", c).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s\nfailed: %v\n%s", c, err, got)
+		}
+		outputs.Write(got)
+	}
+	for _, want := range []string{`"tokenId"`, `"allowed": true`, "embedgate.v1.EmbedTokenService"} {
+		if !strings.Contains(outputs.String(), want) {
+			t.Errorf("no command printed %s", want)
+		}
+	}
 }
