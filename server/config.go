@@ -48,6 +48,9 @@ type Config struct {
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 	// Log sets the log format and level.
 	Log LogConfig `yaml:"log"`
+	// MetricsListen, if set, is the host:port of a plain-HTTP listener
+	// serving Prometheus metrics at /metrics.
+	MetricsListen string `yaml:"metrics_listen"`
 	// AuditFile, if set, receives the audit records (JSON lines, appended);
 	// otherwise they go to the log marked stream=audit.
 	AuditFile string `yaml:"audit_file"`
@@ -173,6 +176,11 @@ func (c *Config) Validate() []Problem {
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		add("listen", "want host:port: %v", err)
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			add("metrics_listen", "want host:port: %v", err)
+		}
 	}
 	c.Mesh.validate(add)
 	if c.Mesh.Enabled && c.TLS == (TLSConfig{}) {

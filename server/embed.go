@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/embedgate/embedgate/authz"
@@ -33,6 +34,7 @@ type embedService struct {
 	policy  PolicySource
 	gateway Gateway
 	audit   *auditor
+	metrics *Metrics // nil = none
 	now     func() time.Time
 }
 
@@ -94,6 +96,7 @@ func (s *embedService) issue(ctx context.Context, areq authz.Request, mint func(
 	if err != nil {
 		st := errorStatus(err)
 		s.audit.denied(ctx, c, areq, err, st)
+		s.metrics.decision(outcomeDenied, st.Code())
 		return grant, nil, st.Err()
 	}
 	tok, err := mint(grant)
@@ -101,10 +104,13 @@ func (s *embedService) issue(ctx context.Context, areq authz.Request, mint func(
 		st := errorStatus(err)
 		c.pbiReqID = powerbi.RequestIDOf(err)
 		s.audit.failed(ctx, c, areq, grant, st)
+		s.metrics.decision(outcomeFailed, st.Code())
 		return grant, nil, st.Err()
 	}
 	c.tokenID, c.pbiReqID = tok.TokenID, tok.RequestID
 	s.audit.allowed(ctx, c, areq, grant, tok)
+	s.metrics.decision(outcomeAllowed, codes.OK)
+	s.metrics.token(tok.Cached)
 	return grant, tok, nil
 }
 

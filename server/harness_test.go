@@ -100,11 +100,14 @@ type stack struct {
 	logs   *server.SyncBuffer
 	client embedgatev1.EmbedTokenServiceClient
 	stop   func() error // shuts the server down (as SIGTERM does) and returns Run's error
+	// metricsURL is http://host:port/metrics when stackOptions.metrics.
+	metricsURL string
 }
 
 type stackOptions struct {
 	secret    string // the client secret the server reads; "" = the right one
 	auditFile bool   // write the audit stream to audit.jsonl in the stack's folder
+	metrics   bool   // serve /metrics on a loopback port (stack.metricsURL)
 }
 
 func startStack(t testing.TB, o stackOptions) *stack {
@@ -149,7 +152,7 @@ powerbi:
   client_secret_file: client-secret
 policy_file: policy.yaml
 shutdown_grace: 5s
-`+auditLine(o.auditFile))
+`+auditLine(o.auditFile)+metricsLine(o.metrics))
 	cfg, err := server.LoadConfig(filepath.Join(dir, "config.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -157,13 +160,21 @@ shutdown_grace: 5s
 	watchForLeaks(logs, secret)
 	ready := make(chan net.Addr, 1)
 	done := make(chan error, 1)
+	var metricsAddr net.Addr
 	go func() {
-		done <- server.Run(ctx, cfg, server.RunOptions{Logger: logger, Ready: func(a net.Addr) { ready <- a }})
+		done <- server.Run(ctx, cfg, server.RunOptions{
+			Logger:       logger,
+			Ready:        func(a net.Addr) { ready <- a },
+			MetricsReady: func(a net.Addr) { metricsAddr = a }, // called before Ready
+		})
 	}()
 	s := &stack{emu: emu, ca: ca, dir: dir, logs: logs}
 	select {
 	case a := <-ready:
 		s.addr = a.String()
+		if metricsAddr != nil {
+			s.metricsURL = "http://" + metricsAddr.String() + "/metrics"
+		}
 	case err := <-done:
 		t.Fatalf("server did not start: %v", err)
 	case <-time.After(30 * time.Second):
@@ -240,6 +251,13 @@ func TestMain(m *testing.M) {
 		code = 1
 	}
 	os.Exit(code)
+}
+
+func metricsLine(on bool) string {
+	if on {
+		return "metrics_listen: 127.0.0.1:0\n"
+	}
+	return ""
 }
 
 func auditLine(on bool) string {

@@ -25,6 +25,9 @@ type RunOptions struct {
 	Logger, Audit *slog.Logger
 	// Ready, if set, is called once the listener is open, with its address.
 	Ready func(addr net.Addr)
+	// MetricsReady, if set, is called with the metrics listener's address
+	// (when metrics_listen is configured).
+	MetricsReady func(addr net.Addr)
 	// PowerBIOptions are passed to powerbi.New (tests inject clocks).
 	PowerBIOptions []powerbi.Option
 }
@@ -54,7 +57,16 @@ func Run(ctx context.Context, cfg *Config, opts RunOptions) error {
 		defer f.Close()
 		auditLog = slog.New(slog.NewJSONHandler(f, nil))
 	}
-	srv, err := New(cfg, Options{Policy: store, Gateway: gateway, Logger: logger, Audit: auditLog})
+	var metrics *Metrics
+	var metricsLis net.Listener
+	if cfg.MetricsListen != "" {
+		if metricsLis, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			return fmt.Errorf("metrics_listen: %w", err)
+		}
+		defer metricsLis.Close()
+		metrics = NewMetrics()
+	}
+	srv, err := New(cfg, Options{Policy: store, Gateway: gateway, Logger: logger, Audit: auditLog, Metrics: metrics})
 	if err != nil {
 		return err
 	}
@@ -64,12 +76,18 @@ func Run(ctx context.Context, cfg *Config, opts RunOptions) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if metrics != nil {
+		go metrics.Serve(ctx, metricsLis, logger)
+		if opts.MetricsReady != nil {
+			opts.MetricsReady(metricsLis.Addr())
+		}
+	}
 	go func() {
 		if err := store.Watch(ctx); err != nil && ctx.Err() == nil {
 			logger.Error("policy watch stopped; edits are no longer picked up", "error", err)
 		}
 	}()
-	go watchCredential(ctx, gateway, srv.Health(), logger)
+	go watchCredential(ctx, gateway, srv.Health(), metrics, logger)
 	logger.Info("embedgate serving", "addr", lis.Addr().String(), "policy_version", store.Current().Version())
 	if opts.Ready != nil {
 		opts.Ready(lis.Addr())
@@ -89,7 +107,7 @@ const (
 // and EmbedTokenService NOT_SERVING in health (for readiness probes) until
 // a check succeeds again. The overall ("") status stays SERVING: the
 // process is alive and a restart would not help.
-func watchCredential(ctx context.Context, gw interface{ CheckCredential(context.Context) error }, hs *health.Server, logger *slog.Logger) {
+func watchCredential(ctx context.Context, gw interface{ CheckCredential(context.Context) error }, hs *health.Server, m *Metrics, logger *slog.Logger) {
 	svc := embedgatev1.EmbedTokenService_ServiceDesc.ServiceName
 	failing := false
 	for {
@@ -98,6 +116,7 @@ func watchCredential(ctx context.Context, gw interface{ CheckCredential(context.
 			return
 		}
 		next := credentialCheck
+		m.credentialOK(err == nil)
 		switch {
 		case err != nil:
 			logger.Error("Entra ID sign-in failed: tokens cannot be minted until it works", "error", err)

@@ -39,6 +39,8 @@ type Options struct {
 	Audit *slog.Logger
 	// Now is the clock (tests); nil = time.Now.
 	Now func() time.Time
+	// Metrics, if set, records gRPC and decision metrics.
+	Metrics *Metrics
 }
 
 // Server is the gRPC server with its health service.
@@ -54,6 +56,7 @@ type Server struct {
 //
 //	recovery  -> a panic becomes INTERNAL; the stack goes to the log only
 //	logging   -> request id, one record per call (caller, tenant, code, duration)
+//	metrics   -> grpc_server_* series (when Options.Metrics is set)
 //	caller    -> the client certificate's SPIFFE ID, or in mesh mode the trusted
 //	             sidecar's x-forwarded-client-cert (not for health/reflection)
 //	rate      -> the caller's token bucket from the policy: RESOURCE_EXHAUSTED + RetryInfo
@@ -98,22 +101,20 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	auth := authenticator{trustDomain: td, mesh: mesh}
+	unary := []grpc.UnaryServerInterceptor{recoverUnary(logger), logUnary(logger)}
+	stream := []grpc.StreamServerInterceptor{recoverStream(logger), logStream(logger)}
+	if opts.Metrics != nil {
+		unary = append(unary, opts.Metrics.grpc.UnaryServerInterceptor())
+		stream = append(stream, opts.Metrics.grpc.StreamServerInterceptor())
+	}
+	unary = append(unary, auth.unary(), newCallerLimits(opts.Policy).unary(now), validateUnary(validator))
+	stream = append(stream, auth.stream())
 	gs := grpc.NewServer(append(serverOpts,
 		grpc.ConnectionTimeout(handshakeTimeout),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: 30 * time.Minute, MaxConnectionAgeGrace: cfg.ShutdownGrace}),
-		grpc.ChainUnaryInterceptor(
-			recoverUnary(logger),
-			logUnary(logger),
-			auth.unary(),
-			newCallerLimits(opts.Policy).unary(now),
-			validateUnary(validator),
-		),
-		grpc.ChainStreamInterceptor(
-			recoverStream(logger),
-			logStream(logger),
-			auth.stream(),
-		),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
 	)...)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
@@ -122,9 +123,13 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		policy:  opts.Policy,
 		gateway: opts.Gateway,
 		audit:   &auditor{log: auditLog},
+		metrics: opts.Metrics,
 		now:     now,
 	})
 	hs.SetServingStatus(embedgatev1.EmbedTokenService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	if opts.Metrics != nil {
+		opts.Metrics.grpc.InitializeMetrics(gs)
+	}
 	return &Server{grpc: gs, health: hs, grace: cfg.ShutdownGrace, log: logger}, nil
 }
 

@@ -3,6 +3,8 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -363,5 +365,49 @@ func TestAuditFile(t *testing.T) {
 	}
 	if strings.Contains(s.logs.String(), `"msg":"embed decision"`) {
 		t.Error("audit records also went to the main log")
+	}
+}
+
+// TestMetrics: /metrics counts calls, decisions and cached tokens, and says
+// whether the credential works.
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOptions{metrics: true})
+	ok := &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice", ReportIds: []string{salesReport}}
+	for range 2 { // minted, then cached
+		if _, err := s.client.GenerateEmbedToken(context.Background(), ok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.client.GenerateEmbedToken(context.Background(), &embedgatev1.GenerateEmbedTokenRequest{Tenant: "umbrella", User: "eve", ReportIds: []string{salesReport}}); status.Code(err) != codes.PermissionDenied {
+		t.Fatal(err)
+	}
+	scrape := func() string {
+		resp, err := http.Get(s.metricsURL)
+		must(t, err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		must(t, err)
+		return string(body)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(scrape(), "embedgate_credential_ok 1") {
+		if time.Now().After(deadline) {
+			t.Fatal("embedgate_credential_ok never became 1")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	text := scrape()
+	for _, want := range []string{
+		`embedgate_decisions_total{code="OK",outcome="allowed"} 2`,
+		`embedgate_decisions_total{code="PermissionDenied",outcome="denied"} 1`,
+		`embedgate_tokens_total{source="minted"} 1`,
+		`embedgate_tokens_total{source="cached"} 1`,
+		`grpc_server_handled_total{grpc_code="OK",grpc_method="GenerateEmbedToken",grpc_service="embedgate.v1.EmbedTokenService",grpc_type="unary"} 2`,
+		`grpc_server_handling_seconds_bucket`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }

@@ -1,0 +1,99 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc/codes"
+)
+
+// Metrics are Embedgate's Prometheus metrics: the standard gRPC server
+// series (grpc_server_handled_total, grpc_server_handling_seconds, ...),
+// token decisions by outcome and code, tokens minted versus served from
+// the cache, and whether the Entra credential works. Labels never carry a
+// tenant, user or id: their cardinality is bounded.
+type Metrics struct {
+	registry   *prometheus.Registry
+	grpc       *grpcprom.ServerMetrics
+	decisions  *prometheus.CounterVec
+	tokens     *prometheus.CounterVec
+	credential prometheus.Gauge
+}
+
+// NewMetrics registers the metrics in a registry of their own (plus the Go
+// runtime and process collectors).
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		grpc: grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
+			grpcprom.WithHistogramBuckets([]float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}))),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "embedgate_decisions_total",
+			Help: "Token decisions by outcome (allowed, denied, failed) and gRPC code.",
+		}, []string{"outcome", "code"}),
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "embedgate_tokens_total",
+			Help: "Embed tokens handed out, by source: minted by Power BI for this request, or cached from an identical earlier grant.",
+		}, []string{"source"}),
+		credential: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "embedgate_credential_ok",
+			Help: "1 while the last Entra ID sign-in check succeeded, 0 while it fails.",
+		}),
+	}
+	m.registry.MustRegister(m.grpc, m.decisions, m.tokens, m.credential,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *Metrics) decision(outcome string, code codes.Code) {
+	if m != nil {
+		m.decisions.WithLabelValues(outcome, code.String()).Inc()
+	}
+}
+
+func (m *Metrics) token(cached bool) {
+	if m == nil {
+		return
+	}
+	source := "minted"
+	if cached {
+		source = "cached"
+	}
+	m.tokens.WithLabelValues(source).Inc()
+}
+
+func (m *Metrics) credentialOK(ok bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if ok {
+		v = 1
+	}
+	m.credential.Set(v)
+}
+
+// Serve exposes /metrics over plain HTTP on lis until ctx is done. It is
+// meant for a port only the cluster's scraper reaches.
+func (m *Metrics) Serve(ctx context.Context, lis net.Listener, logger *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}))
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(shutdown)
+	}()
+	if err := hs.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Error("metrics listener stopped", "error", err)
+	}
+}
