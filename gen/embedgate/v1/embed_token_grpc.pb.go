@@ -46,11 +46,12 @@ type EmbedTokenServiceClient interface {
 	//     every field violation).
 	//   - UNAUTHENTICATED: no usable client certificate identity.
 	//   - PERMISSION_DENIED: the caller may not act for the tenant, a report is
-	//     not the tenant's, or edit rights are not granted. A denial never says
-	//     whether an item exists.
+	//     not the tenant's, or edit or create rights are not granted. A denial
+	//     never says whether an item exists.
 	//   - NOT_FOUND: Power BI has no such report in the tenant's workspace.
 	//   - FAILED_PRECONDITION: Power BI refused the request as configured (for
-	//     example the dataset's RLS rules and the tenant policy disagree).
+	//     example the dataset's RLS rules and the tenant policy disagree, or a
+	//     paginated report is mixed with other reports).
 	//   - RESOURCE_EXHAUSTED: throttled by Power BI or over the caller's rate
 	//     (google.rpc.RetryInfo says when to retry).
 	//   - UNAVAILABLE: Entra ID or Power BI could not be reached; safe to retry.
@@ -132,11 +133,12 @@ type EmbedTokenServiceServer interface {
 	//     every field violation).
 	//   - UNAUTHENTICATED: no usable client certificate identity.
 	//   - PERMISSION_DENIED: the caller may not act for the tenant, a report is
-	//     not the tenant's, or edit rights are not granted. A denial never says
-	//     whether an item exists.
+	//     not the tenant's, or edit or create rights are not granted. A denial
+	//     never says whether an item exists.
 	//   - NOT_FOUND: Power BI has no such report in the tenant's workspace.
 	//   - FAILED_PRECONDITION: Power BI refused the request as configured (for
-	//     example the dataset's RLS rules and the tenant policy disagree).
+	//     example the dataset's RLS rules and the tenant policy disagree, or a
+	//     paginated report is mixed with other reports).
 	//   - RESOURCE_EXHAUSTED: throttled by Power BI or over the caller's rate
 	//     (google.rpc.RetryInfo says when to retry).
 	//   - UNAVAILABLE: Entra ID or Power BI could not be reached; safe to retry.
