@@ -21,6 +21,10 @@ GRPCURL            := $(TOOLS)/grpcurl-$(GRPCURL_VERSION)/grpcurl
 
 GO_TEST_FLAGS ?= -race -timeout 15m
 
+# The Node.js gRPC client the interop test drives (server/node_client_test.go).
+NODECLIENT := server/testdata/nodeclient
+NODECLIENT_DEPS := $(NODECLIENT)/node_modules/.package-lock.json
+
 .PHONY: help
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -34,7 +38,7 @@ emulator: ## Start only the Entra ID + Power BI emulator (HTTPS on 127.0.0.1:844
 	go run ./cmd/embedgate emulator --certs .dev/emulator
 
 .PHONY: test
-test: $(GRPCURL) ## Run every test, with the race detector.
+test: $(GRPCURL) $(NODECLIENT_DEPS) ## Run every test, with the race detector.
 	EMBEDGATE_TEST_GRPCURL=$(GRPCURL) go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: bench
@@ -84,6 +88,9 @@ $(PROTOC_GEN_GO):
 $(PROTOC_GEN_GO_GRPC):
 	GOBIN=$(TOOLBIN) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 	touch $@
+
+$(NODECLIENT_DEPS): $(NODECLIENT)/package-lock.json
+	cd $(NODECLIENT) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 
 $(GRPCURL):
 	GOBIN=$(dir $@) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
