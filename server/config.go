@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -129,11 +130,18 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
+	var problems []Problem
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, errEOF) {
-		return nil, &ConfigError{File: path, Problems: yamlProblems(err)}
+		problems = yamlProblems(err)
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			// Not YAML at all: nothing else can be checked.
+			return nil, &ConfigError{File: path, Problems: problems}
+		}
+		// Unknown keys and wrong types: the rest was decoded, check it too.
 	}
 	cfg.resolvePaths(filepath.Dir(path))
-	if problems := cfg.Validate(); len(problems) > 0 {
+	if problems = append(problems, cfg.Validate()...); len(problems) > 0 {
 		return nil, &ConfigError{File: path, Problems: problems}
 	}
 	return &cfg, nil
@@ -143,16 +151,23 @@ func LoadConfig(path string) (*Config, error) {
 // takes its default, and Validate reports the required ones.
 var errEOF = yaml.NewDecoder(strings.NewReader("")).Decode(new(any))
 
+// unknownKey matches yaml.v3's report of a key the struct does not have.
+var unknownKey = regexp.MustCompile(`^line (\d+): field (\S+) not found in type \S+$`)
+
 func yamlProblems(err error) []Problem {
 	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		ps := make([]Problem, 0, len(te.Errors))
-		for _, e := range te.Errors {
-			ps = append(ps, Problem{Key: "yaml", Message: e})
-		}
-		return ps
+	if !errors.As(err, &te) {
+		return []Problem{{Key: "yaml", Message: err.Error()}}
 	}
-	return []Problem{{Key: "yaml", Message: err.Error()}}
+	ps := make([]Problem, 0, len(te.Errors))
+	for _, e := range te.Errors {
+		if m := unknownKey.FindStringSubmatch(e); m != nil {
+			ps = append(ps, Problem{Key: m[2], Message: "unknown key (line " + m[1] + ")"})
+			continue
+		}
+		ps = append(ps, Problem{Key: "yaml", Message: e})
+	}
+	return ps
 }
 
 func (c *Config) resolvePaths(dir string) {

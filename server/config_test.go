@@ -119,9 +119,11 @@ log:
 
 func TestLoadConfigRejectsUnknownKeys(t *testing.T) {
 	t.Parallel()
-	path := writeConfigDir(t, validConfig+"listen_port: 8443\n", nil)
+	// An unknown key does not hide the other problems.
+	path := writeConfigDir(t, validConfig+"listen_port: 8443\nshutdown_grace: 0s\n", nil)
 	_, err := LoadConfig(path)
-	if err == nil || !strings.Contains(err.Error(), "listen_port") {
-		t.Fatalf("err = %v, want the unknown key named", err)
+	var ce *ConfigError
+	if !errors.As(err, &ce) || len(ce.Problems) != 2 || ce.Problems[0].Key != "listen_port" || ce.Problems[1].Key != "shutdown_grace" {
+		t.Fatalf("err = %v, want the unknown key and the bad grace", err)
 	}
 }
