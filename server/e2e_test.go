@@ -451,3 +451,74 @@ func TestSameGrantReusesToken(t *testing.T) {
 		t.Errorf("another user got token %s (%v)", other.GetTokenId(), err)
 	}
 }
+
+// TestUpstreamFaults: what callers see when Entra ID or Power BI misbehave,
+// with the failures injected by the emulator from its start.
+func TestUpstreamFaults(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		faults     emulator.Faults
+		timeout    time.Duration
+		wantCode   codes.Code
+		wantReason string
+		wantRetry  time.Duration
+	}{
+		{name: "Power BI throttles", faults: emulator.Faults{ThrottleEvery: 1, RetryAfterSeconds: 7}, wantCode: codes.ResourceExhausted, wantReason: "POWERBI_THROTTLED", wantRetry: 7 * time.Second},
+		{name: "Power BI answers 503", faults: emulator.Faults{ServerErrorEvery: 1}, wantCode: codes.Unavailable, wantReason: "UPSTREAM_UNAVAILABLE"},
+		{name: "Power BI drops connections", faults: emulator.Faults{DropEvery: 1}, wantCode: codes.Unavailable, wantReason: "UPSTREAM_UNAVAILABLE"},
+		{name: "Entra ID answers 503", faults: emulator.Faults{EntraServerErrorEvery: 1}, wantCode: codes.Unavailable, wantReason: "UPSTREAM_UNAVAILABLE"},
+		{name: "the embed-trial quota is used up", faults: emulator.Faults{TrialExhausted: true}, wantCode: codes.ResourceExhausted, wantReason: "POWERBI_QUOTA_EXCEEDED"},
+		{name: "Power BI slower than the caller's deadline", faults: emulator.Faults{PowerBILatency: 1500 * time.Millisecond}, timeout: 300 * time.Millisecond, wantCode: codes.DeadlineExceeded},
+		{name: "one 503 is retried away", faults: emulator.Faults{ServerErrorEvery: 2}, wantCode: codes.OK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := startStack(t, stackOptions{faults: tt.faults})
+			ctx := context.Background()
+			if tt.timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tt.timeout)
+				defer cancel()
+			}
+			_, err := s.client.GenerateEmbedToken(ctx, &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice", ReportIds: []string{salesReport}})
+			if got := status.Code(err); got != tt.wantCode {
+				t.Fatalf("code = %v (%v), want %v", got, err, tt.wantCode)
+			}
+			checkDetails(t, err, tt.wantReason, "")
+			if tt.wantRetry > 0 {
+				var retry *errdetails.RetryInfo
+				for _, d := range status.Convert(err).Details() {
+					if r, ok := d.(*errdetails.RetryInfo); ok {
+						retry = r
+					}
+				}
+				if retry.GetRetryDelay().AsDuration() != tt.wantRetry {
+					t.Errorf("RetryInfo = %v, want %v", retry.GetRetryDelay().AsDuration(), tt.wantRetry)
+				}
+			}
+		})
+	}
+}
+
+// TestShortEntraToken: an embed token never outlives the Entra token that
+// minted it, and expire_time is Power BI's.
+func TestShortEntraToken(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOptions{faults: emulator.Faults{TokenLifetime: 10 * time.Minute}})
+	resp, err := s.client.GenerateEmbedToken(context.Background(), &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice", ReportIds: []string{salesReport}, Lifetime: durationpbHours(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := s.emu.LookupToken(resp.GetTokenId())
+	if !resp.GetExpireTime().AsTime().Equal(info.Expiration) {
+		t.Errorf("expire_time %v, Power BI said %v", resp.GetExpireTime().AsTime(), info.Expiration)
+	}
+	if left := time.Until(resp.GetExpireTime().AsTime()); left > 10*time.Minute {
+		t.Errorf("the embed token lives %v, longer than its Entra token", left)
+	}
+	if r := resp.GetRefreshTime().AsTime(); !r.Before(resp.GetExpireTime().AsTime()) {
+		t.Errorf("refresh_time %v is not before expire_time", r)
+	}
+}

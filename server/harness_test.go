@@ -108,6 +108,7 @@ type stackOptions struct {
 	secret    string // the client secret the server reads; "" = the right one
 	auditFile bool   // write the audit stream to audit.jsonl in the stack's folder
 	metrics   bool   // serve /metrics on a loopback port (stack.metricsURL)
+	faults    emulator.Faults // the emulator's faults from its start
 }
 
 func startStack(t testing.TB, o stackOptions) *stack {
@@ -115,7 +116,7 @@ func startStack(t testing.TB, o stackOptions) *stack {
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &server.SyncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	emu, err := emulator.Start(context.Background(), emulator.Config{Logger: logger.With("component", "emulator")}) // outlives the server: shutdown is tested against it
+	emu, err := emulator.Start(context.Background(), emulator.Config{Logger: logger.With("component", "emulator"), Faults: o.faults}) // outlives the server: shutdown is tested against it
 	if err != nil {
 		t.Fatal(err)
 	}
