@@ -105,9 +105,9 @@ type stack struct {
 }
 
 type stackOptions struct {
-	secret    string // the client secret the server reads; "" = the right one
-	auditFile bool   // write the audit stream to audit.jsonl in the stack's folder
-	metrics   bool   // serve /metrics on a loopback port (stack.metricsURL)
+	secret    string          // the client secret the server reads; "" = the right one
+	auditFile bool            // write the audit stream to audit.jsonl in the stack's folder
+	metrics   bool            // serve /metrics on a loopback port (stack.metricsURL)
 	faults    emulator.Faults // the emulator's faults from its start
 }
 
