@@ -57,6 +57,7 @@ func errorStatus(err error) *status.Status {
 		denial    *authz.Denial
 		throttled *powerbi.ThrottledError
 		limited   *rateLimitedError
+		unsup     *powerbi.UnsupportedError
 	)
 	meta := map[string]string{}
 	if id := powerbi.RequestIDOf(err); id != "" {
@@ -85,8 +86,9 @@ func errorStatus(err error) *status.Status {
 		return withDetails(codes.FailedPrecondition, "Power BI refused the request as configured for this tenant", ReasonPowerBIRejected, meta)
 	case errors.Is(err, powerbi.ErrNotAuthorized):
 		return withDetails(codes.FailedPrecondition, "Embedgate's service principal has no access to the tenant's workspace", ReasonPowerBINoAccess, meta)
-	case errors.Is(err, powerbi.ErrUnsupported):
-		return withDetails(codes.FailedPrecondition, "this kind of item cannot be embedded here yet", ReasonUnsupported, meta)
+	case errors.As(err, &unsup):
+		// The reason names only ids the caller sent and what to do instead.
+		return withDetails(codes.FailedPrecondition, unsup.Reason, ReasonUnsupported, meta)
 	case errors.Is(err, powerbi.ErrCredential):
 		return withDetails(codes.Internal, "Embedgate's Power BI credential was rejected; operators have been alerted", ReasonCredentialRejected, meta)
 	case errors.Is(err, powerbi.ErrUnavailable), errors.Is(err, powerbi.ErrTokenExpired):
