@@ -89,6 +89,8 @@ func errorStatus(err error) *status.Status {
 	case errors.As(err, &unsup):
 		// The reason names only ids the caller sent and what to do instead.
 		return withDetails(codes.FailedPrecondition, unsup.Reason, ReasonUnsupported, meta)
+	case errors.Is(err, powerbi.ErrUnsupported):
+		return withDetails(codes.FailedPrecondition, "this kind of item cannot be embedded", ReasonUnsupported, meta)
 	case errors.Is(err, powerbi.ErrCredential):
 		return withDetails(codes.Internal, "Embedgate's Power BI credential was rejected; operators have been alerted", ReasonCredentialRejected, meta)
 	case errors.Is(err, powerbi.ErrUnavailable), errors.Is(err, powerbi.ErrTokenExpired):
