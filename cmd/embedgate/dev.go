@@ -100,7 +100,10 @@ func serveDev(ctx context.Context, o *devOptions, stdout, stderr io.Writer) erro
 	if err := writeDevPKI(dir); err != nil {
 		return fmt.Errorf("dev PKI: %w", err)
 	}
-	emu, err := emulator.Start(ctx, emulator.Config{Logger: logger.With("component", "emulator")})
+	// The emulator says only what goes wrong, so the server's own one line
+	// per call stays readable.
+	emuLogger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("component", "emulator")
+	emu, err := emulator.Start(ctx, emulator.Config{Logger: emuLogger})
 	if err != nil {
 		return fmt.Errorf("emulator: %w", err)
 	}
