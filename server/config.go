@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -131,7 +132,7 @@ func LoadConfig(path string) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var problems []Problem
-	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, errEOF) {
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) /* an empty file: Validate names what is missing */ {
 		problems = yamlProblems(err)
 		var te *yaml.TypeError
 		if !errors.As(err, &te) {
@@ -146,10 +147,6 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	return &cfg, nil
 }
-
-// errEOF is what the decoder returns for an empty file: every key then
-// takes its default, and Validate reports the required ones.
-var errEOF = yaml.NewDecoder(strings.NewReader("")).Decode(new(any))
 
 // unknownKey matches yaml.v3's report of a key the struct does not have.
 var unknownKey = regexp.MustCompile(`^line (\d+): field (\S+) not found in type \S+$`)

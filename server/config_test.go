@@ -127,3 +127,12 @@ func TestLoadConfigRejectsUnknownKeys(t *testing.T) {
 		t.Fatalf("err = %v, want the unknown key and the bad grace", err)
 	}
 }
+
+func TestLoadConfigEmptyFile(t *testing.T) {
+	t.Parallel()
+	path := writeConfigDir(t, "", nil)
+	_, err := LoadConfig(path)
+	if err == nil || !strings.Contains(err.Error(), "tls.client_ca_file") || !strings.Contains(err.Error(), "powerbi.client_id") {
+		t.Fatalf("err = %v, want the missing keys listed", err)
+	}
+}

@@ -48,13 +48,6 @@ func callFrom(ctx context.Context) *call {
 	return &call{}
 }
 
-// CallerFrom returns the authenticated caller's SPIFFE ID, set by the caller
-// authentication interceptor.
-func CallerFrom(ctx context.Context) (string, bool) {
-	c := callFrom(ctx)
-	return c.caller, c.caller != ""
-}
-
 // publicServices are reachable by any peer that completed the mTLS
 // handshake, identity or not: operators' health checks and grpcurl's
 // reflection.

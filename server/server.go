@@ -80,7 +80,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	}
 	var serverOpts []grpc.ServerOption
 	if cfg.TLS != (TLSConfig{}) {
-		files, err := newTLSFiles(cfg.TLS)
+		files, err := newTLSFiles(cfg.TLS, logger)
 		if err != nil {
 			return nil, err
 		}

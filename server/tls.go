@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"time"
@@ -14,15 +15,15 @@ import (
 // the config they were made with.
 type tlsFiles struct {
 	certFile, keyFile, caFile string
+	log                       *slog.Logger
 
-	mu      sync.Mutex
-	stamp   string // size and mtime of the three files when cfg was built
-	cfg     *tls.Config
-	lastErr error
+	mu    sync.Mutex
+	stamp string // size and mtime of the three files when last loaded, good or bad
+	cfg   *tls.Config
 }
 
-func newTLSFiles(c TLSConfig) (*tlsFiles, error) {
-	f := &tlsFiles{certFile: c.CertFile, keyFile: c.KeyFile, caFile: c.ClientCAFile}
+func newTLSFiles(c TLSConfig, log *slog.Logger) (*tlsFiles, error) {
+	f := &tlsFiles{certFile: c.CertFile, keyFile: c.KeyFile, caFile: c.ClientCAFile, log: log}
 	if _, err := f.config(); err != nil {
 		return nil, err
 	}
@@ -40,9 +41,10 @@ func (f *tlsFiles) serverConfig() *tls.Config {
 	}
 }
 
-// config returns the config built from the files as they are now. A file
-// that changed but no longer loads (say, a half-written rotation) keeps the
-// previous config in service; the error is remembered for logs.
+// config returns the config built from the files as they are now. The
+// files are read only when their stamp changes. A change that does not load
+// (say, a half-written rotation) is logged once and keeps the previous
+// config in service until the files change again.
 func (f *tlsFiles) config() (*tls.Config, error) {
 	stamp := fileStamp(f.certFile, f.keyFile, f.caFile)
 	f.mu.Lock()
@@ -52,13 +54,17 @@ func (f *tlsFiles) config() (*tls.Config, error) {
 	}
 	cfg, err := loadServerTLS(f.certFile, f.keyFile, f.caFile)
 	if err != nil {
-		f.lastErr = err
-		if f.cfg != nil {
-			return f.cfg, nil
+		if f.cfg == nil {
+			return nil, err
 		}
-		return nil, err
+		f.stamp = stamp
+		f.log.Error("rotated TLS files do not load; keeping the previous certificate and client CAs", "error", err)
+		return f.cfg, nil
 	}
-	f.cfg, f.stamp, f.lastErr = cfg, stamp, nil
+	if f.cfg != nil {
+		f.log.Info("TLS files reloaded", "cert_file", f.certFile, "client_ca_file", f.caFile)
+	}
+	f.cfg, f.stamp = cfg, stamp
 	return cfg, nil
 }
 

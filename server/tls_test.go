@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"math/big"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 
@@ -57,6 +58,17 @@ func TestTLSRotation(t *testing.T) {
 	writeReplacing(t, ts.cfg.TLS.ClientCAFile, bundle)
 	if err := second(); err != nil {
 		t.Fatalf("a caller of the added CA: %v", err)
+	}
+
+	// A broken rotation is logged once and the current files keep serving.
+	writeReplacing(t, ts.cfg.TLS.CertFile, []byte("half-written"))
+	for range 3 {
+		if err := call(ts.dialTLS(t, testCaller)); err != nil {
+			t.Fatalf("during a broken rotation: %v", err)
+		}
+	}
+	if n := strings.Count(ts.logs.String(), "rotated TLS files do not load"); n != 1 {
+		t.Errorf("the broken rotation was logged %d times, want once", n)
 	}
 
 	// A new server certificate is served to new connections.
