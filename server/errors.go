@@ -14,34 +14,36 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/embedgate/embedgate/authz"
+	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
 	"github.com/embedgate/embedgate/powerbi"
 )
 
 // errorDomain is the ErrorInfo domain of every error Embedgate returns.
 const errorDomain = "embedgate"
 
-// Reasons (google.rpc.ErrorInfo.reason) callers can branch on. They are
-// part of the API: add, never rename.
-const (
-	ReasonInvalidRequest      = "INVALID_REQUEST"
-	ReasonNoIdentity          = "NO_CALLER_IDENTITY"
-	ReasonCallerUnknown       = "CALLER_NOT_IN_POLICY"
-	ReasonTenantNotAllowed    = "TENANT_NOT_ALLOWED"
-	ReasonReportNotAllowed    = "REPORT_NOT_ALLOWED"
-	ReasonEditNotAllowed      = "EDIT_NOT_ALLOWED"
-	ReasonItemNotFound        = "POWERBI_ITEM_NOT_FOUND"
-	ReasonIdentityMismatch    = "RLS_IDENTITY_MISMATCH"
-	ReasonPowerBIRejected     = "POWERBI_REJECTED_REQUEST"
-	ReasonPowerBINoAccess     = "POWERBI_NOT_AUTHORIZED"
-	ReasonUnsupported         = "UNSUPPORTED_ITEM"
-	ReasonThrottled           = "POWERBI_THROTTLED"
-	ReasonQuotaExceeded       = "POWERBI_QUOTA_EXCEEDED"
-	ReasonRateLimited         = "CALLER_RATE_LIMITED"
-	ReasonDashboardNotAllowed = "DASHBOARD_NOT_ALLOWED"
-	ReasonCreateNotAllowed    = "CREATE_NOT_ALLOWED"
-	ReasonUpstreamDown        = "UPSTREAM_UNAVAILABLE"
-	ReasonCredentialRejected  = "CREDENTIAL_REJECTED"
-	ReasonInternal            = "INTERNAL"
+// Reasons (google.rpc.ErrorInfo.reason) callers can branch on: the names of
+// the embedgate.v1.Reason values (proto/embedgate/v1/reason.proto), which
+// document what a caller should do for each. Add, never rename.
+var (
+	ReasonInvalidRequest      = embedgatev1.Reason_INVALID_REQUEST.String()
+	ReasonNoIdentity          = embedgatev1.Reason_NO_CALLER_IDENTITY.String()
+	ReasonCallerUnknown       = embedgatev1.Reason_CALLER_NOT_IN_POLICY.String()
+	ReasonTenantNotAllowed    = embedgatev1.Reason_TENANT_NOT_ALLOWED.String()
+	ReasonReportNotAllowed    = embedgatev1.Reason_REPORT_NOT_ALLOWED.String()
+	ReasonEditNotAllowed      = embedgatev1.Reason_EDIT_NOT_ALLOWED.String()
+	ReasonItemNotFound        = embedgatev1.Reason_POWERBI_ITEM_NOT_FOUND.String()
+	ReasonIdentityMismatch    = embedgatev1.Reason_RLS_IDENTITY_MISMATCH.String()
+	ReasonPowerBIRejected     = embedgatev1.Reason_POWERBI_REJECTED_REQUEST.String()
+	ReasonPowerBINoAccess     = embedgatev1.Reason_POWERBI_NOT_AUTHORIZED.String()
+	ReasonUnsupported         = embedgatev1.Reason_UNSUPPORTED_ITEM.String()
+	ReasonThrottled           = embedgatev1.Reason_POWERBI_THROTTLED.String()
+	ReasonQuotaExceeded       = embedgatev1.Reason_POWERBI_QUOTA_EXCEEDED.String()
+	ReasonRateLimited         = embedgatev1.Reason_CALLER_RATE_LIMITED.String()
+	ReasonDashboardNotAllowed = embedgatev1.Reason_DASHBOARD_NOT_ALLOWED.String()
+	ReasonCreateNotAllowed    = embedgatev1.Reason_CREATE_NOT_ALLOWED.String()
+	ReasonUpstreamDown        = embedgatev1.Reason_UPSTREAM_UNAVAILABLE.String()
+	ReasonCredentialRejected  = embedgatev1.Reason_CREDENTIAL_REJECTED.String()
+	ReasonInternal            = embedgatev1.Reason_INTERNAL.String()
 )
 
 // errorStatus is the one place where errors become gRPC statuses (the table
