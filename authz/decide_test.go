@@ -58,6 +58,7 @@ tenants:
       roles: [Customer, Viewer]
       username: "{user}"
       custom_data: "{tenant}"
+      without_rls: [AAAAAAAA-0000-0000-0000-00000000000B]   # its model has no RLS on purpose
     max_lifetime: 60m
     default_lifetime: 30m
   acme-eu:
@@ -112,10 +113,11 @@ func acmeGrant(mod func(*Grant)) Grant {
 		Caller:      frontend,
 		Tenant:      "acme",
 		WorkspaceID: acmeWS,
-		Reports:     []Item{{acmeR1, acmeWS}},
-		Identity:    &Identity{Username: "alice@acme.com", Roles: []string{"Customer", "Viewer"}, CustomData: "acme"},
-		Lifetime:    30 * time.Minute,
-		Rule:        "tenants.acme",
+		Items:       []Item{report(acmeR1, acmeWS)},
+		Identity: &Identity{Username: "alice@acme.com", Roles: []string{"Customer", "Viewer"}, CustomData: "acme",
+			WithoutRLS: []string{acmeR2}},
+		Lifetime: 30 * time.Minute,
+		Rule:     "tenants.acme",
 	}
 	if mod != nil {
 		mod(&g)
@@ -130,7 +132,7 @@ func euGrant(mod func(*Grant)) Grant {
 		Tenant:      "acme-eu",
 		WorkspaceID: acmeEUWS,
 		ProfileID:   acmeEUPro,
-		Reports:     []Item{{otherR, acmeEUWS}},
+		Items:       []Item{report(otherR, acmeEUWS)},
 		Identity:    &Identity{Username: "acme-eu/bob", Roles: []string{"EU"}, CustomData: "region=eu;tenant=acme-eu;user=bob"},
 		Lifetime:    2 * time.Hour,
 		Rule:        "tenants.acme-eu",
@@ -159,6 +161,17 @@ func hooliGrant(mod func(*Grant)) Grant {
 	return g
 }
 
+// report is a granted report.
+func report(id, ws string) Item { return Item{Kind: KindReport, ID: id, WorkspaceID: ws} }
+
+// dash is the items of a dashboard request.
+func dash(id string) []ItemRef { return []ItemRef{{Kind: KindDashboard, ID: id}} }
+
+// tileOf is the items of a tile request.
+func tileOf(dashboard, tile string) []ItemRef {
+	return []ItemRef{{Kind: KindTile, ID: tile, Parent: dashboard}}
+}
+
 // uuids returns n distinct report uuids.
 func uuids(n int) []string {
 	out := make([]string, n)
@@ -173,14 +186,14 @@ func TestDecide(t *testing.T) {
 	p := mustParse(t, decisionPolicy)
 
 	acme := func(mod func(*Request)) Request {
-		r := Request{Caller: frontend, Tenant: "acme", User: "alice@acme.com", ReportIDs: []string{acmeR1}}
+		r := Request{Caller: frontend, Tenant: "acme", User: "alice@acme.com", Items: Reports(acmeR1)}
 		if mod != nil {
 			mod(&r)
 		}
 		return r
 	}
 	eu := func(mod func(*Request)) Request {
-		r := Request{Caller: portal, Tenant: "acme-eu", User: "bob", ReportIDs: []string{otherR}}
+		r := Request{Caller: portal, Tenant: "acme-eu", User: "bob", Items: Reports(otherR)}
 		if mod != nil {
 			mod(&r)
 		}
@@ -206,27 +219,27 @@ func TestDecide(t *testing.T) {
 		{name: "plain request gets the default lifetime and the rls identity",
 			req: acme(nil), want: acmeGrant(nil)},
 		{name: "report ids in any case are normalized",
-			req:  acme(func(r *Request) { r.ReportIDs = []string{strings.ToUpper(acmeR1)} }),
+			req:  acme(func(r *Request) { r.Items = Reports(strings.ToUpper(acmeR1)) }),
 			want: acmeGrant(nil)},
 		{name: "several reports keep request order",
-			req:  acme(func(r *Request) { r.ReportIDs = []string{strings.ToUpper(acmeR2), acmeR1} }),
-			want: acmeGrant(func(g *Grant) { g.Reports = []Item{{acmeR2, acmeWS}, {acmeR1, acmeWS}} })},
+			req:  acme(func(r *Request) { r.Items = Reports(strings.ToUpper(acmeR2), acmeR1) }),
+			want: acmeGrant(func(g *Grant) { g.Items = []Item{report(acmeR2, acmeWS), report(acmeR1, acmeWS)} })},
 		{name: "caller granted one tenant",
 			req:  acme(func(r *Request) { r.Caller = billing }),
 			want: acmeGrant(func(g *Grant) { g.Caller = billing })},
 		{name: "wildcard report list allows any report, profile and workspace lower case",
 			req: eu(nil), want: euGrant(nil)},
 		{name: "wildcard caller reaches a tenant nobody else has",
-			req: Request{Caller: frontend, Tenant: "initech", User: "u", ReportIDs: []string{otherR}},
-			want: Grant{Caller: frontend, Tenant: "initech", WorkspaceID: initechWS, Reports: []Item{{otherR, initechWS}},
+			req: Request{Caller: frontend, Tenant: "initech", User: "u", Items: Reports(otherR)},
+			want: Grant{Caller: frontend, Tenant: "initech", WorkspaceID: initechWS, Items: []Item{report(otherR, initechWS)},
 				Lifetime: time.Hour, Rule: "tenants.initech"}},
 		{name: "tenant without rls has no identity and default = max lifetime",
-			req: Request{Caller: portal, Tenant: "globex", User: "carol", ReportIDs: []string{globexR1}},
-			want: Grant{Caller: portal, Tenant: "globex", WorkspaceID: globexWS, Reports: []Item{{globexR1, globexWS}},
+			req: Request{Caller: portal, Tenant: "globex", User: "carol", Items: Reports(globexR1)},
+			want: Grant{Caller: portal, Tenant: "globex", WorkspaceID: globexWS, Items: []Item{report(globexR1, globexWS)},
 				Lifetime: 10 * time.Minute, Rule: "tenants.globex"}},
 		{name: "without rls whitespace in the user is only audited",
-			req: Request{Caller: portal, Tenant: "globex", User: "carol smith", ReportIDs: []string{globexR1}},
-			want: Grant{Caller: portal, Tenant: "globex", WorkspaceID: globexWS, Reports: []Item{{globexR1, globexWS}},
+			req: Request{Caller: portal, Tenant: "globex", User: "carol smith", Items: Reports(globexR1)},
+			want: Grant{Caller: portal, Tenant: "globex", WorkspaceID: globexWS, Items: []Item{report(globexR1, globexWS)},
 				Lifetime: 10 * time.Minute, Rule: "tenants.globex"}},
 		{name: "edit where allowed",
 			req:  eu(func(r *Request) { r.AllowEdit = true }),
@@ -241,8 +254,8 @@ func TestDecide(t *testing.T) {
 			req:  acme(func(r *Request) { r.Lifetime = 3 * time.Hour }),
 			want: acmeGrant(func(g *Grant) { g.Lifetime, g.LifetimeClamped = time.Hour, true })},
 		{name: "lifetime above a short max is clamped",
-			req: Request{Caller: portal, Tenant: "globex", User: "carol", ReportIDs: []string{globexR1}, Lifetime: 11 * time.Minute},
-			want: Grant{Caller: portal, Tenant: "globex", WorkspaceID: globexWS, Reports: []Item{{globexR1, globexWS}},
+			req: Request{Caller: portal, Tenant: "globex", User: "carol", Items: Reports(globexR1), Lifetime: 11 * time.Minute},
+			want: Grant{Caller: portal, Tenant: "globex", WorkspaceID: globexWS, Items: []Item{report(globexR1, globexWS)},
 				Lifetime: 10 * time.Minute, LifetimeClamped: true, Rule: "tenants.globex"}},
 		{name: "lifetime truncated to whole minutes",
 			req:  acme(func(r *Request) { r.Lifetime = 90 * time.Second }),
@@ -318,117 +331,117 @@ func TestDecide(t *testing.T) {
 			wantErr: ErrTenantNotAllowed},
 		{name: "empty tenant", req: acme(func(r *Request) { r.Tenant = "" }), wantErr: ErrTenantNotAllowed},
 		{name: "a malformed request to a tenant not granted is still tenant not allowed",
-			req:     acme(func(r *Request) { r.Caller, r.Tenant, r.User, r.ReportIDs = billing, "initech", "", nil }),
+			req:     acme(func(r *Request) { r.Caller, r.Tenant, r.User, r.Items = billing, "initech", "", nil }),
 			wantErr: ErrTenantNotAllowed},
 
 		// Reports and edit.
-		{name: "report of another tenant", req: acme(func(r *Request) { r.ReportIDs = []string{acmeR1, globexR1} }),
+		{name: "report of another tenant", req: acme(func(r *Request) { r.Items = Reports(acmeR1, globexR1) }),
 			wantErr: ErrReportNotAllowed, wantRule: "tenants.acme.reports"},
-		{name: "report that exists nowhere", req: acme(func(r *Request) { r.ReportIDs = []string{otherR} }),
+		{name: "report that exists nowhere", req: acme(func(r *Request) { r.Items = Reports(otherR) }),
 			wantErr: ErrReportNotAllowed, wantRule: "tenants.acme.reports"},
-		{name: "wildcard as a report id", req: acme(func(r *Request) { r.ReportIDs = []string{"*"} }),
+		{name: "wildcard as a report id", req: acme(func(r *Request) { r.Items = Reports("*") }),
 			wantErr: ErrInvalidRequest},
 		{name: "edit not granted", req: acme(func(r *Request) { r.AllowEdit = true }),
 			wantErr: ErrEditNotAllowed, wantRule: "tenants.acme.allow_edit"},
 		{name: "edit not granted on a tenant without rls",
-			req:     Request{Caller: portal, Tenant: "globex", User: "carol", ReportIDs: []string{globexR1}, AllowEdit: true},
+			req:     Request{Caller: portal, Tenant: "globex", User: "carol", Items: Reports(globexR1), AllowEdit: true},
 			wantErr: ErrEditNotAllowed},
 
 		// Workspaces: each report resolves to the one workspace that lists it, else to
 		// the primary workspace when its list is "*".
 		{name: "report listed in an additional workspace resolves there",
-			req:  hooli(func(r *Request) { r.ReportIDs = []string{hooliR2} }),
-			want: hooliGrant(func(g *Grant) { g.Reports = []Item{{hooliR2, hooliWS3}} })},
+			req:  hooli(func(r *Request) { r.Items = Reports(hooliR2) }),
+			want: hooliGrant(func(g *Grant) { g.Items = []Item{report(hooliR2, hooliWS3)} })},
 		{name: "report listed nowhere resolves to the primary workspace's wildcard",
-			req:  hooli(func(r *Request) { r.ReportIDs = []string{otherR} }),
-			want: hooliGrant(func(g *Grant) { g.Reports = []Item{{otherR, hooliWS}} })},
+			req:  hooli(func(r *Request) { r.Items = Reports(otherR) }),
+			want: hooliGrant(func(g *Grant) { g.Items = []Item{report(otherR, hooliWS)} })},
 		{name: "reports across three workspaces in one request keep request order",
-			req: hooli(func(r *Request) { r.ReportIDs = []string{hooliR2, otherR, hooliR1} }),
+			req: hooli(func(r *Request) { r.Items = Reports(hooliR2, otherR, hooliR1) }),
 			want: hooliGrant(func(g *Grant) {
-				g.Reports = []Item{{hooliR2, hooliWS3}, {otherR, hooliWS}, {hooliR1, hooliWS2}}
+				g.Items = []Item{report(hooliR2, hooliWS3), report(otherR, hooliWS), report(hooliR1, hooliWS2)}
 			})},
 		{name: "ids differing in case across policy and request resolve to one workspace",
 			req: hooli(func(r *Request) {
-				r.ReportIDs = []string{strings.ToUpper(hooliR1), strings.ToUpper(hooliR2)}
+				r.Items = Reports(strings.ToUpper(hooliR1), strings.ToUpper(hooliR2))
 			}),
-			want: hooliGrant(func(g *Grant) { g.Reports = []Item{{hooliR1, hooliWS2}, {hooliR2, hooliWS3}} })},
+			want: hooliGrant(func(g *Grant) { g.Items = []Item{report(hooliR1, hooliWS2), report(hooliR2, hooliWS3)} })},
 		{name: "another tenant's explicit listing does not move a report of a wildcard tenant",
-			req:  eu(func(r *Request) { r.ReportIDs = []string{hooliR1} }),
-			want: euGrant(func(g *Grant) { g.Reports = []Item{{hooliR1, acmeEUWS}} })},
+			req:  eu(func(r *Request) { r.Items = Reports(hooliR1) }),
+			want: euGrant(func(g *Grant) { g.Items = []Item{report(hooliR1, acmeEUWS)} })},
 		{name: "report of an additional workspace of another tenant",
-			req:     acme(func(r *Request) { r.ReportIDs = []string{acmeR1, hooliR2} }),
+			req:     acme(func(r *Request) { r.Items = Reports(acmeR1, hooliR2) }),
 			wantErr: ErrReportNotAllowed, wantRule: "tenants.acme.reports"},
-		{name: "fifty reports", req: eu(func(r *Request) { r.ReportIDs = uuids(50) }),
+		{name: "fifty reports", req: eu(func(r *Request) { r.Items = Reports(uuids(50)...) }),
 			want: euGrant(func(g *Grant) {
-				g.Reports = nil
+				g.Items = nil
 				for _, id := range uuids(50) {
-					g.Reports = append(g.Reports, Item{id, acmeEUWS})
+					g.Items = append(g.Items, report(id, acmeEUWS))
 				}
 			})},
-		{name: "fifty-one reports", req: eu(func(r *Request) { r.ReportIDs = uuids(51) }),
+		{name: "fifty-one reports", req: eu(func(r *Request) { r.Items = Reports(uuids(51)...) }),
 			wantErr: ErrInvalidRequest, wantField: "report_ids"},
 
 		{name: "dataset roles are carried into the identity, dataset ids lower case",
-			req:  hooli(func(r *Request) { r.ReportIDs, r.User = []string{otherR}, "erin" }),
-			want: hooliGrant(func(g *Grant) { g.Reports, g.Identity.Username = []Item{{otherR, hooliWS}}, "erin" })},
+			req:  hooli(func(r *Request) { r.Items, r.User = Reports(otherR), "erin" }),
+			want: hooliGrant(func(g *Grant) { g.Items, g.Identity.Username = []Item{report(otherR, hooliWS)}, "erin" })},
 
 		// Dashboards and tiles: view only, and a granted dashboard grants its tiles.
 		{name: "dashboard listed in the primary workspace",
-			req:  hooli(func(r *Request) { r.DashboardID = strings.ToUpper(hooliD1) }),
-			want: hooliGrant(func(g *Grant) { g.Dashboard = &Item{hooliD1, hooliWS} })},
+			req:  hooli(func(r *Request) { r.Items = dash(strings.ToUpper(hooliD1)) }),
+			want: hooliGrant(func(g *Grant) { g.Items = []Item{{Kind: KindDashboard, ID: hooliD1, WorkspaceID: hooliWS}} })},
 		{name: "dashboard listed in an additional workspace resolves there",
-			req:  hooli(func(r *Request) { r.DashboardID = hooliD2 }),
-			want: hooliGrant(func(g *Grant) { g.Dashboard = &Item{hooliD2, hooliWS2} })},
+			req:  hooli(func(r *Request) { r.Items = dash(hooliD2) }),
+			want: hooliGrant(func(g *Grant) { g.Items = []Item{{Kind: KindDashboard, ID: hooliD2, WorkspaceID: hooliWS2}} })},
 		{name: "wildcard dashboards allow any dashboard of the primary workspace",
-			req:  eu(func(r *Request) { r.ReportIDs, r.DashboardID = nil, otherDash }),
-			want: euGrant(func(g *Grant) { g.Reports, g.Dashboard = nil, &Item{otherDash, acmeEUWS} })},
+			req:  eu(func(r *Request) { r.Items = dash(otherDash) }),
+			want: euGrant(func(g *Grant) { g.Items = []Item{{Kind: KindDashboard, ID: otherDash, WorkspaceID: acmeEUWS}} })},
 		{name: "dashboard not listed by a tenant without a wildcard",
-			req:     hooli(func(r *Request) { r.DashboardID = otherDash }),
+			req:     hooli(func(r *Request) { r.Items = dash(otherDash) }),
 			wantErr: ErrDashboardNotAllowed, wantRule: "tenants.hooli.dashboards"},
 		{name: "dashboard of a tenant with no dashboards key",
-			req:     acme(func(r *Request) { r.ReportIDs, r.DashboardID = nil, hooliD1 }),
+			req:     acme(func(r *Request) { r.Items = dash(hooliD1) }),
 			wantErr: ErrDashboardNotAllowed, wantRule: "tenants.acme.dashboards"},
 		{name: "a report id is not a dashboard id",
-			req:     hooli(func(r *Request) { r.DashboardID = hooliR1 }),
+			req:     hooli(func(r *Request) { r.Items = dash(hooliR1) }),
 			wantErr: ErrDashboardNotAllowed},
 		{name: "tile of an allowed dashboard",
-			req: hooli(func(r *Request) { r.DashboardID, r.TileID = hooliD2, strings.ToUpper(tile) }),
+			req: hooli(func(r *Request) { r.Items = tileOf(hooliD2, strings.ToUpper(tile)) }),
 			want: hooliGrant(func(g *Grant) {
-				g.Dashboard, g.TileID = &Item{hooliD2, hooliWS2}, tile
+				g.Items = []Item{{Kind: KindTile, ID: tile, WorkspaceID: hooliWS2, Parent: hooliD2}}
 			})},
 		{name: "tile of a dashboard not allowed",
-			req:     hooli(func(r *Request) { r.DashboardID, r.TileID = otherDash, tile }),
+			req:     hooli(func(r *Request) { r.Items = tileOf(otherDash, tile) }),
 			wantErr: ErrDashboardNotAllowed, wantRule: "tenants.hooli.dashboards"},
 		{name: "tile without a dashboard",
-			req:     hooli(func(r *Request) { r.TileID = tile }),
+			req:     hooli(func(r *Request) { r.Items = tileOf("", tile) }),
 			wantErr: ErrInvalidRequest, wantRule: "request", wantField: "tile_id"},
 		{name: "tile with reports and no dashboard",
-			req:     acme(func(r *Request) { r.TileID = tile }),
+			req:     acme(func(r *Request) { r.Items = append(r.Items, tileOf("", tile)...) }),
 			wantErr: ErrInvalidRequest, wantField: "tile_id"},
 		{name: "both reports and a dashboard",
-			req:     acme(func(r *Request) { r.DashboardID = hooliD1 }),
+			req:     acme(func(r *Request) { r.Items = append(r.Items, dash(hooliD1)...) }),
 			wantErr: ErrInvalidRequest, wantField: "dashboard_id"},
 		{name: "neither reports nor a dashboard",
 			req:     hooli(nil),
 			wantErr: ErrInvalidRequest, wantField: "report_ids"},
 		{name: "dashboard id not a uuid",
-			req:     hooli(func(r *Request) { r.DashboardID = "sales" }),
+			req:     hooli(func(r *Request) { r.Items = dash("sales") }),
 			wantErr: ErrInvalidRequest, wantField: "dashboard_id"},
 		{name: "tile id not a uuid",
-			req:     hooli(func(r *Request) { r.DashboardID, r.TileID = hooliD1, "*" }),
+			req:     hooli(func(r *Request) { r.Items = tileOf(hooliD1, "*") }),
 			wantErr: ErrInvalidRequest, wantField: "tile_id"},
 		{name: "edit token for a dashboard, even where edit is allowed",
-			req:     eu(func(r *Request) { r.ReportIDs, r.DashboardID, r.AllowEdit = nil, otherDash, true }),
+			req:     eu(func(r *Request) { r.Items, r.AllowEdit = dash(otherDash), true }),
 			wantErr: ErrInvalidRequest, wantField: "allow_edit"},
 		{name: "create token for a tile, even where create is allowed",
-			req:     hooli(func(r *Request) { r.DashboardID, r.TileID, r.AllowCreate = hooliD2, tile, true }),
+			req:     hooli(func(r *Request) { r.Items, r.AllowCreate = tileOf(hooliD2, tile), true }),
 			wantErr: ErrInvalidRequest, wantField: "allow_create"},
 
 		// Create: the token's target workspace is the policy's, never the caller's.
 		{name: "create goes to the tenant's create workspace",
-			req: hooli(func(r *Request) { r.ReportIDs, r.AllowCreate = []string{hooliR1}, true }),
+			req: hooli(func(r *Request) { r.Items, r.AllowCreate = Reports(hooliR1), true }),
 			want: hooliGrant(func(g *Grant) {
-				g.Reports, g.TargetWorkspaceIDs = []Item{{hooliR1, hooliWS2}}, []string{hooliWS3}
+				g.Items, g.TargetWorkspaceIDs = []Item{report(hooliR1, hooliWS2)}, []string{hooliWS3}
 			})},
 		{name: "create without a create workspace goes to the primary workspace",
 			req:  eu(func(r *Request) { r.AllowCreate = true }),
@@ -442,20 +455,20 @@ func TestDecide(t *testing.T) {
 			req:     acme(func(r *Request) { r.AllowCreate = true }),
 			wantErr: ErrCreateNotAllowed, wantRule: "tenants.acme.allow_create"},
 		{name: "create not allowed on a tenant without rls",
-			req:     Request{Caller: portal, Tenant: "globex", User: "carol", ReportIDs: []string{globexR1}, AllowCreate: true},
+			req:     Request{Caller: portal, Tenant: "globex", User: "carol", Items: Reports(globexR1), AllowCreate: true},
 			wantErr: ErrCreateNotAllowed, wantRule: "tenants.globex.allow_create"},
 		{name: "a report outside the tenant is denied before create",
-			req:     acme(func(r *Request) { r.ReportIDs, r.AllowCreate = []string{otherR}, true }),
+			req:     acme(func(r *Request) { r.Items, r.AllowCreate = Reports(otherR), true }),
 			wantErr: ErrReportNotAllowed},
 
 		// Malformed requests.
-		{name: "duplicate report ids", req: acme(func(r *Request) { r.ReportIDs = []string{acmeR1, acmeR1} }),
+		{name: "duplicate report ids", req: acme(func(r *Request) { r.Items = Reports(acmeR1, acmeR1) }),
 			wantErr: ErrInvalidRequest, wantRule: "request"},
-		{name: "duplicate report ids differing in case", req: acme(func(r *Request) { r.ReportIDs = []string{acmeR1, acmeR2, strings.ToUpper(acmeR1)} }),
+		{name: "duplicate report ids differing in case", req: acme(func(r *Request) { r.Items = Reports(acmeR1, acmeR2, strings.ToUpper(acmeR1)) }),
 			wantErr: ErrInvalidRequest},
-		{name: "report id not a uuid", req: acme(func(r *Request) { r.ReportIDs = []string{"sales"} }),
+		{name: "report id not a uuid", req: acme(func(r *Request) { r.Items = Reports("sales") }),
 			wantErr: ErrInvalidRequest},
-		{name: "no report ids", req: acme(func(r *Request) { r.ReportIDs = nil }), wantErr: ErrInvalidRequest, wantField: "report_ids"},
+		{name: "no report ids", req: acme(func(r *Request) { r.Items = nil }), wantErr: ErrInvalidRequest, wantField: "report_ids"},
 		{name: "empty user", req: acme(func(r *Request) { r.User = "" }), wantErr: ErrInvalidRequest},
 		{name: "user with a newline", req: acme(func(r *Request) { r.User = "alice\nadmin" }), wantErr: ErrInvalidRequest},
 		{name: "user not UTF-8", req: acme(func(r *Request) { r.User = "al\xffice" }), wantErr: ErrInvalidRequest},
@@ -510,7 +523,7 @@ func TestDecide(t *testing.T) {
 func TestDecideUnknownTenantLooksLikeNotGranted(t *testing.T) {
 	t.Parallel()
 	p := mustParse(t, decisionPolicy)
-	req := Request{Caller: billing, User: "u", ReportIDs: []string{acmeR1}}
+	req := Request{Caller: billing, User: "u", Items: Reports(acmeR1)}
 	deny := func(tenant string) *Denial {
 		r := req
 		r.Tenant = tenant
@@ -534,15 +547,15 @@ func TestDecideMessagesDoNotLeak(t *testing.T) {
 	t.Parallel()
 	p := mustParse(t, decisionPolicy)
 	reqs := []Request{
-		{Caller: billing, Tenant: "initech", User: "u", ReportIDs: []string{acmeR1}},
-		{Caller: frontend, Tenant: "acme", User: "u", ReportIDs: []string{globexR1}},
-		{Caller: frontend, Tenant: "acme", User: "u", ReportIDs: []string{acmeR1}, AllowEdit: true},
-		{Caller: "spiffe://mesh.example/x", Tenant: "acme", User: "u", ReportIDs: []string{acmeR1}},
-		{Caller: frontend, Tenant: "acme", User: "u", ReportIDs: []string{hooliR1}},
-		{Caller: frontend, Tenant: "acme", User: "u", DashboardID: hooliD1},
-		{Caller: frontend, Tenant: "hooli", User: "u", DashboardID: otherDash, TileID: tile},
-		{Caller: frontend, Tenant: "acme", User: "u", ReportIDs: []string{acmeR1}, AllowCreate: true},
-		{Caller: frontend, Tenant: "hooli", User: "u", DashboardID: hooliD1, AllowCreate: true},
+		{Caller: billing, Tenant: "initech", User: "u", Items: Reports(acmeR1)},
+		{Caller: frontend, Tenant: "acme", User: "u", Items: Reports(globexR1)},
+		{Caller: frontend, Tenant: "acme", User: "u", Items: Reports(acmeR1), AllowEdit: true},
+		{Caller: "spiffe://mesh.example/x", Tenant: "acme", User: "u", Items: Reports(acmeR1)},
+		{Caller: frontend, Tenant: "acme", User: "u", Items: Reports(hooliR1)},
+		{Caller: frontend, Tenant: "acme", User: "u", Items: dash(hooliD1)},
+		{Caller: frontend, Tenant: "hooli", User: "u", Items: tileOf(otherDash, tile)},
+		{Caller: frontend, Tenant: "acme", User: "u", Items: Reports(acmeR1), AllowCreate: true},
+		{Caller: frontend, Tenant: "hooli", User: "u", Items: dash(hooliD1), AllowCreate: true},
 	}
 	secrets := []string{acmeWS, acmeEUWS, acmeEUPro, globexWS, initechWS, hooliWS, hooliWS2, hooliWS3, hooliDS,
 		"globex", "Customer", "Region", "acme-eu", "callers"}
@@ -560,7 +573,7 @@ func TestDecideMessagesDoNotLeak(t *testing.T) {
 func TestDecideGrantsDoNotAlias(t *testing.T) {
 	t.Parallel()
 	p := mustParse(t, decisionPolicy)
-	req := Request{Caller: frontend, Tenant: "acme", User: "alice", ReportIDs: []string{acmeR1}}
+	req := Request{Caller: frontend, Tenant: "acme", User: "alice", Items: Reports(acmeR1)}
 	g, err := p.Decide(req)
 	if err != nil {
 		t.Fatal(err)
@@ -574,7 +587,7 @@ func TestDecideGrantsDoNotAlias(t *testing.T) {
 		t.Errorf("second grant's first role = %q: the first grant aliased the policy", got)
 	}
 
-	req = Request{Caller: frontend, Tenant: "hooli", User: "dan", ReportIDs: []string{hooliR1}, AllowCreate: true}
+	req = Request{Caller: frontend, Tenant: "hooli", User: "dan", Items: Reports(hooliR1), AllowCreate: true}
 	g, err = p.Decide(req)
 	if err != nil {
 		t.Fatal(err)
@@ -587,7 +600,7 @@ func TestDecideGrantsDoNotAlias(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := hooliGrant(func(g *Grant) {
-		g.Reports, g.TargetWorkspaceIDs = []Item{{hooliR1, hooliWS2}}, []string{hooliWS3}
+		g.Items, g.TargetWorkspaceIDs = []Item{report(hooliR1, hooliWS2)}, []string{hooliWS3}
 	})
 	if diff := cmp.Diff(want, g2); diff != "" {
 		t.Errorf("second grant changed: the first grant aliased the policy (-want +got):\n%s", diff)
@@ -598,7 +611,7 @@ func TestEmptyPolicyDeniesEverything(t *testing.T) {
 	t.Parallel()
 	for _, policy := range []string{"", "callers: []\n", tenantYAML} {
 		p := mustParse(t, policy)
-		_, err := p.Decide(Request{Caller: frontend, Tenant: "acme", User: "u", ReportIDs: []string{acmeR1}})
+		_, err := p.Decide(Request{Caller: frontend, Tenant: "acme", User: "u", Items: Reports(acmeR1)})
 		if !errors.Is(err, ErrUnknownCaller) {
 			t.Errorf("policy %q: Decide error = %v, want ErrUnknownCaller", policy, err)
 		}

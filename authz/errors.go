@@ -3,6 +3,8 @@ package authz
 import (
 	"errors"
 	"strings"
+
+	"github.com/embedgate/embedgate/internal/yamlfile"
 )
 
 // The reasons a request can be denied. They are sentinels so that the server edge can
@@ -58,8 +60,8 @@ type Denial struct {
 	Message string
 	// Field names the request field at fault for ErrInvalidRequest (e.g. "report_ids",
 	// "report_ids[2]", "dashboard_id", "tile_id", "allow_edit", "allow_create", "user",
-	// "lifetime"), so the server can fill a BadRequest field violation. It is
-	// empty for the other reasons.
+	// "lifetime"): the API's field names, so the server can fill a BadRequest field
+	// violation. It is empty for the other reasons.
 	Field string
 }
 
@@ -69,28 +71,10 @@ func (d *Denial) Error() string { return d.Message }
 // Unwrap exposes the Reason so errors.Is matches the sentinels.
 func (d *Denial) Unwrap() error { return d.Reason }
 
-// Problem is one thing wrong with a policy file, located by its key so an operator can
-// find it: `tenants.acme.rls.roles[2]`, `callers[1].id`. Key is empty only for problems
-// of the file as a whole (e.g. a YAML syntax error, which carries its line).
-type Problem struct {
-	// Key is the dotted path of the offending entry, with [i] for list items.
-	Key string
-	// Message says what is wrong and, for decoding problems, on which line.
-	Message string
-}
-
-// String renders the problem as `key: message`.
-func (p Problem) String() string {
-	if p.Key == "" {
-		return p.Message
-	}
-	return p.Key + ": " + p.Message
-}
-
 // ValidationError reports every problem of a policy file at once, so that an operator
 // fixes a file in one round trip instead of one error per `embedgate check` run.
 type ValidationError struct {
-	Problems []Problem
+	Problems []yamlfile.Problem
 }
 
 // Error lists every problem, one per line, after a header line.

@@ -57,15 +57,15 @@ func FuzzParse(f *testing.F) {
 				}
 				// A report if the tenant grants any, else a dashboard; create where allowed.
 				req := Request{Caller: id, Tenant: key, User: "u", Lifetime: 25 * time.Hour}
-				if len(tn.reports) > 0 || tn.allReports {
-					req.ReportIDs, req.AllowCreate = []string{acmeR1}, tn.allowCreate
-					for r := range tn.reports {
-						req.ReportIDs[0] = r
+				if len(tn.reports.ids) > 0 || tn.reports.all {
+					req.Items, req.AllowCreate = Reports(acmeR1), tn.allowCreate
+					for r := range tn.reports.ids {
+						req.Items[0].ID = r
 					}
 				} else {
-					req.DashboardID = acmeR1
-					for d := range tn.dashboards {
-						req.DashboardID = d
+					req.Items = []ItemRef{{Kind: KindDashboard, ID: acmeR1}}
+					for d := range tn.dashboards.ids {
+						req.Items[0].ID = d
 					}
 				}
 				g, err := p.Decide(req)
@@ -76,10 +76,8 @@ func FuzzParse(f *testing.F) {
 					t.Fatalf("Decide(%s, %s) = %v, want a grant", id, key, err)
 				}
 				var item Item
-				if g.Dashboard != nil {
-					item = *g.Dashboard
-				} else if len(g.Reports) == 1 {
-					item = g.Reports[0]
+				if len(g.Items) == 1 {
+					item = g.Items[0]
 				}
 				if !isUUID(item.ID) || !isUUID(item.WorkspaceID) {
 					t.Fatalf("Decide(%s, %s) granted item %+v, want one item in a workspace", id, key, item)

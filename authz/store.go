@@ -6,18 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"time"
 
-	"github.com/fsnotify/fsnotify"
+	"github.com/embedgate/embedgate/internal/filewatch"
 )
-
-// ReloadDebounce is how long Watch waits for the file to be quiet before reading it:
-// an editor's save or a ConfigMap swap is a burst of events, and a plain write is a
-// truncate followed by writes; reading once after the burst avoids half-written files.
-const ReloadDebounce = 100 * time.Millisecond
 
 // Store holds the active policy and reloads it when its file changes, so that the
 // server reads the current policy with one atomic load per request and a bad edit never
@@ -120,45 +113,14 @@ func (s *Store) reload(force bool) error {
 }
 
 // Watch reloads the policy whenever its file changes, until ctx is done (then it
-// returns nil). It watches the file's DIRECTORY, not the file: a Kubernetes ConfigMap
-// swaps a `..data` symlink, and editors rename a new file over the old one, and both
-// replace the inode a file watch would follow. Bursts of events are debounced by
-// ReloadDebounce; events that leave the bytes unchanged are ignored.
+// returns nil), with the one file-watch mechanism of the service (internal/filewatch:
+// the file's directory is watched, so ConfigMap symlink swaps and editors' renames
+// count; events on other files are ignored; bursts are reported once). Events that
+// leave the bytes unchanged are ignored.
 func (s *Store) Watch(ctx context.Context) error {
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return fmt.Errorf("watch policy: %w", err)
-	}
-	defer w.Close()
-	dir := filepath.Dir(s.path)
-	if err := w.Add(dir); err != nil {
-		return fmt.Errorf("watch policy directory %s: %w", dir, err)
-	}
-	// The file may have changed between NewStore and the watch taking effect.
-	_ = s.reload(false)
-
-	timer := time.NewTimer(ReloadDebounce)
-	timer.Stop()
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-w.Events:
-			if !ok {
-				return errors.New("watch policy: watcher closed")
-			}
-			s.logger.Debug("policy directory event", "event", ev.String())
-			timer.Reset(ReloadDebounce)
-		case err, ok := <-w.Errors:
-			if !ok {
-				return errors.New("watch policy: watcher closed")
-			}
-			// An overflow may have dropped events: read the file anyway.
-			s.logger.Warn("policy watch error", "path", s.path, "error", err)
-			timer.Reset(ReloadDebounce)
-		case <-timer.C:
-			_ = s.reload(false) // logged inside
-		}
-	}
+	return filewatch.Watch(ctx, []string{s.path}, func() { _ = s.reload(false) /* logged inside */ }, filewatch.Options{
+		OnError: func(err error) {
+			s.logger.Warn("policy watch error; reading the file anyway", "path", s.path, "error", err)
+		},
+	})
 }

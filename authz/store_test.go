@@ -296,3 +296,43 @@ func TestStoreWatchStopsOnCancel(t *testing.T) {
 		t.Errorf("Watch(cancelled) = %v, want nil", err)
 	}
 }
+
+// TestStoreWatchBusyNeighbour: another file in the policy's folder written every
+// 20ms (an audit log, a sidecar's scratch file) does not delay a policy edit: it
+// applies within a second.
+func TestStoreWatchBusyNeighbour(t *testing.T) {
+	t.Parallel()
+	s, path, _ := newTestStore(t, policyV1)
+	versions := s.Subscribe()
+	watch(t, s)
+	stop, busy := make(chan struct{}), make(chan struct{})
+	defer close(stop)
+	go func() {
+		f, err := os.OpenFile(filepath.Join(filepath.Dir(path), "audit.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			close(busy)
+			return
+		}
+		defer f.Close()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			if i == 10 {
+				close(busy) // the neighbour has been busy for 200ms
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				_, _ = f.WriteString(`{"msg":"embed decision"}` + "\n")
+			}
+		}
+	}()
+	<-busy
+	edited := time.Now()
+	writeFile(t, path, policyV2)
+	waitVersion(t, versions, version([]byte(policyV2)))
+	if d := time.Since(edited); d > time.Second {
+		t.Errorf("the edit applied after %v, want within 1s", d)
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
+
+	"github.com/embedgate/embedgate/internal/yamlfile"
 )
 
 // Defaults applied by New when the config leaves a value zero.
@@ -21,13 +23,10 @@ const (
 	DefaultTimeout = 10 * time.Second
 	// DefaultMetadataTTL is how long report and dataset metadata are cached.
 	DefaultMetadataTTL = 5 * time.Minute
-	// credentialRecheck is how often, at most, credential files are stat'ed for
-	// rotation.
-	credentialRecheck = 30 * time.Second
 )
 
 // Config is the `powerbi:` block of the server config. The yaml key names are
-// the configuration contract (shared/DESIGN.md); keep them.
+// a contract with operators; keep them.
 type Config struct {
 	// Cloud selects the Entra authority host, Power BI API URL and token scope:
 	// public (default) | usgov | usgovhigh | usgovdod | china.
@@ -72,16 +71,6 @@ type Config struct {
 	// a `token_cache` *bool so that "unset" needs no third state.
 	DisableTokenCache bool `yaml:"disable_token_cache"`
 }
-
-// Problem is one configuration error, with the full key it concerns so that
-// `embedgate check` can list every problem at once.
-type Problem struct {
-	Key     string // e.g. "powerbi.client_id"
-	Message string
-}
-
-// String formats the problem as `embedgate check` prints it.
-func (p Problem) String() string { return p.Key + ": " + p.Message }
 
 // cloud holds the endpoints of one Microsoft cloud.
 type cloud struct {
@@ -157,10 +146,13 @@ func (c Config) resolve() resolved {
 // Validate returns every problem of the config (nil if none). It reads the
 // credential and CA files to check they are usable, and never touches the
 // network.
-func (c Config) Validate() []Problem {
-	var ps []Problem
+//
+// Keys are relative to the block (client_id); the server config prefixes
+// them.
+func (c Config) Validate() []yamlfile.Problem {
+	var ps []yamlfile.Problem
 	add := func(key, format string, args ...any) {
-		ps = append(ps, Problem{Key: "powerbi." + key, Message: fmt.Sprintf(format, args...)})
+		ps = append(ps, yamlfile.Problem{Key: key, Message: fmt.Sprintf(format, args...)})
 	}
 	if c.Cloud != "" {
 		if _, ok := clouds[strings.ToLower(c.Cloud)]; !ok {
@@ -293,10 +285,10 @@ func certCredential(pemData []byte) (confidential.Credential, error) {
 }
 
 // errProblems turns Validate's output into one error for New.
-func errProblems(ps []Problem) error {
+func errProblems(ps []yamlfile.Problem) error {
 	errs := make([]error, len(ps))
 	for i, p := range ps {
-		errs[i] = errors.New(p.String())
+		errs[i] = errors.New("powerbi." + p.String())
 	}
 	return fmt.Errorf("powerbi: invalid config: %w", errors.Join(errs...))
 }

@@ -64,19 +64,19 @@ func TestConfigValidate(t *testing.T) {
 		{"domain tenant, certificate, every override", Config{Cloud: "usgovhigh", AuthorityHost: "https://127.0.0.1:8444", APIURL: "https://127.0.0.1:8444/pbi/", CAFile: cert,
 			TenantID: "contoso.onmicrosoft.com", ClientID: uuid, CertificateFile: cert, Timeout: time.Second, MetadataTTL: time.Minute}, nil},
 		{"federated token", Config{TenantID: uuid, ClientID: uuid, FederatedTokenFile: secret}, nil},
-		{"empty config", Config{}, []string{"powerbi.tenant_id", "powerbi.client_id", "powerbi.client_secret_file"}},
+		{"empty config", Config{}, []string{"tenant_id", "client_id", "client_secret_file"}},
 		{"everything wrong", Config{
 			Cloud: "mars", AuthorityHost: "http://login.example.com", APIURL: "https://api.example.com?x=1", CAFile: notPEM,
 			TenantID: "common", ClientID: "my-app", ClientSecretFile: empty, CertificateFile: notPEM, FederatedTokenFile: missing,
 			Timeout: -1, MetadataTTL: -1,
 		}, []string{
-			"powerbi.cloud", "powerbi.authority_host", "powerbi.api_url", "powerbi.ca_file", "powerbi.tenant_id", "powerbi.client_id",
-			"powerbi.client_secret_file", "powerbi.client_secret_file", "powerbi.certificate_file", "powerbi.federated_token_file",
-			"powerbi.timeout", "powerbi.metadata_ttl",
+			"cloud", "authority_host", "api_url", "ca_file", "tenant_id", "client_id",
+			"client_secret_file", "client_secret_file", "certificate_file", "federated_token_file",
+			"timeout", "metadata_ttl",
 		}},
-		{"authority host with a path", Config{AuthorityHost: "https://login.microsoftonline.com/" + uuid, TenantID: uuid, ClientID: uuid, ClientSecretFile: secret}, []string{"powerbi.authority_host"}},
-		{"missing secret file", Config{TenantID: uuid, ClientID: uuid, ClientSecretFile: missing}, []string{"powerbi.client_secret_file"}},
-		{"bad tenant", Config{TenantID: "not a tenant!", ClientID: uuid, ClientSecretFile: secret}, []string{"powerbi.tenant_id"}},
+		{"authority host with a path", Config{AuthorityHost: "https://login.microsoftonline.com/" + uuid, TenantID: uuid, ClientID: uuid, ClientSecretFile: secret}, []string{"authority_host"}},
+		{"missing secret file", Config{TenantID: uuid, ClientID: uuid, ClientSecretFile: missing}, []string{"client_secret_file"}},
+		{"bad tenant", Config{TenantID: "not a tenant!", ClientID: uuid, ClientSecretFile: secret}, []string{"tenant_id"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,20 +41,28 @@ const (
 type msalApp struct {
 	client confidential.Client
 	cred   confidential.Credential
-	stamp  fileStamp
-	digest [sha256.Size]byte
-}
-
-// fileStamp is the cheap change detector for credential files.
-type fileStamp struct {
-	modTime time.Time
-	size    int64
+	digest [sha256.Size]byte // of the credential file it was built from
 }
 
 // credential owns the service principal's Entra token: one shared MSAL client
-// (so its cache serves all requests), singleflight around acquisition (MSAL does
-// not coalesce concurrent cold calls), and rotation of the secret/certificate
-// file, checked at most every credentialRecheck on use.
+// (so that its cache and discovery metadata serve all requests), the token in
+// use with its expiry (so that a mint can ask for one that outlives the embed
+// token), coalesced acquisition (MSAL does not coalesce concurrent cold calls),
+// and rotation of the secret or certificate file (Watch).
+//
+// The token in use is kept here rather than asked of MSAL on every call: MSAL
+// serves a cached token until 5 minutes before it expires and never caches one
+// that lives 5 minutes or less, so it would neither renew a token that is
+// too old for the embed token being minted nor spare Entra when Entra issues
+// short-lived tokens. The rules (token):
+//
+//   - a token is used while it outlives what the call needs (the embed token's
+//     lifetime plus a minute, or nothing for metadata calls) and at least
+//     entraSafety more;
+//   - a token that does not outlive the need is renewed, but never before it
+//     has served half its life, so that whatever Entra's token lifetime, a
+//     renewal happens at most once per half token life, never per request;
+//   - concurrent callers share one acquisition.
 type credential struct {
 	cfg  resolved
 	hc   *http.Client
@@ -63,16 +71,46 @@ type credential struct {
 	kind credKind
 	path string
 
-	app       atomic.Pointer[msalApp]
-	lastCheck atomic.Int64 // unix nanos of the last rotation check
-	mu        sync.Mutex   // serialises rotation checks
-	sf        flight
+	app atomic.Pointer[msalApp]
+	tok atomic.Pointer[entraToken] // the token in use; nil before the first
+	mu  sync.Mutex                 // serialises reloads of the credential file
+	sf  flight
 
 	// rejected remembers Entra's last refusal of the current client for
 	// rejectionHold, so that a bad secret does not turn every request into a
 	// token POST (and get the app throttled by Entra).
 	rejected atomic.Pointer[rejection]
+	// authRenewed is when a Power BI 401/403 last forced a renewal (unix nanos
+	// on the Client's clock): one per authRenewHold, so that a principal that
+	// is genuinely not authorised costs one Entra call per hold, not per call.
+	authRenewed atomic.Int64
 }
+
+// entraToken is an Entra access token and when it expires, on the Client's
+// clock.
+type entraToken struct {
+	value    string
+	acquired time.Time
+	expires  time.Time
+	app      *msalApp // the client generation that acquired it
+}
+
+// life is how long the token was issued for.
+func (t *entraToken) life() time.Duration { return t.expires.Sub(t.acquired) }
+
+// Renewal rules of the token in use.
+const (
+	// entraSafety is the least remaining life a token is used with: enough for
+	// the call and its retries to reach Power BI before it expires.
+	entraSafety = time.Minute
+	// mintMargin is added to an embed token's lifetime to get the remaining
+	// life its Entra token needs, so that Power BI does not cut the embed token
+	// short while the mint is under way.
+	mintMargin = time.Minute
+	// authRenewHold spaces renewals forced by Power BI refusing a token (401, or
+	// a 403 other than the trial quota).
+	authRenewHold = 30 * time.Second
+)
 
 // rejectionHold is how long a CredentialError is served without asking Entra
 // again (unless the credential file changes).
@@ -94,28 +132,21 @@ func newCredential(cfg resolved, hc *http.Client, now func() time.Time, log *slo
 	default:
 		c.kind, c.path = credFederated, cfg.FederatedTokenFile
 	}
-	st, err := os.Stat(c.path)
-	if err != nil {
-		return nil, &CredentialError{Description: err.Error()}
-	}
 	b, err := os.ReadFile(c.path)
 	if err != nil {
 		return nil, &CredentialError{Description: err.Error()}
 	}
-	app, err := c.build(b, stampOf(st))
+	app, err := c.build(b)
 	if err != nil {
 		return nil, err
 	}
 	c.app.Store(app)
-	c.lastCheck.Store(now().UnixNano())
 	return c, nil
 }
 
-func stampOf(st os.FileInfo) fileStamp { return fileStamp{st.ModTime(), st.Size()} }
-
 // build turns one version of the credential file into an MSAL client. Errors
 // name the file, never its content.
-func (c *credential) build(content []byte, st fileStamp) (*msalApp, error) {
+func (c *credential) build(content []byte) (*msalApp, error) {
 	var cred confidential.Credential
 	var err error
 	switch c.kind {
@@ -142,125 +173,153 @@ func (c *credential) build(content []byte, st fileStamp) (*msalApp, error) {
 	if err != nil {
 		return nil, &CredentialError{Description: c.path + ": " + err.Error()}
 	}
-	return c.newApp(cred, st, sha256.Sum256(content))
+	return c.newApp(cred, sha256.Sum256(content))
 }
 
-func (c *credential) newApp(cred confidential.Credential, st fileStamp, digest [sha256.Size]byte) (*msalApp, error) {
+func (c *credential) newApp(cred confidential.Credential, digest [sha256.Size]byte) (*msalApp, error) {
 	client, err := confidential.New(c.cfg.authorityHost+"/"+c.cfg.TenantID, c.cfg.ClientID, cred,
 		confidential.WithHTTPClient(c.hc),
 		confidential.WithInstanceDiscovery(c.cfg.discovery))
 	if err != nil {
 		return nil, &CredentialError{Description: "msal: " + err.Error()}
 	}
-	return &msalApp{client: client, cred: cred, stamp: st, digest: digest}, nil
+	return &msalApp{client: client, cred: cred, digest: digest}, nil
 }
 
-// current returns the MSAL client to use, first picking up a rotated
-// credential file if the last check is older than credentialRecheck. A file
-// that cannot be read or parsed keeps the previous client (and is logged).
-func (c *credential) current() *msalApp {
-	app := c.app.Load()
+// reload reads the credential file again after Watch saw it change, and
+// replaces the MSAL client (and so drops its cached token) when the content
+// changed. A file that cannot be read or parsed keeps the previous client (and
+// is logged): a rotation caught half-written is picked up by its next event.
+func (c *credential) reload() {
 	if c.kind == credFederated {
-		return app // the callback reads the file itself
-	}
-	now := c.now()
-	if now.Sub(time.Unix(0, c.lastCheck.Load())) < credentialRecheck {
-		return app
+		return // the assertion callback reads the file itself
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if now.Sub(time.Unix(0, c.lastCheck.Load())) < credentialRecheck {
-		return c.app.Load()
-	}
-	c.lastCheck.Store(now.UnixNano())
-	app = c.app.Load()
-	st, err := os.Stat(c.path)
-	if err != nil {
-		c.log.Warn("powerbi: credential file unreadable, keeping the loaded credential", "file", c.path, "error", err)
-		return app
-	}
-	if stampOf(st) == app.stamp {
-		return app
-	}
+	app := c.app.Load()
 	b, err := os.ReadFile(c.path)
 	if err != nil {
 		c.log.Warn("powerbi: credential file unreadable, keeping the loaded credential", "file", c.path, "error", err)
-		return app
+		return
 	}
 	if sha256.Sum256(b) == app.digest {
-		next := *app
-		next.stamp = stampOf(st)
-		c.app.Store(&next)
-		return &next
+		return
 	}
-	next, err := c.build(b, stampOf(st))
+	next, err := c.build(b)
 	if err != nil {
 		c.log.Warn("powerbi: rotated credential file is invalid, keeping the loaded credential", "file", c.path, "error", err)
-		return app
+		return
 	}
 	c.app.Store(next)
 	c.log.Info("powerbi: credential file changed, service principal credential reloaded", "file", c.path)
-	return next
 }
 
-// token returns an Entra access token for Power BI, from MSAL's cache when it
-// can. Concurrent callers share one acquisition.
-func (c *credential) token(ctx context.Context) (string, error) {
-	app := c.current()
-	if rj := c.rejected.Load(); rj != nil && rj.app == app && c.now().Before(rj.until) {
-		return "", rj.err
+// token returns an Entra access token for Power BI that outlives need when
+// Entra's token lifetimes allow it (see credential for the rules).
+func (c *credential) token(ctx context.Context, need time.Duration) (*entraToken, error) {
+	app := c.app.Load()
+	if t := c.tok.Load(); t != nil && t.app == app && usable(t, c.now(), need) {
+		return t, nil
 	}
-	key := fmt.Sprintf("%p", app)
-	return shared(ctx, &c.sf, key, opEntra, func(ctx context.Context) (string, error) {
-		tok, err := c.acquire(ctx, app)
+	if rj := c.rejected.Load(); rj != nil && rj.app == app && c.now().Before(rj.until) {
+		return nil, rj.err
+	}
+	return shared(ctx, &c.sf, "token", opEntra, func(ctx context.Context) (*entraToken, error) {
+		// Another flight may have renewed it between our check and this one.
+		if t := c.tok.Load(); t != nil && t.app == app && usable(t, c.now(), need) {
+			return t, nil
+		}
+		return c.renew(ctx, app)
+	})
+}
+
+// usable reports whether t may serve a call that needs it to outlive need.
+func usable(t *entraToken, now time.Time, need time.Duration) bool {
+	left := t.expires.Sub(now)
+	switch {
+	case left < entraSafety:
+		return false
+	case left >= need:
+		return true
+	}
+	// Too short for this call; renewing is allowed once it has served half
+	// its life. A younger one is what Entra's lifetimes give.
+	return now.Sub(t.acquired) < t.life()/2
+}
+
+// renewAfterRefusal replaces stale, which Power BI refused (403 TokenExpired,
+// 401, or a 403 other than the quota), with a new token; at most once per
+// authRenewHold. ok is false when the hold forbids it: the caller reports
+// Power BI's refusal as it is.
+func (c *credential) renewAfterRefusal(ctx context.Context, stale *entraToken) (t *entraToken, ok bool, err error) {
+	if cur := c.tok.Load(); cur != nil && cur.value != stale.value {
+		return cur, true, nil // renewed since the refused call was made
+	}
+	now := c.now()
+	if last := c.authRenewed.Load(); last != 0 && now.Sub(time.Unix(0, last)) < authRenewHold {
+		return nil, false, nil
+	}
+	t, err = shared(ctx, &c.sf, "token", opEntra, func(ctx context.Context) (*entraToken, error) {
+		if cur := c.tok.Load(); cur != nil && cur.value != stale.value {
+			return cur, nil
+		}
+		c.authRenewed.Store(c.now().UnixNano())
+		return c.renew(ctx, c.app.Load())
+	})
+	return t, err == nil, err
+}
+
+// renew acquires a new token and makes it the one in use. MSAL answers from
+// its cache while its token has more than 5 minutes left, so when it hands
+// back the token being replaced, a new client (with an empty cache and the
+// same credential) asks Entra: MSAL has no way to evict one token.
+func (c *credential) renew(ctx context.Context, app *msalApp) (*entraToken, error) {
+	t, err := c.acquire(ctx, app)
+	if err == nil {
+		if old := c.tok.Load(); old != nil && old.value == t.value {
+			fresh, ferr := c.newApp(app.cred, app.digest)
+			if ferr != nil {
+				return nil, ferr
+			}
+			c.app.CompareAndSwap(app, fresh)
+			t, err = c.acquire(ctx, fresh)
+		}
+	}
+	if err != nil {
 		if errors.Is(err, ErrCredential) {
 			c.rejected.Store(&rejection{app: app, err: err, until: c.now().Add(rejectionHold)})
 		}
-		return tok, err
-	})
+		return nil, err
+	}
+	c.tok.Store(t)
+	return t, nil
 }
 
-// refresh returns a token other than stale, replacing the MSAL client (and so
-// its cache) when the current one would still serve stale. MSAL has no way to
-// evict one token; a new client with the same credential is the simple, safe
-// way to force a round trip to Entra. Returns stale if Entra hands it back.
-func (c *credential) refresh(ctx context.Context, stale string) (string, error) {
-	sum := sha256.Sum256([]byte(stale))
-	return shared(ctx, &c.sf, "refresh:"+hex.EncodeToString(sum[:]), opEntra, func(ctx context.Context) (string, error) {
-		app := c.current()
-		if tok, err := c.acquire(ctx, app); err != nil || tok != stale {
-			return tok, err
-		}
-		fresh, err := c.newApp(app.cred, app.stamp, app.digest)
-		if err != nil {
-			return "", err
-		}
-		c.app.CompareAndSwap(app, fresh)
-		return c.acquire(ctx, fresh)
-	})
-}
-
-func (c *credential) acquire(ctx context.Context, app *msalApp) (string, error) {
+func (c *credential) acquire(ctx context.Context, app *msalApp) (*entraToken, error) {
 	// A cold acquisition makes up to three calls (instance discovery, OIDC
 	// metadata, token); each is bounded by the http.Client timeout.
 	ctx, cancel := context.WithTimeout(ctx, 3*c.cfg.Timeout)
 	defer cancel()
 	ar, err := app.client.AcquireTokenByCredential(ctx, []string{c.cfg.scope})
 	if err != nil {
-		err = classifyEntra(err)
+		err = classifyEntra(err, c.kind, c.path)
 		var ce *CredentialError
 		if errors.As(err, &ce) {
 			c.log.Error("powerbi: entra rejected the service principal", "op", opEntra, "status", ce.Status,
-				"entra_error", ce.Code, "aadsts", ce.ErrorCodes, "correlation_id", ce.CorrelationID, "error", ce.Description)
+				"entra_error", ce.Code, "aadsts", ce.ErrorCodes, "correlation_id", ce.CorrelationID, "error", ce.Description, "hint", ce.Hint)
 		} else {
 			c.log.Warn("powerbi: entra token acquisition failed", "op", opEntra, "error", err)
 		}
-		return "", err
+		return nil, err
 	}
+	// MSAL reports the expiry on the real clock; the Client's clock may be a
+	// test's, so the remaining life carries over, not the instant.
+	now := c.now()
+	t := &entraToken{value: ar.AccessToken, acquired: now, expires: now.Add(time.Until(ar.ExpiresOn)), app: app}
 	if ar.Metadata.TokenSource == confidential.TokenSource(0) {
-		c.log.Debug("powerbi: entra token acquired", "op", opEntra, "expires_on", ar.ExpiresOn)
+		c.log.Debug("powerbi: entra token acquired", "op", opEntra, "expires_in", t.life().Round(time.Second).String())
 	}
-	return ar.AccessToken, nil
+	return t, nil
 }
 
 // entraError is the OAuth error body of Entra (v2 endpoint).
@@ -271,9 +330,10 @@ type entraError struct {
 	CorrelationID string `json:"correlation_id"`
 }
 
-// classifyEntra maps an MSAL error to CredentialError (Entra said no) or
-// UnavailableError (Entra could not be reached or failed).
-func classifyEntra(err error) error {
+// classifyEntra maps an MSAL error to CredentialError (Entra said no, with a
+// hint for the operator) or UnavailableError (Entra could not be reached or
+// failed).
+func classifyEntra(err error, kind credKind, path string) error {
 	var ce msalerrors.CallErr
 	if errors.As(err, &ce) && ce.Resp != nil {
 		var body []byte
@@ -294,12 +354,72 @@ func classifyEntra(err error) error {
 		if desc == "" && e.Error == "" {
 			desc = fmt.Sprintf("HTTP %d from %s", status, redactURL(ce.Req))
 		}
-		return &CredentialError{Status: status, Code: e.Error, ErrorCodes: e.ErrorCodes, Description: desc, CorrelationID: e.CorrelationID}
+		return &CredentialError{Status: status, Code: e.Error, ErrorCodes: e.ErrorCodes, Description: desc,
+			CorrelationID: e.CorrelationID, Hint: entraHint(e.ErrorCodes, kind, path)}
 	}
 	if isNetworkError(err) {
 		return &UnavailableError{Op: opEntra, Err: err}
 	}
 	return &CredentialError{Description: err.Error()}
+}
+
+// entraHint says what an operator does about the AADSTS errors a service
+// principal most often meets (Microsoft Entra authentication and
+// authorization error codes).
+func entraHint(codes []int, kind credKind, path string) string {
+	for _, code := range codes {
+		switch code {
+		case 7000215:
+			return "Entra refused the client secret: " + path + " must hold the secret's Value (shown once, when it is created), not its Secret ID"
+		case 7000222:
+			return "the client secret in " + path + " has expired: create a new secret in the app registration and write its value there"
+		case 70021:
+			iss, sub, aud := assertionClaims(path)
+			return fmt.Sprintf("no federated identity credential of the app matches the token in %s (issuer %q, subject %q, audience %q): add one with exactly that issuer and subject", path, iss, sub, aud)
+		case 700016:
+			return "Entra has no app with this client_id in this tenant: check powerbi.tenant_id, powerbi.client_id and powerbi.cloud"
+		case 90002:
+			return "Entra does not know this tenant: check powerbi.tenant_id and powerbi.cloud"
+		case 700027:
+			if kind == credCert {
+				return "the certificate in " + path + " is not registered on the app (or its key does not match): upload it under Certificates & secrets"
+			}
+		}
+	}
+	return ""
+}
+
+// assertionClaims reads the issuer, subject and audience of the federated
+// token in path without verifying it (only to name them in a hint; the token
+// itself is never logged).
+func assertionClaims(path string) (iss, sub, aud string) {
+	raw, err := readSecret(path)
+	if err != nil {
+		return "", "", ""
+	}
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return "", "", ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return "", "", ""
+	}
+	var c struct {
+		Iss string          `json:"iss"`
+		Sub string          `json:"sub"`
+		Aud json.RawMessage `json:"aud"`
+	}
+	if json.Unmarshal(payload, &c) != nil {
+		return "", "", ""
+	}
+	var auds []string
+	if json.Unmarshal(c.Aud, &auds) != nil {
+		var one string
+		_ = json.Unmarshal(c.Aud, &one)
+		auds = []string{one}
+	}
+	return c.Iss, c.Sub, strings.Join(auds, ",")
 }
 
 func redactURL(r *http.Request) string {

@@ -19,21 +19,32 @@ var (
 	// report, dashboard, tile or dataset is unknown or invisible to the service
 	// principal.
 	ErrNotFound = errors.New("powerbi: not found")
-	// ErrNotAuthorized: Power BI answered 401 (PowerBINotAuthorizedException): the
-	// service principal is not a member of the workspace, or the tenant switch
-	// blocks service principals.
+	// ErrNotAuthorized: Power BI answered 401 (PowerBINotAuthorizedException):
+	// the service principal (or its profile) is not a member of the workspace,
+	// or the workspace id is wrong.
 	ErrNotAuthorized = errors.New("powerbi: not authorized")
+	// ErrPrincipalNotAllowed: Power BI answered 401 with X-PowerBI-Error-Info
+	// ServicePrincipalIsNotAllowedByTenantAdminSwitch: the tenant setting that
+	// lets service principals use the APIs is off, or excludes this principal's
+	// security group.
+	ErrPrincipalNotAllowed = errors.New("powerbi: service principals are not allowed by the tenant setting")
 	// ErrTokenExpired: Power BI kept rejecting the Entra token as expired (403
 	// TokenExpired) even after one retry with a freshly acquired token.
 	ErrTokenExpired = errors.New("powerbi: entra token expired")
 	// ErrBadRequest: Power BI answered 400 (InvalidRequest), e.g. its own RLS
 	// checks rejected the identities.
 	ErrBadRequest = errors.New("powerbi: bad request")
-	// ErrQuotaExceeded: Power BI answered 403 with any code other than
-	// TokenExpired. Power BI uses that status for the exhausted embed-trial quota,
-	// but also for "not a workspace member/admin" and missing permissions; the
-	// APIError's Code and Message tell them apart in logs.
-	ErrQuotaExceeded = errors.New("powerbi: forbidden or quota exceeded")
+	// ErrQuotaExceeded: Power BI refused to mint (403) because the principal
+	// used up the embed trial tokens of shared capacity ("The user has exceeded
+	// the amount of embed token that can be generated on a shared capacity",
+	// Troubleshoot REST APIs): told apart from other 403s by its message or by
+	// availableFeatures(embedTrial) reporting 100% usage.
+	ErrQuotaExceeded = errors.New("powerbi: embed trial token quota exceeded")
+	// ErrForbidden: Power BI answered 403 for any other reason than an expired
+	// Entra token or the quota: the principal is not a member or admin of the
+	// workspace, or lacks a permission on the item (Troubleshoot REST APIs).
+	// APIError.Code carries Power BI's code.
+	ErrForbidden = errors.New("powerbi: forbidden")
 	// ErrThrottled: Power BI answered 429; see ThrottledError.RetryAfter.
 	ErrThrottled = errors.New("powerbi: throttled")
 	// ErrUnavailable: Entra or Power BI could not be reached, timed out, or
@@ -48,6 +59,12 @@ var (
 	// without a username), or a paginated report was asked for with an
 	// identity without a username. Raised before GenerateToken is called.
 	ErrIdentityRequired = errors.New("powerbi: effective identity required")
+	// ErrRLSNotEnforced: the request carries an RLS identity (the tenant has
+	// row-level security) and a dataset, per Power BI, enforces none
+	// (isEffectiveIdentityRequired false), and the policy does not say that this
+	// dataset or report carries no RLS (Identity.WithoutRLS). Raised before
+	// GenerateToken is called: minting would show every row.
+	ErrRLSNotEnforced = errors.New("powerbi: dataset enforces no row-level security")
 	// ErrRolesRequired: a dataset requires roles in the effective identity
 	// (isEffectiveIdentityRolesRequired) and the identity has none. Raised before
 	// GenerateToken is called.
@@ -73,7 +90,16 @@ type APIError struct {
 	Code      string // Power BI error code, e.g. PowerBIEntityNotFound
 	Message   string // Power BI error message (may be empty)
 	RequestID string // Power BI RequestId response header
+	// ErrorInfo is the X-PowerBI-Error-Info response header, which names some
+	// causes (ServicePrincipalIsNotAllowedByTenantAdminSwitch).
+	ErrorInfo string
+	// Quota is set on a 403 found to be the embed trial quota (see do).
+	Quota bool
 }
+
+// errorInfoPrincipalSwitch is Power BI's X-PowerBI-Error-Info when the tenant
+// setting blocks service principals.
+const errorInfoPrincipalSwitch = "ServicePrincipalIsNotAllowedByTenantAdminSwitch"
 
 // Error quotes the RequestId so that a log line is enough for a support ticket.
 func (e *APIError) Error() string {
@@ -91,23 +117,46 @@ func (e *APIError) Error() string {
 	return b.String()
 }
 
-// Is classifies the error by status and code; see the Err* sentinels.
+// Is classifies the error by status, code and X-PowerBI-Error-Info; see the
+// Err* sentinels. Each APIError matches exactly one of them (a 5xx also
+// ErrUnavailable through UnavailableError).
 func (e *APIError) Is(target error) bool {
 	switch target {
 	case ErrNotFound:
 		return e.Status == http.StatusNotFound
 	case ErrNotAuthorized:
-		return e.Status == http.StatusUnauthorized
+		return e.Status == http.StatusUnauthorized && !e.principalSwitch()
+	case ErrPrincipalNotAllowed:
+		return e.Status == http.StatusUnauthorized && e.principalSwitch()
 	case ErrTokenExpired:
 		return e.tokenExpired()
 	case ErrQuotaExceeded:
-		return e.Status == http.StatusForbidden && !e.tokenExpired()
+		return e.Status == http.StatusForbidden && e.Quota
+	case ErrForbidden:
+		return e.Status == http.StatusForbidden && !e.tokenExpired() && !e.Quota
 	case ErrBadRequest:
 		return e.Status == http.StatusBadRequest
 	case ErrUnavailable:
 		return e.Status >= 500
 	}
 	return false
+}
+
+func (e *APIError) principalSwitch() bool {
+	return strings.EqualFold(strings.TrimSpace(e.ErrorInfo), errorInfoPrincipalSwitch)
+}
+
+// refusesToken reports whether Power BI refused the Entra token the call was
+// made with, so that a fresh one may succeed: 401, or a 403 (an expired token,
+// a principal whose membership changed since the token was issued).
+func (e *APIError) refusesToken() bool {
+	return e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden
+}
+
+// quotaMessage reports whether a 403's text names the trial quota.
+func (e *APIError) quotaMessage() bool {
+	m := strings.ToLower(e.Code + " " + e.Message)
+	return strings.Contains(m, "quota") || (strings.Contains(m, "exceeded") && strings.Contains(m, "embed token"))
 }
 
 // NotFound reports whether Power BI said the item does not exist (404).
@@ -150,6 +199,9 @@ type CredentialError struct {
 	ErrorCodes    []int  // AADSTS codes, e.g. 7000215
 	Description   string // first line of error_description, or the local cause
 	CorrelationID string // Entra correlation_id
+	// Hint says what the operator does about it (for the AADSTS codes a
+	// service principal most often meets); "" when there is nothing to add.
+	Hint string
 }
 
 // Error names the AADSTS codes operators look up; it never holds the credential.
@@ -170,6 +222,9 @@ func (e *CredentialError) Error() string {
 	}
 	if e.CorrelationID != "" {
 		b.WriteString(" (correlation id " + e.CorrelationID + ")")
+	}
+	if e.Hint != "" {
+		b.WriteString(". " + e.Hint)
 	}
 	return b.String()
 }
@@ -209,8 +264,8 @@ func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailab
 func (e *UnavailableError) Unwrap() error { return e.Err }
 
 // PreconditionError is raised before calling GenerateToken when the request
-// cannot satisfy a dataset's RLS flags. Kind is ErrIdentityRequired or
-// ErrRolesRequired.
+// and a dataset's RLS flags disagree. Kind is ErrIdentityRequired,
+// ErrRolesRequired or ErrRLSNotEnforced.
 type PreconditionError struct {
 	Kind      error
 	DatasetID string // "" for a paginated report
@@ -220,8 +275,11 @@ type PreconditionError struct {
 // Error names the report and dataset whose RLS rules the request cannot meet.
 func (e *PreconditionError) Error() string {
 	what := "an effective identity"
-	if e.Kind == ErrRolesRequired {
+	switch e.Kind {
+	case ErrRolesRequired:
 		what = "roles in the effective identity"
+	case ErrRLSNotEnforced:
+		what = "no effective identity: it enforces no row-level security, and the tenant's policy does not list it (or its report) under rls.without_rls"
 	}
 	var subject string
 	switch {

@@ -60,6 +60,10 @@ type canned struct {
 	hang   bool // close the connection without answering
 }
 
+// quota403 is the trial quota's refusal as the troubleshooting docs word it
+// (the code is undocumented).
+var quota403 = canned{status: 403, body: `{"error":{"code":"Forbidden","message":"The user has exceeded the amount of embed token that can be generated on a shared capacity."}}`}
+
 // fake is Entra ID + Power BI on one httptest TLS server, written from
 // shared/reference/powerbi-api.md: OIDC document, token endpoint with the real
 // error body, Get Report/Get Dataset In Group, V2 GenerateToken, the

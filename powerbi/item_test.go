@@ -13,20 +13,21 @@ import (
 
 func TestDashboardToken(t *testing.T) {
 	t.Parallel()
+	// The Plain tile's dataset has no RLS: the policy says so through its report.
 	alice := func(roles map[string][]string) *Identity {
-		return &Identity{Username: "alice", Roles: []string{"Customer"}, DatasetRoles: roles}
+		return &Identity{Username: "alice", Roles: []string{"Customer"}, DatasetRoles: roles, WithoutRLS: []string{repPlain}}
 	}
 	tests := []struct {
 		name     string
-		r        ItemRequest
+		r        TokenRequest
 		wantBody string
 	}{{
 		name:     "one identity for the RLS datasets sharing the default roles",
-		r:        ItemRequest{WorkspaceID: testWS, DashboardID: dashSales, Identity: alice(nil)},
+		r:        TokenRequest{Items: dashItem(testWS, dashSales), Identity: alice(nil)},
 		wantBody: `{"accessLevel":"View","identities":[{"username":"alice","roles":["Customer"],"datasets":["` + dsRLS + `","` + dsNoRoles + `"]}]}`,
 	}, {
 		name:     "one identity per role set",
-		r:        ItemRequest{WorkspaceID: testWS, DashboardID: dashSales, Lifetime: 20 * time.Minute, Identity: alice(map[string][]string{dsNoRoles: {"Auditor"}, dsPlain: {"Ignored"}})},
+		r:        TokenRequest{Items: dashItem(testWS, dashSales), Lifetime: 20 * time.Minute, Identity: alice(map[string][]string{dsNoRoles: {"Auditor"}, dsPlain: {"Ignored"}})},
 		wantBody: `{"accessLevel":"View","lifetimeInMinutes":20,"identities":[{"username":"alice","roles":["Customer"],"datasets":["` + dsRLS + `"]},{"username":"alice","roles":["Auditor"],"datasets":["` + dsNoRoles + `"]}]}`,
 	}}
 	for _, tt := range tests {
@@ -34,18 +35,18 @@ func TestDashboardToken(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
 			tt.r.ProfileID = testProfile
-			tok, err := e.c.GenerateItemToken(context.Background(), tt.r)
+			tok, err := e.c.Issue(context.Background(), tt.r)
 			if err != nil {
 				t.Fatal(err)
 			}
 			wantPath := groupPath(testWS, "dashboards", dashSales, "GenerateToken")
 			checkOnePost(t, e.f, wantPath)
 			checkBody(t, "body", e.f.lastBody(), tt.wantBody)
-			want := &Dashboard{ID: dashSales, Name: "Sales overview", EmbedURL: dashboardEmbedURL(testWS, dashSales)}
-			if diff := cmp.Diff(want, tok.Dashboard); diff != "" {
+			want := []Embedded{{Kind: KindDashboard, ID: dashSales, Name: "Sales overview", EmbedURL: dashboardEmbedURL(testWS, dashSales), WorkspaceID: testWS}}
+			if diff := cmp.Diff(want, tok.Items); diff != "" {
 				t.Errorf("dashboard (-want +got):\n%s", diff)
 			}
-			if tok.Tile != nil || tok.Reports != nil || tok.TokenID == "" || tok.RequestID == "" {
+			if tok.TokenID == "" || tok.RequestID == "" {
 				t.Errorf("token = %+v", tok)
 			}
 			// Tiles listed once; each distinct dataset read once.
@@ -62,12 +63,12 @@ func TestDashboardToken(t *testing.T) {
 					t.Errorf("call %d: profile header = %q", i, got)
 				}
 			}
-			p, err := e.c.PlanItem(context.Background(), tt.r)
+			p, err := e.c.Plan(context.Background(), tt.r)
 			if err != nil {
 				t.Fatal(err)
 			}
 			checkBody(t, "plan body", string(p.Body), tt.wantBody)
-			if p.Method != http.MethodPost || p.URL != e.f.srv.URL+wantPath || p.ProfileID != testProfile || len(p.Reports) != 0 {
+			if p.Method != http.MethodPost || p.URL != e.f.srv.URL+wantPath || p.ProfileID != testProfile || len(p.Items) != 1 {
 				t.Errorf("plan = %+v", p)
 			}
 			if e.f.totalGets() != 5 || e.f.generatePosts() != 1 {
@@ -98,9 +99,9 @@ func TestTileToken(t *testing.T) {
 		wantBody: `{"accessLevel":"View","identities":[{"username":"alice","roles":["Manager"],"datasets":["` + dsRLS + `"]}]}`,
 		wantDS:   1,
 	}, {
-		name:     "no identity for a dataset without RLS",
+		name:     "no identity for a dataset the policy says has no RLS",
 		tile:     tilePlain,
-		identity: &Identity{Username: "alice", Roles: []string{"Customer"}},
+		identity: &Identity{Username: "alice", Roles: []string{"Customer"}, WithoutRLS: []string{strings.ToUpper(dsPlain)}},
 		wantBody: `{"accessLevel":"View"}`,
 		wantDS:   1,
 	}, {
@@ -113,8 +114,8 @@ func TestTileToken(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
-			r := ItemRequest{WorkspaceID: testWS, DashboardID: dashSales, TileID: tt.tile, Identity: tt.identity}
-			tok, err := e.c.GenerateItemToken(context.Background(), r)
+			r := TokenRequest{Items: tileItem(testWS, dashSales, tt.tile), Identity: tt.identity}
+			tok, err := e.c.Issue(context.Background(), r)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -122,12 +123,10 @@ func TestTileToken(t *testing.T) {
 			checkOnePost(t, e.f, wantPath)
 			checkBody(t, "body", e.f.lastBody(), tt.wantBody)
 			ft := fakeTiles[tt.tile]
-			want := &Tile{ID: tt.tile, Title: ft.title, EmbedURL: tileEmbedURL(testWS, dashSales, tt.tile), ReportID: ft.report, DatasetID: ft.dataset}
-			if diff := cmp.Diff(want, tok.Tile); diff != "" {
+			want := []Embedded{{Kind: KindTile, ID: tt.tile, Name: ft.title, EmbedURL: tileEmbedURL(testWS, dashSales, tt.tile), WorkspaceID: testWS,
+				ReportID: ft.report, DatasetID: ft.dataset, DashboardID: dashSales}}
+			if diff := cmp.Diff(want, tok.Items); diff != "" {
 				t.Errorf("tile (-want +got):\n%s", diff)
-			}
-			if tok.Dashboard != nil || tok.Reports != nil {
-				t.Errorf("token = %+v", tok)
 			}
 			if got := e.f.getsOf(groupPath(testWS, "dashboards", dashSales, "tiles", tt.tile)); got != 1 {
 				t.Errorf("tile GETs = %d, want 1", got)
@@ -135,7 +134,7 @@ func TestTileToken(t *testing.T) {
 			if got := e.f.totalGets(); got != 1+tt.wantDS {
 				t.Errorf("GETs = %d, want the tile and %d dataset(s)", got, tt.wantDS)
 			}
-			p, err := e.c.PlanItem(context.Background(), r)
+			p, err := e.c.Plan(context.Background(), r)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -151,66 +150,77 @@ func TestItemTokenErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name    string
-		r       ItemRequest
-		route   string // fake route to inject into, "" for none
-		answer  canned
+		r       TokenRequest
+		route   string   // fake route to inject into, "" for none
+		answer  []canned // what it answers, in turn
 		wantIs  error
 		wantAPI *APIError
 		wantPE  *PreconditionError
 		wantGen int
 	}{{
 		name:   "no identity for the dashboard's RLS dataset",
-		r:      ItemRequest{WorkspaceID: testWS, DashboardID: dashSales},
+		r:      TokenRequest{Items: dashItem(testWS, dashSales)},
 		wantIs: ErrIdentityRequired, wantPE: &PreconditionError{Kind: ErrIdentityRequired, DatasetID: dsRLS, ReportID: repSales},
 	}, {
 		name:   "tile: roles required, none given",
-		r:      ItemRequest{WorkspaceID: testWS, DashboardID: dashSales, TileID: tileMkt, Identity: &Identity{Username: "alice"}},
+		r:      TokenRequest{Items: tileItem(testWS, dashSales, tileMkt), Identity: &Identity{Username: "alice"}},
 		wantIs: ErrRolesRequired, wantPE: &PreconditionError{Kind: ErrRolesRequired, DatasetID: dsRLS, ReportID: repMkt},
 	}, {
 		name:    "unknown dashboard",
-		r:       ItemRequest{WorkspaceID: testWS, DashboardID: "00000000-0000-4000-8000-0000000000ff"},
+		r:       TokenRequest{Items: dashItem(testWS, "00000000-0000-4000-8000-0000000000ff")},
 		wantIs:  ErrNotFound,
 		wantAPI: &APIError{Op: "GetDashboard", Status: 404, Code: "PowerBIEntityNotFound", Message: "Get dashboard failed"},
 	}, {
 		name:    "unknown tile",
-		r:       ItemRequest{WorkspaceID: testWS, DashboardID: dashSales, TileID: "00000000-0000-4000-8000-0000000000ff"},
+		r:       TokenRequest{Items: tileItem(testWS, dashSales, "00000000-0000-4000-8000-0000000000ff")},
 		wantIs:  ErrNotFound,
 		wantAPI: &APIError{Op: "GetTile", Status: 404, Code: "PowerBIEntityNotFound", Message: "Get tile failed"},
 	}, {
 		name:    "workspace not authorized",
-		r:       ItemRequest{WorkspaceID: "00000000-0000-4000-8000-0000000000ee", DashboardID: dashSales},
+		r:       TokenRequest{Items: dashItem("00000000-0000-4000-8000-0000000000ee", dashSales)},
 		wantIs:  ErrNotAuthorized,
 		wantAPI: &APIError{Op: "GetDashboard", Status: 401, Code: "PowerBINotAuthorizedException"},
 	}, {
 		name:  "tiles throttled",
-		r:     ItemRequest{WorkspaceID: testWS, DashboardID: dashSales, Identity: &Identity{Username: "a", Roles: []string{"r"}}},
-		route: "tiles", answer: canned{status: 429, header: map[string]string{"Retry-After": "9"}},
+		r:     TokenRequest{Items: dashItem(testWS, dashSales), Identity: &Identity{Username: "a", Roles: []string{"r"}, WithoutRLS: []string{dsPlain}}},
+		route: "tiles", answer: []canned{{status: 429, header: map[string]string{"Retry-After": "9"}}},
 		wantIs: ErrThrottled,
 	}, {
 		name:  "Power BI rejects the dashboard token",
-		r:     ItemRequest{WorkspaceID: testWS, DashboardID: dashSales, Identity: &Identity{Username: "a", Roles: []string{"r"}}},
-		route: "generate", answer: canned{status: 400, body: `{"error":{"code":"InvalidRequest","message":"Creating embed token with multiple identities is not supported"}}`},
+		r:     TokenRequest{Items: dashItem(testWS, dashSales), Identity: &Identity{Username: "a", Roles: []string{"r"}, WithoutRLS: []string{dsPlain}}},
+		route: "generate", answer: []canned{{status: 400, body: `{"error":{"code":"InvalidRequest","message":"Creating embed token with multiple identities is not supported"}}`}},
 		wantIs:  ErrBadRequest,
 		wantAPI: &APIError{Op: "GenerateDashboardToken", Status: 400, Code: "InvalidRequest", Message: "Creating embed token with multiple identities is not supported"},
 		wantGen: 1,
 	}, {
-		name:  "tile token 403 is quota/forbidden",
-		r:     ItemRequest{WorkspaceID: testWS, DashboardID: dashSales, TileID: tilePlain},
-		route: "generate", answer: canned{status: 403},
-		wantIs:  ErrQuotaExceeded,
+		name:  "tile token 403, again with a fresh Entra token, is forbidden",
+		r:     TokenRequest{Items: tileItem(testWS, dashSales, tilePlain)},
+		route: "generate", answer: []canned{{status: 403}, {status: 403}},
+		wantIs:  ErrForbidden,
 		wantAPI: &APIError{Op: "GenerateTileToken", Status: 403},
-		wantGen: 1,
+		wantGen: 2,
+	}, {
+		name:  "tile token 403 naming the trial quota",
+		r:     TokenRequest{Items: tileItem(testWS, dashSales, tilePlain)},
+		route: "generate", answer: []canned{quota403, quota403},
+		wantIs:  ErrQuotaExceeded,
+		wantAPI: &APIError{Op: "GenerateTileToken", Status: 403, Code: "Forbidden", Message: "The user has exceeded the amount of embed token that can be generated on a shared capacity.", Quota: true},
+		wantGen: 2,
+	}, {
+		name:   "an RLS tenant on a tile whose dataset enforces no RLS",
+		r:      TokenRequest{Items: tileItem(testWS, dashSales, tilePlain), Identity: &Identity{Username: "a", Roles: []string{"r"}}},
+		wantIs: ErrRLSNotEnforced, wantPE: &PreconditionError{Kind: ErrRLSNotEnforced, DatasetID: dsPlain, ReportID: repPlain},
 	}, {
 		name:   "no workspace",
-		r:      ItemRequest{DashboardID: dashSales},
+		r:      TokenRequest{Items: dashItem("", dashSales)},
 		wantIs: ErrInvalidRequest,
 	}, {
 		name:   "no dashboard",
-		r:      ItemRequest{WorkspaceID: testWS, TileID: tileSales},
+		r:      TokenRequest{Items: tileItem(testWS, "", tileSales)},
 		wantIs: ErrInvalidRequest,
 	}, {
 		name:   "negative lifetime",
-		r:      ItemRequest{WorkspaceID: testWS, DashboardID: dashSales, Lifetime: -time.Second},
+		r:      TokenRequest{Items: dashItem(testWS, dashSales), Lifetime: -time.Second},
 		wantIs: ErrInvalidRequest,
 	}}
 	for _, tt := range tests {
@@ -218,9 +228,9 @@ func TestItemTokenErrors(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
 			if tt.route != "" {
-				e.f.push(tt.route, tt.answer)
+				e.f.push(tt.route, tt.answer...)
 			}
-			_, err := e.c.GenerateItemToken(context.Background(), tt.r)
+			_, err := e.c.Issue(context.Background(), tt.r)
 			if !errors.Is(err, tt.wantIs) {
 				t.Fatalf("err = %v, want %v", err, tt.wantIs)
 			}
@@ -252,8 +262,8 @@ func TestItemTokenErrors(t *testing.T) {
 					t.Errorf("err = %#v", err)
 				}
 			}
-			if _, perr := e.c.PlanItem(context.Background(), tt.r); tt.route == "" && !errors.Is(perr, tt.wantIs) {
-				t.Errorf("PlanItem err = %v, want %v", perr, tt.wantIs)
+			if _, perr := e.c.Plan(context.Background(), tt.r); tt.route == "" && !errors.Is(perr, tt.wantIs) {
+				t.Errorf("Plan err = %v, want %v", perr, tt.wantIs)
 			}
 		})
 	}
@@ -263,9 +273,9 @@ func TestItemMetadataCachedAndForgotten(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, withoutTokenCache) // repeated identical requests must reach upstream
 	ctx := context.Background()
-	r := ItemRequest{WorkspaceID: testWS, DashboardID: dashSales, Identity: &Identity{Username: "alice", Roles: []string{"Customer"}}}
+	r := TokenRequest{Items: dashItem(testWS, dashSales), Identity: &Identity{Username: "alice", Roles: []string{"Customer"}, WithoutRLS: []string{repPlain}}}
 	for range 2 {
-		if _, err := e.c.GenerateItemToken(ctx, r); err != nil {
+		if _, err := e.c.Issue(ctx, r); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -275,10 +285,10 @@ func TestItemMetadataCachedAndForgotten(t *testing.T) {
 	}
 	// A rejected token drops what it was built from.
 	e.f.push("generate", canned{status: 400, body: `{"error":{"code":"InvalidRequest","message":"Creating embed token for accessing dataset x requires effective identity to be provided"}}`})
-	if _, err := e.c.GenerateItemToken(ctx, r); !errors.Is(err, ErrBadRequest) {
+	if _, err := e.c.Issue(ctx, r); !errors.Is(err, ErrBadRequest) {
 		t.Fatalf("err = %v", err)
 	}
-	if _, err := e.c.GenerateItemToken(ctx, r); err != nil {
+	if _, err := e.c.Issue(ctx, r); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{tiles, groupPath(testWS, "dashboards", dashSales), groupPath(testWS, "datasets", dsRLS)} {
@@ -288,9 +298,9 @@ func TestItemMetadataCachedAndForgotten(t *testing.T) {
 	}
 	// After the TTL a tile is fetched again.
 	rt := r
-	rt.TileID = tileSales
+	rt.Items = tileItem(testWS, dashSales, tileSales)
 	for range 2 {
-		if _, err := e.c.GenerateItemToken(ctx, rt); err != nil {
+		if _, err := e.c.Issue(ctx, rt); err != nil {
 			t.Fatal(err)
 		}
 		e.clock.Advance(DefaultMetadataTTL)
@@ -303,7 +313,7 @@ func TestItemMetadataCachedAndForgotten(t *testing.T) {
 func TestItemLogsNeverHoldTokens(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	tok, err := e.c.GenerateItemToken(context.Background(), ItemRequest{WorkspaceID: testWS, DashboardID: dashSales, TileID: tilePlain})
+	tok, err := e.c.Issue(context.Background(), TokenRequest{Items: tileItem(testWS, dashSales, tilePlain)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -221,14 +221,6 @@ func (cl *Client) datasets(ctx context.Context, profile string, refs []datasetAt
 	})
 }
 
-// reports fetches (or reads from cache) every report of r, each in its own
-// workspace, concurrently, in request order.
-func (cl *Client) reports(ctx context.Context, r TokenRequest) ([]reportMeta, error) {
-	return fanOut(ctx, len(r.Reports), func(ctx context.Context, i int) (reportMeta, error) {
-		return cl.report(ctx, r.workspaceOf(i), r.ProfileID, r.Reports[i].ID)
-	})
-}
-
 // datasetWorkspace is where to ask about the report's dataset: its own
 // workspace for a shared dataset, else the report's (ws).
 func datasetWorkspace(ws string, m reportMeta) string {

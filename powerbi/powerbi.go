@@ -1,25 +1,27 @@
 // Package powerbi is Embedgate's gateway to Entra ID and the Power BI REST API
 // (app owns data). It exists so that the rest of the service can ask for "one
-// embed token for these reports (or this dashboard or tile), with this RLS
-// identity" and get back either a token or a typed error, while this package
-// alone knows the wire formats, the service principal's credential and its
-// rotation, the caches, and the retry rules.
+// embed token for these items, with this RLS identity" and get back either a
+// token or a typed error, while this package alone knows the wire formats, the
+// service principal's credential and its rotation, the caches, and the retry
+// rules.
 //
-// Per request it costs at most: zero Entra calls (MSAL's token cache, shared by
-// every request, with concurrent cold acquisitions coalesced), zero metadata
-// calls when the reports, dashboards, tiles and datasets are cached
-// (MetadataTTL, keyed by workspace + profile, concurrent misses coalesced),
-// and at most one GenerateToken POST: V2 for all reports of the request,
-// whatever their workspaces; the V1 report route for a lone paginated report;
-// the V1 dashboard or tile route for GenerateItemToken. Identical requests
-// share a token: concurrent ones one POST, later ones the minted token until
-// RefreshAt (unless Config.DisableTokenCache).
+// One request shape serves every item kind (TokenRequest, with Items of a Kind):
+// Client.Issue mints, Client.Plan says what Issue would send. Per request it
+// costs at most: zero Entra calls (the token in use is shared by every request;
+// renewed only when it would not outlive the embed token, see credential.go),
+// zero metadata calls when the items and datasets are cached (MetadataTTL,
+// keyed by workspace + profile, concurrent misses coalesced), and one
+// GenerateToken POST: V2 for all reports of the request, whatever their
+// workspaces; the V1 report route for a lone paginated report; the V1 dashboard
+// or tile route. Identical requests share a token: concurrent ones one POST,
+// later ones the minted token until its RefreshAt (unless
+// Config.DisableTokenCache).
 //
-// Errors are classified by sentinels (ErrNotFound, ErrThrottled, ...) that the
-// typed errors (*APIError, *ThrottledError, *CredentialError,
-// *UnavailableError, *PreconditionError, *UnsupportedError) match with
-// errors.Is; the server maps them to gRPC codes in one place. A caller's own
-// cancellation or deadline is returned wrapped, so errors.Is(err,
+// Errors are classified by sentinels (ErrNotFound, ErrForbidden,
+// ErrQuotaExceeded, ...) that the typed errors (*APIError, *ThrottledError,
+// *CredentialError, *UnavailableError, *PreconditionError, *UnsupportedError)
+// match with errors.Is; the server maps them to gRPC codes in one place. A
+// caller's own cancellation or deadline is returned wrapped, so errors.Is(err,
 // context.Canceled / context.DeadlineExceeded) holds.
 //
 // Nothing here logs or returns an access token, an embed token, a client
@@ -70,10 +72,10 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // BI (tests, or a proxy-specific transport). ca_file is then ignored.
 func WithHTTPClient(hc *http.Client) Option { return func(o *options) { o.hc = hc } }
 
-// WithClock replaces time.Now for the metadata TTL, the credential-file
-// recheck interval, Retry-After dates, EmbedToken.Issued and the embed-token
-// cache's refresh points, so that tests never sleep. MSAL's
-// own token expiry keeps the real clock.
+// WithClock replaces time.Now for the metadata TTL, the Entra token's age and
+// expiry, Retry-After dates, EmbedToken.Issued and the embed-token cache's
+// refresh points, so that tests never sleep. MSAL's own cache keeps the real
+// clock; the gateway decides renewals on this one.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
 // New validates cfg and builds the Client: one http.Client (connection reuse,

@@ -15,15 +15,26 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func req(ids ...string) TokenRequest { return TokenRequest{WorkspaceID: testWS, Reports: refs(ids...)} }
+func req(ids ...string) TokenRequest { return TokenRequest{Items: reports(testWS, ids...)} }
 
-// refs are reports in the request's primary workspace.
-func refs(ids ...string) []ReportRef {
-	out := make([]ReportRef, len(ids))
+// reports are report items of one workspace.
+func reports(ws string, ids ...string) []Item {
+	out := make([]Item, len(ids))
 	for i, id := range ids {
-		out[i] = ReportRef{ID: id}
+		out[i] = rep(ws, id)
 	}
 	return out
+}
+
+// rep is a report item.
+func rep(ws, id string) Item { return Item{Kind: KindReport, ID: id, WorkspaceID: ws} }
+
+// dashItem is the item of a dashboard request.
+func dashItem(ws, id string) []Item { return []Item{{Kind: KindDashboard, ID: id, WorkspaceID: ws}} }
+
+// tileItem is the item of a tile request.
+func tileItem(ws, dashboard, tile string) []Item {
+	return []Item{{Kind: KindTile, ID: tile, WorkspaceID: ws, DashboardID: dashboard}}
 }
 
 // waitFor polls cond until it holds or a deadline passes (no fixed sleeps).
@@ -41,7 +52,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestGenerateTokenSingleReport(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	tok, err := e.c.GenerateToken(context.Background(), req(repPlain))
+	tok, err := e.c.Issue(context.Background(), req(repPlain))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,8 +61,9 @@ func TestGenerateTokenSingleReport(t *testing.T) {
 		TokenID:    "49ae3742-54c0-4c29-af52-619ff93b5c81",
 		Expiration: time.Date(2026, 7, 29, 17, 58, 19, 0, time.UTC),
 		RequestID:  tok.RequestID,
-		Reports:    []Report{{ID: repPlain, Name: "Plain", EmbedURL: embedURLFor(testWS, repPlain), DatasetID: dsPlain}},
+		Items:      []Embedded{{Kind: KindReport, ID: repPlain, Name: "Plain", EmbedURL: embedURLFor(testWS, repPlain), WorkspaceID: testWS, DatasetID: dsPlain}},
 		Issued:     e.clock.Now(),
+		RefreshAt:  RefreshAt(e.clock.Now(), time.Date(2026, 7, 29, 17, 58, 19, 0, time.UTC)),
 	}
 	if diff := cmp.Diff(want, tok); diff != "" {
 		t.Errorf("token (-want +got):\n%s", diff)
@@ -84,7 +96,7 @@ func TestEntraCalledOnceForManyRequests(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, withoutTokenCache) // repeated identical requests must reach upstream
 	for i := 0; i < 5; i++ {
-		if _, err := e.c.GenerateToken(context.Background(), req(repPlain)); err != nil {
+		if _, err := e.c.Issue(context.Background(), req(repPlain)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -122,8 +134,8 @@ func TestConcurrentColdRequestsMakeOneTokenPost(t *testing.T) {
 				return
 			}
 			r := req(reports[i/2])
-			r.Identity = &Identity{Username: "alice", Roles: []string{"Customer"}}
-			_, errs[i] = e.c.GenerateToken(context.Background(), r)
+			r.Identity = &Identity{Username: "alice", Roles: []string{"Customer"}, WithoutRLS: []string{dsPlain}}
+			_, errs[i] = e.c.Issue(context.Background(), r)
 		})
 	}
 	waitFor(t, "all callers waiting on one acquisition", func() bool { return e.c.cred.sf.waiting.Load() == n })
@@ -144,9 +156,9 @@ func TestMetadataCachedPerWorkspaceAndProfile(t *testing.T) {
 	e := newEnv(t, withoutTokenCache) // repeated identical requests must reach upstream
 	ctx := context.Background()
 	r := req(repSales, repMkt, repPlain)
-	r.Identity = &Identity{Username: "alice@acme.com", Roles: []string{"Customer"}}
+	r.Identity = &Identity{Username: "alice@acme.com", Roles: []string{"Customer"}, WithoutRLS: []string{dsPlain}}
 	for i := 0; i < 2; i++ {
-		if _, err := e.c.GenerateToken(ctx, r); err != nil {
+		if _, err := e.c.Issue(ctx, r); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -162,7 +174,7 @@ func TestMetadataCachedPerWorkspaceAndProfile(t *testing.T) {
 	}
 	// Another profile sees other content: its own cache entries.
 	r.ProfileID = testProfile
-	if _, err := e.c.GenerateToken(ctx, r); err != nil {
+	if _, err := e.c.Issue(ctx, r); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.f.getCount("reports", repSales); got != 2 {
@@ -171,7 +183,7 @@ func TestMetadataCachedPerWorkspaceAndProfile(t *testing.T) {
 	// After the TTL everything is fetched again.
 	e.clock.Advance(DefaultMetadataTTL)
 	r.ProfileID = ""
-	if _, err := e.c.GenerateToken(ctx, r); err != nil {
+	if _, err := e.c.Issue(ctx, r); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.f.getCount("reports", repSales); got != 3 {
@@ -197,7 +209,7 @@ func TestMetadataMissesCoalesced(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	for i := range n {
-		wg.Go(func() { _, errs[i] = e.c.GenerateToken(context.Background(), req(repPlain)) })
+		wg.Go(func() { _, errs[i] = e.c.Issue(context.Background(), req(repPlain)) })
 	}
 	waitFor(t, "callers coalesced on one report GET", func() bool { return e.c.metaSF.waiting.Load() == n })
 	close(gate)
@@ -220,7 +232,7 @@ func TestProfileHeaderOnEveryCall(t *testing.T) {
 	e := newEnv(t)
 	r := req(repPlain)
 	r.ProfileID = testProfile
-	if _, err := e.c.GenerateToken(context.Background(), r); err != nil {
+	if _, err := e.c.Issue(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
 	var hs []http.Header
@@ -238,34 +250,35 @@ func TestProfileHeaderOnEveryCall(t *testing.T) {
 
 func TestGenerateTokenBody(t *testing.T) {
 	t.Parallel()
-	alice := &Identity{Username: "alice@acme.com", Roles: []string{"Customer"}, CustomData: "acme"}
+	// The policy says the Plain report's dataset carries no RLS.
+	alice := &Identity{Username: "alice@acme.com", Roles: []string{"Customer"}, CustomData: "acme", WithoutRLS: []string{repPlain}}
 	tests := []struct {
 		name string
 		r    TokenRequest
 		want string // the exact JSON body
 	}{{
 		name: "identity not sent for a dataset without RLS",
-		r:    TokenRequest{WorkspaceID: testWS, Reports: refs(repPlain), Identity: alice},
+		r:    TokenRequest{Items: reports(testWS, repPlain), Identity: alice},
 		want: `{"datasets":[{"id":"` + dsPlain + `"}],"reports":[{"id":"` + repPlain + `","allowEdit":false}]}`,
 	}, {
 		name: "identity only for the RLS dataset, one token for several reports",
-		r:    TokenRequest{WorkspaceID: testWS, Reports: refs(repSales, repPlain, repMkt), Identity: alice, AllowEdit: true, Lifetime: 30 * time.Minute},
+		r:    TokenRequest{Items: reports(testWS, repSales, repPlain, repMkt), Identity: alice, AllowEdit: true, Lifetime: 30 * time.Minute},
 		want: `{"datasets":[{"id":"` + dsRLS + `"},{"id":"` + dsPlain + `"}],"reports":[{"id":"` + repSales + `","allowEdit":true},{"id":"` + repPlain + `","allowEdit":true},{"id":"` + repMkt + `","allowEdit":true}],` +
 			`"identities":[{"username":"alice@acme.com","roles":["Customer"],"customData":"acme","datasets":["` + dsRLS + `"]}],"lifetimeInMinutes":30}`,
 	}, {
 		name: "customData omitted when empty; capital-I flags honoured; roles optional there",
-		r:    TokenRequest{WorkspaceID: testWS, Reports: refs(repNoRoles), Identity: &Identity{Username: "0b7c9f6e-sp-object-id"}, Lifetime: 90 * time.Second},
+		r:    TokenRequest{Items: reports(testWS, repNoRoles), Identity: &Identity{Username: "0b7c9f6e-sp-object-id"}, Lifetime: 90 * time.Second},
 		want: `{"datasets":[{"id":"` + dsNoRoles + `"}],"reports":[{"id":"` + repNoRoles + `","allowEdit":false}],"identities":[{"username":"0b7c9f6e-sp-object-id","datasets":["` + dsNoRoles + `"]}],"lifetimeInMinutes":1}`,
 	}, {
 		name: "sub-minute lifetime rounds up to one minute",
-		r:    TokenRequest{WorkspaceID: testWS, Reports: refs(repPlain), Lifetime: 10 * time.Second},
+		r:    TokenRequest{Items: reports(testWS, repPlain), Lifetime: 10 * time.Second},
 		want: `{"datasets":[{"id":"` + dsPlain + `"}],"reports":[{"id":"` + repPlain + `","allowEdit":false}],"lifetimeInMinutes":1}`,
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
-			tok, err := e.c.GenerateToken(context.Background(), tt.r)
+			tok, err := e.c.Issue(context.Background(), tt.r)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -275,12 +288,12 @@ func TestGenerateTokenBody(t *testing.T) {
 			if got := e.f.lastBody(); got != tt.want {
 				t.Errorf("body\n got %s\nwant %s", got, tt.want)
 			}
-			if len(tok.Reports) != len(tt.r.Reports) {
-				t.Fatalf("reports = %d, want %d", len(tok.Reports), len(tt.r.Reports))
+			if len(tok.Items) != len(tt.r.Items) {
+				t.Fatalf("items = %d, want %d", len(tok.Items), len(tt.r.Items))
 			}
-			for i, rep := range tok.Reports {
-				if rep.ID != tt.r.Reports[i].ID || rep.EmbedURL != embedURLFor(testWS, rep.ID) {
-					t.Errorf("report %d = %+v", i, rep)
+			for i, rep := range tok.Items {
+				if rep.ID != tt.r.Items[i].ID || rep.EmbedURL != embedURLFor(testWS, rep.ID) || rep.WorkspaceID != testWS {
+					t.Errorf("item %d = %+v", i, rep)
 				}
 			}
 			// Plan describes exactly the call that was made.
@@ -305,24 +318,30 @@ func TestPreconditionsFailBeforeMinting(t *testing.T) {
 		r       TokenRequest
 		wantErr error
 	}{
-		{"RLS dataset without identity", TokenRequest{WorkspaceID: testWS, Reports: refs(repPlain, repSales)}, ErrIdentityRequired},
-		{"identity without username", TokenRequest{WorkspaceID: testWS, Reports: refs(repNoRoles), Identity: &Identity{Roles: []string{"r"}}}, ErrIdentityRequired},
-		{"roles required, none given", TokenRequest{WorkspaceID: testWS, Reports: refs(repSales), Identity: &Identity{Username: "alice"}}, ErrRolesRequired},
-		{"paginated report mixed with another", TokenRequest{WorkspaceID: testWS, Reports: refs(repPlain, repRDL)}, ErrUnsupported},
-		{"paginated report mixed, other workspace", TokenRequest{WorkspaceID: testWS, Reports: []ReportRef{{ID: repWS2RDL, WorkspaceID: testWS2}, {ID: repSales}}}, ErrUnsupported},
-		{"identity without username for a paginated report", TokenRequest{WorkspaceID: testWS, Reports: refs(repRDL), Identity: &Identity{Roles: []string{"r"}}}, ErrIdentityRequired},
-		{"report without any workspace", TokenRequest{Reports: refs(repPlain)}, ErrInvalidRequest},
-		{"empty target workspace", TokenRequest{WorkspaceID: testWS, Reports: refs(repPlain), TargetWorkspaceIDs: []string{""}}, ErrInvalidRequest},
-		{"too many target workspaces", TokenRequest{WorkspaceID: testWS, Reports: refs(repPlain), TargetWorkspaceIDs: slices.Repeat([]string{testWS}, 51)}, ErrInvalidRequest},
-		{"no reports", TokenRequest{WorkspaceID: testWS}, ErrInvalidRequest},
-		{"too many reports", TokenRequest{WorkspaceID: testWS, Reports: make([]ReportRef, 51)}, ErrInvalidRequest},
-		{"negative lifetime", TokenRequest{WorkspaceID: testWS, Reports: refs(repPlain), Lifetime: -time.Minute}, ErrInvalidRequest},
+		{"RLS dataset without identity", TokenRequest{Items: reports(testWS, repPlain, repSales)}, ErrIdentityRequired},
+		{"identity without username", TokenRequest{Items: reports(testWS, repNoRoles), Identity: &Identity{Roles: []string{"r"}}}, ErrIdentityRequired},
+		{"roles required, none given", TokenRequest{Items: reports(testWS, repSales), Identity: &Identity{Username: "alice"}}, ErrRolesRequired},
+		{"paginated report mixed with another", TokenRequest{Items: reports(testWS, repPlain, repRDL)}, ErrUnsupported},
+		{"paginated report mixed, other workspace", TokenRequest{Items: []Item{rep(testWS2, repWS2RDL), rep(testWS, repSales)}}, ErrUnsupported},
+		{"identity without username for a paginated report", TokenRequest{Items: reports(testWS, repRDL), Identity: &Identity{Roles: []string{"r"}}}, ErrIdentityRequired},
+		{"report without any workspace", TokenRequest{Items: []Item{{Kind: KindReport, ID: repPlain}}}, ErrInvalidRequest},
+		{"an RLS tenant on a dataset that enforces no RLS", TokenRequest{Items: reports(testWS, repPlain), Identity: &Identity{Username: "a", Roles: []string{"r"}}}, ErrRLSNotEnforced},
+		{"exempting one of two reports on such a dataset", TokenRequest{Items: []Item{rep(testWS, repPlain), rep(testWS, repShared)},
+			Identity: &Identity{Username: "a", Roles: []string{"r"}, WithoutRLS: []string{repPlain}}}, ErrRLSNotEnforced},
+		{"a dashboard with edit", TokenRequest{Items: dashItem(testWS, dashSales), AllowEdit: true}, ErrInvalidRequest},
+		{"two dashboards", TokenRequest{Items: append(dashItem(testWS, dashSales), dashItem(testWS, dashSales)...)}, ErrInvalidRequest},
+		{"a report and a dashboard", TokenRequest{Items: append(reports(testWS, repPlain), dashItem(testWS, dashSales)...)}, ErrInvalidRequest},
+		{"empty target workspace", TokenRequest{Items: reports(testWS, repPlain), TargetWorkspaceIDs: []string{""}}, ErrInvalidRequest},
+		{"too many target workspaces", TokenRequest{Items: reports(testWS, repPlain), TargetWorkspaceIDs: slices.Repeat([]string{testWS}, 51)}, ErrInvalidRequest},
+		{"no reports", TokenRequest{}, ErrInvalidRequest},
+		{"too many reports", TokenRequest{Items: reports(testWS, make([]string, 51)...)}, ErrInvalidRequest},
+		{"negative lifetime", TokenRequest{Items: reports(testWS, repPlain), Lifetime: -time.Minute}, ErrInvalidRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
-			_, err := e.c.GenerateToken(context.Background(), tt.r)
+			_, err := e.c.Issue(context.Background(), tt.r)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}
@@ -335,7 +354,7 @@ func TestPreconditionsFailBeforeMinting(t *testing.T) {
 		})
 	}
 	e := newEnv(t)
-	_, err := e.c.GenerateToken(context.Background(), TokenRequest{WorkspaceID: testWS, Reports: refs(repSales)})
+	_, err := e.c.Issue(context.Background(), TokenRequest{Items: reports(testWS, repSales)})
 	var pe *PreconditionError
 	if !errors.As(err, &pe) || pe.DatasetID != dsRLS || pe.ReportID != repSales {
 		t.Errorf("err = %#v, want PreconditionError naming %s/%s", err, repSales, dsRLS)
@@ -364,11 +383,17 @@ func TestUpstreamErrorsAreTyped(t *testing.T) {
 		wantAPI: &APIError{Op: "GetReport", Status: 404, Code: "PowerBIEntityNotFound", Message: "Get report failed", RequestID: "rid-404"},
 		wantRID: "rid-404", wantCalls: 1,
 	}, {
-		name: "workspace not authorized (pbi.error shape)", route: "report",
-		answers: []canned{{401, notAuthorizedBody, map[string]string{"RequestId": "rid-401", "X-PowerBI-Error-Info": "ServicePrincipalIsNotAllowedByTenantAdminSwitch"}, false}},
-		r:       req(repPlain), wantIs: ErrNotAuthorized,
+		name: "workspace not authorized (pbi.error shape), again with a fresh Entra token", route: "report",
+		answers: []canned{{401, notAuthorizedBody, hdr("rid-401a"), false}, {401, notAuthorizedBody, hdr("rid-401"), false}},
+		r:       req(repPlain), wantIs: ErrNotAuthorized, notIs: []error{ErrPrincipalNotAllowed},
 		wantAPI: &APIError{Op: "GetReport", Status: 401, Code: "PowerBINotAuthorizedException", RequestID: "rid-401"},
-		wantRID: "rid-401", wantCalls: 1,
+		wantRID: "rid-401", wantCalls: 2,
+	}, {
+		name: "service principals blocked by the tenant setting", route: "report",
+		answers: slices.Repeat([]canned{{401, notAuthorizedBody, map[string]string{"RequestId": "rid-401s", "X-PowerBI-Error-Info": "ServicePrincipalIsNotAllowedByTenantAdminSwitch"}, false}}, 2),
+		r:       req(repPlain), wantIs: ErrPrincipalNotAllowed, notIs: []error{ErrNotAuthorized},
+		wantAPI: &APIError{Op: "GetReport", Status: 401, Code: "PowerBINotAuthorizedException", RequestID: "rid-401s", ErrorInfo: "ServicePrincipalIsNotAllowedByTenantAdminSwitch"},
+		wantRID: "rid-401s", wantCalls: 2,
 	}, {
 		name: "dataset not found", route: "dataset",
 		answers: []canned{{404, `{"error":{"code":"PowerBIEntityNotFound","message":"Get dataset failed"}}`, hdr("rid-d404"), false}},
@@ -382,11 +407,17 @@ func TestUpstreamErrorsAreTyped(t *testing.T) {
 		wantAPI: &APIError{Op: "GenerateToken", Status: 400, Code: "InvalidRequest", Message: "Creating embed token for accessing dataset " + dsPlain + " shouldn't have effective identity", RequestID: "rid-400"},
 		wantRID: "rid-400", wantCalls: 1, wantGenPost: 1,
 	}, {
-		name: "403 other than TokenExpired is quota/forbidden", route: "generate",
-		answers: []canned{{403, ``, hdr("rid-403"), false}},
-		r:       req(repPlain), wantIs: ErrQuotaExceeded, notIs: []error{ErrTokenExpired},
-		wantAPI: &APIError{Op: "GenerateToken", Status: 403, RequestID: "rid-403"},
-		wantRID: "rid-403", wantCalls: 1, wantGenPost: 1,
+		name: "403 other than TokenExpired or the quota is forbidden", route: "generate",
+		answers: []canned{{403, ``, hdr("rid-403a"), false}, {403, `{"error":{"code":"Forbidden"}}`, hdr("rid-403"), false}},
+		r:       req(repPlain), wantIs: ErrForbidden, notIs: []error{ErrTokenExpired, ErrQuotaExceeded},
+		wantAPI: &APIError{Op: "GenerateToken", Status: 403, Code: "Forbidden", RequestID: "rid-403"},
+		wantRID: "rid-403", wantCalls: 2, wantGenPost: 2,
+	}, {
+		name: "403 of the trial quota", route: "generate",
+		answers: []canned{quota403, {403, quota403.body, hdr("rid-q"), false}},
+		r:       req(repPlain), wantIs: ErrQuotaExceeded, notIs: []error{ErrTokenExpired, ErrForbidden},
+		wantAPI: &APIError{Op: "GenerateToken", Status: 403, Code: "Forbidden", Message: "The user has exceeded the amount of embed token that can be generated on a shared capacity.", RequestID: "rid-q", Quota: true},
+		wantRID: "rid-q", wantCalls: 2, wantGenPost: 2,
 	}, {
 		name: "429 seconds, never retried", route: "generate",
 		answers: []canned{{429, ``, map[string]string{"RequestId": "rid-429", "Retry-After": "7"}, false}},
@@ -425,7 +456,7 @@ func TestUpstreamErrorsAreTyped(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
 			e.f.push(tt.route, tt.answers...)
-			_, err := e.c.GenerateToken(context.Background(), tt.r)
+			_, err := e.c.Issue(context.Background(), tt.r)
 			if !errors.Is(err, tt.wantIs) {
 				t.Fatalf("err = %v, want errors.Is %v", err, tt.wantIs)
 			}
@@ -489,7 +520,7 @@ func TestRetriesThenSuccess(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
 			e.f.push(tt.route, tt.answers...)
-			if _, err := e.c.GenerateToken(context.Background(), req(repPlain)); err != nil {
+			if _, err := e.c.Issue(context.Background(), req(repPlain)); err != nil {
 				t.Fatal(err)
 			}
 			if got := tt.calls(e.f); got != tt.want {
@@ -509,14 +540,14 @@ func TestTokenExpiredRetriedOnceWithFreshToken(t *testing.T) {
 	e.f.mu.Lock()
 	e.f.expired[e.f.issued[0]] = true
 	e.f.mu.Unlock()
-	if _, err := e.c.GenerateToken(ctx, req(repPlain)); err != nil {
+	if _, err := e.c.Issue(ctx, req(repPlain)); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.f.tokenPosts(); got != 2 {
 		t.Errorf("token POSTs = %d, want 2 (one forced refresh)", got)
 	}
 	// The fresh token is then served from the (new) cache.
-	if _, err := e.c.GenerateToken(ctx, req(repPlain)); err != nil {
+	if _, err := e.c.Issue(ctx, req(repPlain)); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.f.tokenPosts(); got != 2 {
@@ -529,7 +560,7 @@ func TestTokenExpiredSurfacesWhenEntraReturnsSameToken(t *testing.T) {
 	e := newEnv(t)
 	e.f.sameToken = true
 	e.f.expired["eyJ0eXAiOiJKV1QifQ.access-same.sig"] = true
-	_, err := e.c.GenerateToken(context.Background(), req(repPlain))
+	_, err := e.c.Issue(context.Background(), req(repPlain))
 	if !errors.Is(err, ErrTokenExpired) || errors.Is(err, ErrQuotaExceeded) {
 		t.Fatalf("err = %v, want ErrTokenExpired", err)
 	}
@@ -556,7 +587,8 @@ func TestEntraErrors(t *testing.T) {
 		wantIs: ErrCredential,
 		wantCE: &CredentialError{Status: 401, Code: "invalid_client", ErrorCodes: []int{7000215},
 			Description:   "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '" + testClientID + "'.",
-			CorrelationID: "99999999-8888-7777-6666-555555555555"},
+			CorrelationID: "99999999-8888-7777-6666-555555555555",
+			Hint:          "Entra refused the client secret: FILE must hold the secret's Value (shown once, when it is created), not its Secret ID"},
 	}, {
 		name:   "unknown app",
 		mutate: func(c *Config) { c.ClientID = "00000000-0000-0000-0000-000000000001" },
@@ -583,7 +615,7 @@ func TestEntraErrors(t *testing.T) {
 			if !errors.Is(err, tt.wantIs) {
 				t.Fatalf("err = %v, want %v", err, tt.wantIs)
 			}
-			if _, gerr := e.c.GenerateToken(context.Background(), req(repPlain)); !errors.Is(gerr, tt.wantIs) {
+			if _, gerr := e.c.Issue(context.Background(), req(repPlain)); !errors.Is(gerr, tt.wantIs) {
 				t.Errorf("GenerateToken err = %v, want %v", gerr, tt.wantIs)
 			}
 			if e.f.totalGets()+e.f.generatePosts() != 0 {
@@ -597,6 +629,7 @@ func TestEntraErrors(t *testing.T) {
 				if !errors.As(err, &ce) {
 					t.Fatalf("err %T is not a *CredentialError", err)
 				}
+				ce.Hint = strings.ReplaceAll(ce.Hint, e.cfg.ClientSecretFile, "FILE")
 				if diff := cmp.Diff(tt.wantCE, ce); diff != "" {
 					t.Errorf("CredentialError (-want +got):\n%s", diff)
 				}
@@ -613,8 +646,12 @@ func TestEntraErrors(t *testing.T) {
 func TestSecretRotation(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, withoutTokenCache) // repeated identical requests must reach upstream
-	ctx := context.Background()
-	if _, err := e.c.GenerateToken(ctx, req(repPlain)); err != nil {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	watched := make(chan error, 1)
+	go func() { watched <- e.c.Watch(ctx) }()
+	defer func() { cancel(); <-watched }()
+	if _, err := e.c.Issue(ctx, req(repPlain)); err != nil {
 		t.Fatal(err)
 	}
 	const rotated = "rotated-secret-value-2"
@@ -624,21 +661,13 @@ func TestSecretRotation(t *testing.T) {
 	if err := writeFileAt(e.cfg.ClientSecretFile, rotated+"\n"); err != nil {
 		t.Fatal(err)
 	}
-	// Within the recheck interval the loaded credential (and cached token) stay.
-	e.clock.Advance(credentialRecheck - time.Second)
-	if _, err := e.c.GenerateToken(ctx, req(repPlain)); err != nil {
-		t.Fatal(err)
-	}
-	if got := e.f.tokenPosts(); got != 1 {
-		t.Fatalf("token POSTs = %d, want 1 before the recheck", got)
-	}
-	e.clock.Advance(2 * time.Second)
-	if _, err := e.c.GenerateToken(ctx, req(repPlain)); err != nil {
-		t.Fatal(err)
-	}
-	if got := e.f.tokenPosts(); got != 2 {
-		t.Fatalf("token POSTs = %d, want 2 after rotation", got)
-	}
+	// The watch reloads the file; the next call signs in with the new secret.
+	waitFor(t, "a sign-in with the rotated secret", func() bool {
+		if err := e.c.CheckCredential(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return e.f.tokenPosts() == 2
+	})
 	if got := e.f.tokenForms[1]["client_secret"]; got != rotated {
 		t.Errorf("second token POST used the old secret")
 	}
@@ -646,9 +675,12 @@ func TestSecretRotation(t *testing.T) {
 	if err := writeFileAt(e.cfg.ClientSecretFile, ""); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Advance(credentialRecheck)
+	e.c.cred.reload() // what the watch does on the event
 	if err := e.c.CheckCredential(ctx); err != nil {
 		t.Fatalf("after an empty rotation: %v", err)
+	}
+	if _, err := e.c.Issue(ctx, req(repPlain)); err != nil {
+		t.Fatal(err)
 	}
 	if got := e.f.tokenPosts(); got != 2 {
 		t.Errorf("token POSTs = %d, want 2", got)
@@ -677,7 +709,7 @@ func TestCertificateCredential(t *testing.T) {
 func TestFederatedTokenReadOnEachAssertion(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	f.expiresIn = 200 // MSAL never caches tokens living <= 5 min: every call asks Entra
+	f.expiresIn = 200 // MSAL never caches tokens living <= 5 min; the gateway does
 	path := writeFile(t, "azure-identity-token", "eyJhbGciOiJSUzI1NiJ9.first.sig\n")
 	e := newEnvWith(t, f, Config{
 		AuthorityHost: f.srv.URL, APIURL: f.srv.URL, CAFile: f.caFile(),
@@ -690,6 +722,12 @@ func TestFederatedTokenReadOnEachAssertion(t *testing.T) {
 	if err := writeFileAt(path, "eyJhbGciOiJSUzI1NiJ9.second.sig"); err != nil {
 		t.Fatal(err)
 	}
+	// The token in use is reused while it lives (200 s, minus a minute of
+	// safety); the next acquisition reads the rotated file.
+	if err := e.c.CheckCredential(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(150 * time.Second)
 	if err := e.c.CheckCredential(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -707,10 +745,10 @@ func TestGenerateTokenRejectedForgetsMetadata(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.f.push("generate", canned{status: 400, body: `{"error":{"code":"InvalidRequest","message":"Creating embed token for accessing dataset x requires effective identity to be provided"}}`})
-	if _, err := e.c.GenerateToken(context.Background(), req(repPlain)); !errors.Is(err, ErrBadRequest) {
+	if _, err := e.c.Issue(context.Background(), req(repPlain)); !errors.Is(err, ErrBadRequest) {
 		t.Fatalf("err = %v", err)
 	}
-	if _, err := e.c.GenerateToken(context.Background(), req(repPlain)); err != nil {
+	if _, err := e.c.Issue(context.Background(), req(repPlain)); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.f.getCount("datasets", dsPlain); got != 2 {
@@ -728,7 +766,7 @@ func TestNetworkErrorIsUnavailable(t *testing.T) {
 		AuthorityHost: f.srv.URL, APIURL: deadURL, CAFile: f.caFile(),
 		TenantID: testTenant, ClientID: testClientID, ClientSecretFile: writeFile(t, "s", testSecret),
 	})
-	_, err := e.c.GenerateToken(context.Background(), req(repPlain))
+	_, err := e.c.Issue(context.Background(), req(repPlain))
 	var ue *UnavailableError
 	if !errors.Is(err, ErrUnavailable) || !errors.As(err, &ue) || ue.Op != "GetReport" {
 		t.Fatalf("err = %v, want UnavailableError for GetReport", err)
@@ -740,7 +778,7 @@ func TestCallerCancellation(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := e.c.GenerateToken(ctx, req(repPlain))
+	_, err := e.c.Issue(ctx, req(repPlain))
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
@@ -750,8 +788,8 @@ func TestLogsNeverHoldTokens(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.f.push("report", canned{status: 404, body: `{"error":{"code":"PowerBIEntityNotFound","message":"Get report failed"}}`, header: map[string]string{"RequestId": "rid-log"}})
-	_, _ = e.c.GenerateToken(context.Background(), req(repPlain))
-	tok, err := e.c.GenerateToken(context.Background(), req(repPlain))
+	_, _ = e.c.Issue(context.Background(), req(repPlain))
+	tok, err := e.c.Issue(context.Background(), req(repPlain))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -827,7 +865,7 @@ func TestResolveClouds(t *testing.T) {
 func TestDatasetInAnotherWorkspace(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	if _, err := e.c.GenerateToken(context.Background(), req(repShared)); err != nil {
+	if _, err := e.c.Issue(context.Background(), req(repShared)); err != nil {
 		t.Fatal(err)
 	}
 	e.f.mu.Lock()
@@ -857,11 +895,12 @@ func TestCredentialRejectionHeldThenRetried(t *testing.T) {
 	if got := e.f.tokenPosts(); got != 2 {
 		t.Errorf("token POSTs = %d, want 2 after the hold", got)
 	}
-	// The operator fixes the mounted secret: picked up at the next recheck.
+	// The operator fixes the mounted secret: the watch reloads it, and the new
+	// client is not held by the old one's rejection.
 	if err := writeFileAt(e.cfg.ClientSecretFile, testSecret); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Advance(credentialRecheck)
+	e.c.cred.reload()
 	if err := e.c.CheckCredential(ctx); err != nil {
 		t.Fatalf("after fixing the secret: %v", err)
 	}

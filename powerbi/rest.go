@@ -22,16 +22,23 @@ const (
 	maxBody = 8 << 20
 	// headerProfileID selects a service principal profile (multitenancy).
 	headerProfileID = "X-PowerBI-Profile-Id"
+	// headerErrorInfo names the cause of some refusals.
+	headerErrorInfo = "X-PowerBI-Error-Info"
 )
 
 // call describes one Power BI REST operation.
 type call struct {
-	op        string // GetReport, GetDataset, GenerateToken
+	op        string // GetReport, GetDataset, GenerateToken, ...
 	method    string
 	url       string
 	body      []byte
 	profileID string
 	retries   int // extra attempts allowed for retryable failures
+	// need is how long the Entra token must outlive the call: an embed
+	// token's lifetime plus mintMargin for a mint, 0 otherwise.
+	need time.Duration
+	// mints marks a token generation, whose 403 may be the trial quota.
+	mints bool
 }
 
 // response is a 2xx answer.
@@ -40,29 +47,39 @@ type response struct {
 	requestID string
 }
 
-// do runs c with the service principal's token, retrying what is safe to retry
-// (see retryable) and, once, a 403 TokenExpired with a fresh token.
+// do runs c with the service principal's token, retrying what is safe to
+// retry (see retryable) and, once, a refusal of the token (401 or 403) with a
+// freshly acquired one: Power BI may have forgotten a token it issued (a
+// restart), or the principal's access changed since the token was issued. A
+// 403 that survives a fresh token is the trial quota or a missing permission;
+// do tells them apart for mints.
 func (cl *Client) do(ctx context.Context, c call) (*response, error) {
-	tok, err := cl.cred.token(ctx)
+	tok, err := cl.cred.token(ctx, c.need)
 	if err != nil {
 		return nil, err
 	}
-	refreshed := false
+	renewed := false
 	for attempt := 0; ; {
-		resp, err := cl.once(ctx, c, tok)
+		resp, err := cl.once(ctx, c, tok.value)
 		if err == nil {
 			return resp, nil
 		}
 		var ae *APIError
-		if !refreshed && errors.As(err, &ae) && ae.tokenExpired() {
-			refreshed = true
-			fresh, ferr := cl.cred.refresh(ctx, tok)
-			if ferr != nil {
-				return nil, ferr
+		if errors.As(err, &ae) && ae.refusesToken() {
+			if !renewed {
+				renewed = true
+				fresh, ok, ferr := cl.cred.renewAfterRefusal(ctx, tok)
+				if ferr != nil {
+					return nil, ferr
+				}
+				if ok && fresh.value != tok.value {
+					cl.log.Info("powerbi: retrying with a fresh Entra token after a refusal", "op", c.op, "status", ae.Status, "code", ae.Code, "pbi_request_id", ae.RequestID)
+					tok = fresh
+					continue
+				}
 			}
-			if fresh != tok {
-				tok = fresh
-				continue
+			if c.mints && ae.Status == http.StatusForbidden && !ae.tokenExpired() {
+				ae.Quota = ae.quotaMessage() || cl.trialExhausted(ctx, c.profileID)
 			}
 			return nil, err
 		}
@@ -79,6 +96,24 @@ func (cl *Client) do(ctx context.Context, c call) (*response, error) {
 		}
 		cl.log.Debug("powerbi: retrying", "op", c.op, "attempt", attempt+1, "pbi_request_id", RequestIDOf(err))
 	}
+}
+
+// trialExhausted asks Power BI whether the principal's embed trial tokens are
+// used up (availableFeatures(featureName='embedTrial') reports usage as a
+// percentage; Move to production): the one documented way to tell the quota's
+// 403 from the others, asked only after a mint was refused with 403.
+func (cl *Client) trialExhausted(ctx context.Context, profileID string) bool {
+	var f struct {
+		AdditionalInfo struct {
+			Usage int `json:"usage"`
+		} `json:"additionalInfo"`
+	}
+	u := cl.cfg.apiURL + "/v1.0/myorg/availableFeatures(featureName='embedTrial')"
+	if err := cl.getJSON(ctx, "GetAvailableFeature", u, profileID, &f); err != nil {
+		cl.log.Warn("powerbi: could not read the embed trial usage to classify a 403", "error", err)
+		return false
+	}
+	return f.AdditionalInfo.Usage >= 100
 }
 
 // once makes one HTTP attempt and maps any failure to a typed error.
@@ -107,7 +142,7 @@ func (cl *Client) once(ctx context.Context, c call, tok string) (*response, erro
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("powerbi: %s: %w", c.op, ctx.Err())
 		}
-		cl.log.Warn("powerbi: upstream call failed", "op", c.op, "error", err, "duration", time.Since(start))
+		cl.log.Warn("powerbi: upstream call failed", "op", c.op, "error", err, "duration", time.Since(start).String())
 		return nil, &UnavailableError{Op: c.op, Err: err}
 	}
 	defer res.Body.Close()
@@ -120,7 +155,7 @@ func (cl *Client) once(ctx context.Context, c call, tok string) (*response, erro
 		return nil, &UnavailableError{Op: c.op, Status: res.StatusCode, RequestID: rid, Err: err}
 	}
 	if res.StatusCode/100 == 2 {
-		cl.log.Debug("powerbi: upstream call", "op", c.op, "status", res.StatusCode, "pbi_request_id", rid, "duration", time.Since(start))
+		cl.log.Debug("powerbi: upstream call", "op", c.op, "status", res.StatusCode, "pbi_request_id", rid, "duration", time.Since(start).String())
 		return &response{body: data, requestID: rid}, nil
 	}
 	if res.StatusCode == http.StatusTooManyRequests {
@@ -129,10 +164,11 @@ func (cl *Client) once(ctx context.Context, c call, tok string) (*response, erro
 		return nil, &ThrottledError{Op: c.op, RetryAfter: ra, RequestID: rid}
 	}
 	ae := parseAPIError(c.op, res.StatusCode, rid, data)
+	ae.ErrorInfo = res.Header.Get(headerErrorInfo)
 	// Only the parsed code and message are logged: error bodies never hold
 	// tokens, but we do not log raw upstream bodies at all.
 	cl.log.Warn("powerbi: upstream error", "op", c.op, "status", res.StatusCode, "pbi_request_id", rid,
-		"code", ae.Code, "message", ae.Message, "error_info", res.Header.Get("X-PowerBI-Error-Info"), "duration", time.Since(start))
+		"code", ae.Code, "message", ae.Message, "error_info", ae.ErrorInfo, "duration", time.Since(start).String())
 	if res.StatusCode >= 500 {
 		return nil, &UnavailableError{Op: c.op, Status: res.StatusCode, RequestID: rid, Err: ae}
 	}

@@ -41,7 +41,7 @@ func groupPath(ws string, parts ...string) string {
 
 func TestGenerateTokenAcrossWorkspaces(t *testing.T) {
 	t.Parallel()
-	both := []ReportRef{{ID: repSales}, {ID: repWS2, WorkspaceID: testWS2}}
+	both := []Item{rep(testWS, repSales), rep(testWS2, repWS2)}
 	ds := func(ids ...string) string { return `"datasets":["` + strings.Join(ids, `","`) + `"]` }
 	const datasets = `{"datasets":[{"id":"` + dsRLS + `"},{"id":"` + dsRLS2 + `"}],"reports":[{"id":"` + repSales + `","allowEdit":false},{"id":"` + repWS2 + `","allowEdit":false}]`
 	tests := []struct {
@@ -50,58 +50,58 @@ func TestGenerateTokenAcrossWorkspaces(t *testing.T) {
 		want string // the exact JSON body
 	}{{
 		name: "same roles everywhere: one identity for both datasets",
-		r:    TokenRequest{WorkspaceID: testWS, Reports: both, Identity: &Identity{Username: "alice", Roles: []string{"Customer"}}},
+		r:    TokenRequest{Items: both, Identity: &Identity{Username: "alice", Roles: []string{"Customer"}}},
 		want: datasets + `,"identities":[{"username":"alice","roles":["Customer"],` + ds(dsRLS, dsRLS2) + `}]}`,
 	}, {
 		name: "DatasetRoles gives a dataset its own identity",
-		r:    TokenRequest{WorkspaceID: testWS, Reports: both, Identity: &Identity{Username: "alice", CustomData: "acme", Roles: []string{"Customer"}, DatasetRoles: map[string][]string{dsRLS2: {"EU", "Reader"}}}},
+		r:    TokenRequest{Items: both, Identity: &Identity{Username: "alice", CustomData: "acme", Roles: []string{"Customer"}, DatasetRoles: map[string][]string{dsRLS2: {"EU", "Reader"}}}},
 		want: datasets + `,"identities":[{"username":"alice","roles":["Customer"],"customData":"acme",` + ds(dsRLS) + `},{"username":"alice","roles":["EU","Reader"],"customData":"acme",` + ds(dsRLS2) + `}]}`,
 	}, {
 		name: "role sets compared as sets, dataset keys case-insensitively",
-		r:    TokenRequest{WorkspaceID: testWS, Reports: both, Identity: &Identity{Username: "alice", Roles: []string{"A", "B"}, DatasetRoles: map[string][]string{strings.ToUpper(dsRLS2): {"B", "A"}}}},
+		r:    TokenRequest{Items: both, Identity: &Identity{Username: "alice", Roles: []string{"A", "B"}, DatasetRoles: map[string][]string{strings.ToUpper(dsRLS2): {"B", "A"}}}},
 		want: datasets + `,"identities":[{"username":"alice","roles":["A","B"],` + ds(dsRLS, dsRLS2) + `}]}`,
 	}, {
 		name: "a dataset needing no roles gets none when the default has none",
-		r: TokenRequest{WorkspaceID: testWS, Reports: append(refs(repNoRoles), both...),
+		r: TokenRequest{Items: append(reports(testWS, repNoRoles), both...),
 			Identity: &Identity{Username: "alice", DatasetRoles: map[string][]string{dsRLS: {"Customer"}, dsRLS2: {"Customer"}}}},
 		want: `{"datasets":[{"id":"` + dsNoRoles + `"},{"id":"` + dsRLS + `"},{"id":"` + dsRLS2 + `"}],"reports":[{"id":"` + repNoRoles + `","allowEdit":false},{"id":"` + repSales + `","allowEdit":false},{"id":"` + repWS2 + `","allowEdit":false}],` +
 			`"identities":[{"username":"alice",` + ds(dsNoRoles) + `},{"username":"alice","roles":["Customer"],` + ds(dsRLS, dsRLS2) + `}]}`,
 	}, {
 		name: "target workspaces sent once each",
-		r: TokenRequest{WorkspaceID: testWS, Reports: both, TargetWorkspaceIDs: []string{testWS, testWS2, strings.ToUpper(testWS)}, AllowEdit: true, Lifetime: time.Hour,
+		r: TokenRequest{Items: both, TargetWorkspaceIDs: []string{testWS, testWS2, strings.ToUpper(testWS)}, AllowEdit: true, Lifetime: time.Hour,
 			Identity: &Identity{Username: "alice", Roles: []string{"Customer"}}},
 		want: `{"datasets":[{"id":"` + dsRLS + `"},{"id":"` + dsRLS2 + `"}],"reports":[{"id":"` + repSales + `","allowEdit":true},{"id":"` + repWS2 + `","allowEdit":true}],` +
 			`"targetWorkspaces":[{"id":"` + testWS + `"},{"id":"` + testWS2 + `"}],"identities":[{"username":"alice","roles":["Customer"],` + ds(dsRLS, dsRLS2) + `}],"lifetimeInMinutes":60}`,
 	}, {
 		name: "empty, non-nil target workspaces sent as []",
-		r:    TokenRequest{WorkspaceID: testWS, Reports: refs(repPlain), TargetWorkspaceIDs: []string{}},
+		r:    TokenRequest{Items: reports(testWS, repPlain), TargetWorkspaceIDs: []string{}},
 		want: `{"datasets":[{"id":"` + dsPlain + `"}],"reports":[{"id":"` + repPlain + `","allowEdit":false}],"targetWorkspaces":[]}`,
 	}, {
 		name: "report workspace given explicitly while it is also the primary",
-		r:    TokenRequest{WorkspaceID: testWS2, Reports: []ReportRef{{ID: repPlain, WorkspaceID: testWS}, {ID: repWS2}}, Identity: &Identity{Username: "bob", Roles: []string{"EU"}}},
+		r:    TokenRequest{Items: []Item{rep(testWS, repPlain), rep(testWS2, repWS2)}, Identity: &Identity{Username: "bob", Roles: []string{"EU"}, WithoutRLS: []string{repPlain}}},
 		want: `{"datasets":[{"id":"` + dsPlain + `"},{"id":"` + dsRLS2 + `"}],"reports":[{"id":"` + repPlain + `","allowEdit":false},{"id":"` + repWS2 + `","allowEdit":false}],"identities":[{"username":"bob","roles":["EU"],` + ds(dsRLS2) + `}]}`,
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
-			tok, err := e.c.GenerateToken(context.Background(), tt.r)
+			tok, err := e.c.Issue(context.Background(), tt.r)
 			if err != nil {
 				t.Fatal(err)
 			}
 			checkOnePost(t, e.f, "/v1.0/myorg/GenerateToken")
 			checkBody(t, "body", e.f.lastBody(), tt.want)
 			// Each report (and its dataset) was read in its own workspace.
-			for i, ref := range tt.r.Reports {
-				ws := tt.r.workspaceOf(i)
+			for i, ref := range tt.r.Items {
+				ws := ref.WorkspaceID
 				if got := e.f.getsOf(groupPath(ws, "reports", ref.ID)); got != 1 {
 					t.Errorf("GETs of report %s in %s = %d, want 1", ref.ID, ws, got)
 				}
 				if got := e.f.getsOf(groupPath(ws, "datasets", fakeReports[ref.ID].dataset)); got != 1 {
 					t.Errorf("GETs of dataset of %s in %s = %d, want 1", ref.ID, ws, got)
 				}
-				want := Report{ID: ref.ID, Name: fakeReports[ref.ID].name, EmbedURL: embedURLFor(ws, ref.ID), DatasetID: fakeReports[ref.ID].dataset}
-				if diff := cmp.Diff(want, tok.Reports[i]); diff != "" {
+				want := Embedded{Kind: KindReport, ID: ref.ID, Name: fakeReports[ref.ID].name, EmbedURL: embedURLFor(ws, ref.ID), WorkspaceID: ws, DatasetID: fakeReports[ref.ID].dataset}
+				if diff := cmp.Diff(want, tok.Items[i]); diff != "" {
 					t.Errorf("report %d (-want +got):\n%s", i, diff)
 				}
 			}
@@ -113,7 +113,7 @@ func TestGenerateTokenAcrossWorkspaces(t *testing.T) {
 			if p.URL != e.f.srv.URL+"/v1.0/myorg/GenerateToken" || p.Method != http.MethodPost {
 				t.Errorf("plan = %s %s", p.Method, p.URL)
 			}
-			if diff := cmp.Diff(tok.Reports, p.Reports); diff != "" {
+			if diff := cmp.Diff(tok.Items, p.Items); diff != "" {
 				t.Errorf("plan reports (-token +plan):\n%s", diff)
 			}
 		})
@@ -139,13 +139,13 @@ func TestLonePaginatedReportUsesV1Route(t *testing.T) {
 		wantBody: `{"accessLevel":"View"}`,
 	}, {
 		name: "identity names the report; roles sent when given",
-		r: TokenRequest{WorkspaceID: testWS, Reports: refs(repRDL), Lifetime: 15 * time.Minute,
+		r: TokenRequest{Items: reports(testWS, repRDL), Lifetime: 15 * time.Minute,
 			Identity: &Identity{Username: "alice@acme.com", Roles: []string{"Customer"}, DatasetRoles: map[string][]string{dsRLS: {"Other"}}}},
 		ws:       testWS,
 		wantBody: `{"accessLevel":"View","lifetimeInMinutes":15,"identities":[{"username":"alice@acme.com","roles":["Customer"],"reports":["` + repRDL + `"]}]}`,
 	}, {
 		name: "reportType alone marks it; other workspace; edit and targets do not apply",
-		r: TokenRequest{WorkspaceID: testWS, Reports: []ReportRef{{ID: repWS2RDL, WorkspaceID: testWS2}}, AllowEdit: true, TargetWorkspaceIDs: []string{testWS2},
+		r: TokenRequest{Items: []Item{rep(testWS2, repWS2RDL)}, AllowEdit: true, TargetWorkspaceIDs: []string{testWS2},
 			Identity: &Identity{Username: "alice", CustomData: "acme"}},
 		ws:       testWS2,
 		wantBody: `{"accessLevel":"View","identities":[{"username":"alice","customData":"acme","reports":["` + repWS2RDL + `"]}]}`,
@@ -155,19 +155,19 @@ func TestLonePaginatedReportUsesV1Route(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
 			tt.r.ProfileID = testProfile
-			tok, err := e.c.GenerateToken(context.Background(), tt.r)
+			tok, err := e.c.Issue(context.Background(), tt.r)
 			if err != nil {
 				t.Fatal(err)
 			}
-			id := tt.r.Reports[0].ID
+			id := tt.r.Items[0].ID
 			wantPath := groupPath(tt.ws, "reports", id, "GenerateToken")
 			checkOnePost(t, e.f, wantPath)
 			checkBody(t, "body", e.f.lastBody(), tt.wantBody)
 			if got := e.f.genHeaders[0].Get(headerProfileID); got != testProfile {
 				t.Errorf("profile header = %q", got)
 			}
-			for i, rep := range tok.Reports {
-				want := Report{ID: tt.r.Reports[i].ID, Name: fakeReports[id].name, EmbedURL: embedURLFor(tt.ws, id)}
+			for i, rep := range tok.Items {
+				want := Embedded{Kind: KindReport, ID: tt.r.Items[i].ID, Name: fakeReports[id].name, EmbedURL: embedURLFor(tt.ws, id), WorkspaceID: tt.ws}
 				if diff := cmp.Diff(want, rep); diff != "" {
 					t.Errorf("report (-want +got):\n%s", diff)
 				}
@@ -189,7 +189,7 @@ func TestLonePaginatedReportUsesV1Route(t *testing.T) {
 
 func TestTokenPreconditionsPerDataset(t *testing.T) {
 	t.Parallel()
-	both := []ReportRef{{ID: repSales}, {ID: repWS2, WorkspaceID: testWS2}}
+	both := []Item{rep(testWS, repSales), rep(testWS2, repWS2)}
 	tests := []struct {
 		name          string
 		r             TokenRequest
@@ -198,26 +198,26 @@ func TestTokenPreconditionsPerDataset(t *testing.T) {
 		wantMsg       string
 	}{{
 		name:    "DatasetRoles empties the roles a dataset requires",
-		r:       TokenRequest{WorkspaceID: testWS, Reports: both, Identity: &Identity{Username: "alice", Roles: []string{"Customer"}, DatasetRoles: map[string][]string{dsRLS2: {}}}},
+		r:       TokenRequest{Items: both, Identity: &Identity{Username: "alice", Roles: []string{"Customer"}, DatasetRoles: map[string][]string{dsRLS2: {}}}},
 		wantErr: ErrRolesRequired, wantDS: dsRLS2, wantR: repWS2,
 	}, {
 		name:    "default roles empty, only one dataset overridden",
-		r:       TokenRequest{WorkspaceID: testWS, Reports: both, Identity: &Identity{Username: "alice", DatasetRoles: map[string][]string{dsRLS: {"Customer"}}}},
+		r:       TokenRequest{Items: both, Identity: &Identity{Username: "alice", DatasetRoles: map[string][]string{dsRLS: {"Customer"}}}},
 		wantErr: ErrRolesRequired, wantDS: dsRLS2, wantR: repWS2,
 	}, {
 		name:    "no identity for the second workspace's RLS dataset",
-		r:       TokenRequest{WorkspaceID: testWS, Reports: []ReportRef{{ID: repPlain}, {ID: repWS2, WorkspaceID: testWS2}}},
+		r:       TokenRequest{Items: []Item{rep(testWS, repPlain), rep(testWS2, repWS2)}},
 		wantErr: ErrIdentityRequired, wantDS: dsRLS2, wantR: repWS2,
 	}, {
 		name:    "paginated mixed with a report of another workspace",
-		r:       TokenRequest{WorkspaceID: testWS, Reports: []ReportRef{{ID: repPlain}, {ID: repWS2RDL, WorkspaceID: testWS2}}},
+		r:       TokenRequest{Items: []Item{rep(testWS, repPlain), rep(testWS2, repWS2RDL)}},
 		wantErr: ErrUnsupported, wantR: repWS2RDL, wantMsg: "mixing",
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
-			_, err := e.c.GenerateToken(context.Background(), tt.r)
+			_, err := e.c.Issue(context.Background(), tt.r)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}
@@ -245,12 +245,12 @@ func TestTokenPreconditionsPerDataset(t *testing.T) {
 func TestRejectedTokenForgetsMetadataOfEveryWorkspace(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	r := TokenRequest{WorkspaceID: testWS, Reports: []ReportRef{{ID: repSales}, {ID: repWS2, WorkspaceID: testWS2}}, Identity: &Identity{Username: "alice", Roles: []string{"Customer"}}}
+	r := TokenRequest{Items: []Item{rep(testWS, repSales), rep(testWS2, repWS2)}, Identity: &Identity{Username: "alice", Roles: []string{"Customer"}}}
 	e.f.push("generate", canned{status: 404, body: `{"error":{"code":"PowerBIEntityNotFound","message":"Get report failed"}}`})
-	if _, err := e.c.GenerateToken(context.Background(), r); !errors.Is(err, ErrNotFound) {
+	if _, err := e.c.Issue(context.Background(), r); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("err = %v, want ErrNotFound", err)
 	}
-	if _, err := e.c.GenerateToken(context.Background(), r); err != nil {
+	if _, err := e.c.Issue(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{groupPath(testWS, "reports", repSales), groupPath(testWS2, "reports", repWS2), groupPath(testWS, "datasets", dsRLS), groupPath(testWS2, "datasets", dsRLS2)} {

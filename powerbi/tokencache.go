@@ -12,44 +12,62 @@ import (
 	"time"
 )
 
-// Embed-token reuse: DESIGN.md "Speed" asks for identical concurrent requests
-// coalesced and no more than one GenerateToken per distinct grant per refresh
-// window.
+// Embed-token reuse: identical concurrent requests share one mint, and a
+// grant is minted at most once per refresh window.
 const (
 	// tokenCacheSize bounds the distinct grants whose tokens are kept.
 	tokenCacheSize = 10_000
-	// refreshFloor is how close to its expiration a token is never handed
-	// out again.
-	refreshFloor = 2 * time.Minute
 	// sharedMintTimeouts bounds a shared mint, which no caller can cancel,
 	// in units of Config.Timeout: room for an Entra acquisition, the POST and
 	// its one retry.
 	sharedMintTimeouts = 3
+	// ClientRenewWindow is when Microsoft's JavaScript guidance has a browser
+	// renew its embed token: when 10 minutes or less remain (Power BI embedded
+	// analytics client APIs, "Refresh the access token"; checked every 30 s).
+	ClientRenewWindow = 10 * time.Minute
+	// renewSlack is added to ClientRenewWindow for clock skew between the
+	// browser and the gateway and for the browser's 30 s check interval.
+	renewSlack = 30 * time.Second
+	// minReuse is the shortest time a token is handed out for, so that a
+	// client obeying refresh_time never asks in a tight loop.
+	minReuse = 30 * time.Second
 )
 
 // RefreshAt is when a token minted at issued and expiring at expiration stops
-// being reused and should be replaced: three quarters into its life, but no
-// later than two minutes before it expires, and never before issued:
+// being handed out, and so the refresh time to tell callers. With the lifetime
+// L = expiration - issued and the guard G = ClientRenewWindow + 30 s:
 //
-//	min(issued + 3/4 (expiration - issued), expiration - 2m), at least issued
+//	L > G:  expiration - G, but no earlier than issued + 30 s
+//	L <= G: issued + L/2
 //
-// So a lifetime of 8 minutes or more is refreshed at 3/4, a shorter one 2
-// minutes before expiry, and one of 2 minutes or less (or an expiration not
-// after issued) is never reused. The gateway serves a cached token only
-// strictly before RefreshAt(tok.Issued, tok.Expiration), so every token it
-// hands out has at least a quarter of its life, and at least 2 minutes, left.
-// The server should tell callers to renew at that same time: a caller
-// returning then gets a fresh token, not the one it already holds.
+// So a token is served only while more than 10 minutes (plus slack) remain
+// whenever its lifetime allows that: a browser following Microsoft's guidance
+// (ask again when 10 minutes or less remain) always gets a token with more
+// than 10 minutes left, never the one it already holds. A 60-minute token is
+// reused for 49.5 minutes; a 30-minute one for 19.5. A lifetime of 10.5
+// minutes or less can never meet the guidance; such a token is reused for the
+// first half of its life. RefreshAt is always after issued (for L > 0).
+//
+// The result is rounded up to a whole second, for callers reading it.
 func RefreshAt(issued, expiration time.Time) time.Time {
 	life := expiration.Sub(issued)
-	at := issued.Add(life - life/4)
-	if latest := expiration.Add(-refreshFloor); at.After(latest) {
-		at = latest
+	guard := ClientRenewWindow + renewSlack
+	var at time.Time
+	switch {
+	case life <= 0:
+		at = issued
+	case life <= guard:
+		at = issued.Add(life / 2)
+	default:
+		at = expiration.Add(-guard)
+		if floor := issued.Add(minReuse); at.Before(floor) {
+			at = floor
+		}
 	}
-	if at.Before(issued) {
-		return issued
+	if up := at.Truncate(time.Second); up.Before(at) || (life > 0 && !up.After(issued)) {
+		return up.Add(time.Second)
 	}
-	return at
+	return at.Truncate(time.Second)
 }
 
 // grantKey identifies a request's grant: the sha256 of the canonical JSON of
@@ -61,35 +79,35 @@ type grantKey [sha256.Size]byte
 // nil versus empty target workspaces), so that two requests share a token
 // only if they would make the same POST. DatasetRoles is a map, which
 // encoding/json writes with sorted keys.
-func grantKeyOf(op string, req any) grantKey {
-	b, _ := json.Marshal(struct { // cannot fail: requests hold strings, slices, maps of them, bools and durations
-		Op      string
-		Request any
-	}{op, req})
+func grantKeyOf(r TokenRequest) grantKey {
+	b, _ := json.Marshal(r) // cannot fail: requests hold strings, slices, maps of them, ints, bools and durations
 	return sha256.Sum256(b)
 }
 
-// issue returns the token for req: from the token cache until its refresh
-// point; else planned and minted once for all identical concurrent callers,
-// on a context that none of them can cancel (each still returns as soon as
-// its own ctx ends), bounded by sharedMintTimeouts x Timeout. A failed plan or
-// mint is shared by the callers waiting for it, and never cached.
-func (cl *Client) issue(ctx context.Context, op string, req any, plan func(context.Context) (*minting, error)) (*EmbedToken, error) {
+// Issue mints one embed token for r (see plan for the route each kind
+// takes), or hands out the token already minted for an identical request
+// until its RefreshAt, without any upstream call; identical concurrent
+// requests share one mint. The mint runs on a context that none of the
+// callers can cancel (each still returns as soon as its own ctx ends),
+// bounded by sharedMintTimeouts x Timeout. A failed plan or mint is shared by
+// the callers waiting for it, and never cached. A caller whose context is
+// already done starts nothing.
+func (cl *Client) Issue(ctx context.Context, r TokenRequest) (*EmbedToken, error) {
+	const op = "Issue"
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("powerbi: %s: %w", op, err)
+	}
 	mintNow := func(ctx context.Context) (*EmbedToken, error) {
-		m, err := plan(ctx)
+		m, err := cl.plan(ctx, r)
 		if err != nil {
 			return nil, err
 		}
-		return cl.mint(ctx, m)
+		return cl.mint(ctx, m, r.Lifetime)
 	}
 	if cl.tokens == nil {
 		return mintNow(ctx)
 	}
-	if err := ctx.Err(); err != nil {
-		// Do not start a call that nobody will wait for.
-		return nil, fmt.Errorf("powerbi: %s: %w", op, err)
-	}
-	k := grantKeyOf(op, req)
+	k := grantKeyOf(r)
 	if tok, ok := cl.tokens.get(k, cl.now()); ok {
 		return tok.copy(true), nil
 	}
@@ -126,15 +144,7 @@ func (cl *Client) issue(ctx context.Context, op string, req any, plan func(conte
 func (t *EmbedToken) copy(cached bool) *EmbedToken {
 	c := *t
 	c.Cached = cached
-	c.Reports = slices.Clone(t.Reports)
-	if t.Dashboard != nil {
-		d := *t.Dashboard
-		c.Dashboard = &d
-	}
-	if t.Tile != nil {
-		tl := *t.Tile
-		c.Tile = &tl
-	}
+	c.Items = slices.Clone(t.Items)
 	return &c
 }
 
@@ -153,7 +163,7 @@ type tokenCache struct {
 type cachedToken struct {
 	key     grantKey
 	tok     *EmbedToken
-	refresh time.Time // RefreshAt(tok.Issued, tok.Expiration)
+	refresh time.Time // tok.RefreshAt
 }
 
 // newTokenCache returns nil (no cache) when disabled.
@@ -183,8 +193,8 @@ func (c *tokenCache) get(k grantKey, now time.Time) (*EmbedToken, bool) {
 // put stores tok for k (replacing any older token), unless it is already
 // past its refresh point.
 func (c *tokenCache) put(k grantKey, tok *EmbedToken, now time.Time) {
-	refresh := RefreshAt(tok.Issued, tok.Expiration)
-	if !now.Before(refresh) {
+	refresh := tok.RefreshAt
+	if !now.Before(refresh) || !now.Before(tok.Expiration) {
 		return
 	}
 	c.mu.Lock()

@@ -16,15 +16,18 @@ func TestRefreshAt(t *testing.T) {
 		life time.Duration // expiration - issued
 		want time.Duration // RefreshAt - issued
 	}{
-		{"an hour: three quarters", time.Hour, 45 * time.Minute},
-		{"Power BI's longest: three quarters", 10 * time.Hour, 7*time.Hour + 30*time.Minute},
-		{"8 minutes: both rules agree", 8 * time.Minute, 6 * time.Minute},
-		{"5 minutes: 2 minutes before expiry", 5 * time.Minute, 3 * time.Minute},
-		{"just over 2 minutes", 2*time.Minute + time.Second, time.Second},
-		{"2 minutes: never reused", 2 * time.Minute, 0},
-		{"1 minute: never reused", time.Minute, 0},
+		{"an hour: 10m30s before expiry", time.Hour, 49*time.Minute + 30*time.Second},
+		{"ten hours", 10 * time.Hour, 9*time.Hour + 49*time.Minute + 30*time.Second},
+		{"30 minutes", 30 * time.Minute, 19*time.Minute + 30*time.Second},
+		{"11 minutes: reused for 30s", 11 * time.Minute, 30 * time.Second},
+		{"just over the guard: reused for 30s, still more than 10 minutes left", 10*time.Minute + 40*time.Second, 30 * time.Second},
+		{"the guard itself: half its life", 10*time.Minute + 30*time.Second, 5*time.Minute + 15*time.Second},
+		{"5 minutes: half its life", 5 * time.Minute, 2*time.Minute + 30*time.Second},
+		{"2 minutes: half its life, never the issue time", 2 * time.Minute, time.Minute},
+		{"1 minute", time.Minute, 30 * time.Second},
+		{"1 second, rounded up", time.Second, time.Second},
 		{"already expired: never reused", -time.Minute, 0},
-		{"odd nanoseconds", 4*time.Hour + 3, 3*time.Hour + 3},
+		{"odd nanoseconds round up", 4*time.Hour + 3, 3*time.Hour + 49*time.Minute + 31*time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -34,14 +37,29 @@ func TestRefreshAt(t *testing.T) {
 			}
 		})
 	}
+	// Whatever the lifetime: after the issue time; and with more than
+	// ClientRenewWindow left whenever the lifetime is longer than the window
+	// plus slack, so a browser following Microsoft's guidance never gets a
+	// token it would renew at once.
+	for life := time.Second; life <= 2*time.Hour; life += 7 * time.Second {
+		for _, issued := range []time.Time{t0, t0.Add(123456789)} {
+			at := RefreshAt(issued, issued.Add(life))
+			if !at.After(issued) {
+				t.Fatalf("life %s: RefreshAt = issued", life)
+			}
+			if left := issued.Add(life).Sub(at); life > ClientRenewWindow+renewSlack && left <= ClientRenewWindow {
+				t.Fatalf("life %s: a token handed out until RefreshAt has only %s left", life, left)
+			}
+		}
+	}
 }
 
 func TestGrantKey(t *testing.T) {
 	t.Parallel()
 	base := func() TokenRequest {
 		return TokenRequest{
-			WorkspaceID: testWS, ProfileID: testProfile,
-			Reports:            []ReportRef{{ID: repSales}, {ID: repWS2, WorkspaceID: testWS2}},
+			ProfileID:          testProfile,
+			Items:              []Item{rep(testWS, repSales), rep(testWS2, repWS2)},
 			TargetWorkspaceIDs: []string{testWS},
 			Lifetime:           time.Hour,
 			Identity:           &Identity{Username: "alice", CustomData: "acme", Roles: []string{"A", "B"}, DatasetRoles: map[string][]string{dsRLS: {"EU"}, dsRLS2: {"US"}}},
@@ -50,7 +68,7 @@ func TestGrantKey(t *testing.T) {
 	key := func(mutate func(*TokenRequest)) grantKey {
 		r := base()
 		mutate(&r)
-		return grantKeyOf("GenerateToken", r)
+		return grantKeyOf(r)
 	}
 	same := func(*TokenRequest) {}
 	tests := []struct {
@@ -65,10 +83,11 @@ func TestGrantKey(t *testing.T) {
 			m[dsRLS] = []string{"EU"}
 			r.Identity.DatasetRoles = m
 		}, true},
-		{"workspace", func(r *TokenRequest) { r.WorkspaceID = testWS2 }, false},
 		{"profile", func(r *TokenRequest) { r.ProfileID = "" }, false},
-		{"report order", func(r *TokenRequest) { r.Reports[0], r.Reports[1] = r.Reports[1], r.Reports[0] }, false},
-		{"report workspace", func(r *TokenRequest) { r.Reports[0].WorkspaceID = testWS }, false},
+		{"report order", func(r *TokenRequest) { r.Items[0], r.Items[1] = r.Items[1], r.Items[0] }, false},
+		{"report workspace", func(r *TokenRequest) { r.Items[0].WorkspaceID = testWS2 }, false},
+		{"kind", func(r *TokenRequest) { r.Items[0].Kind = KindDashboard }, false},
+		{"without rls", func(r *TokenRequest) { r.Identity.WithoutRLS = []string{repSales} }, false},
 		{"target workspaces nil", func(r *TokenRequest) { r.TargetWorkspaceIDs = nil }, false},
 		{"target workspaces empty", func(r *TokenRequest) { r.TargetWorkspaceIDs = []string{} }, false},
 		{"edit", func(r *TokenRequest) { r.AllowEdit = true }, false},
@@ -85,9 +104,9 @@ func TestGrantKey(t *testing.T) {
 			t.Errorf("%s: same key = %v, want %v", tt.name, got, tt.same)
 		}
 	}
-	// The operation is part of the key.
-	if grantKeyOf("GenerateToken", ItemRequest{}) == grantKeyOf("GenerateItemToken", ItemRequest{}) {
-		t.Errorf("GenerateToken and GenerateItemToken share a key")
+	// A tile's dashboard is part of the key.
+	if grantKeyOf(TokenRequest{Items: tileItem(testWS, dashSales, tileSales)}) == grantKeyOf(TokenRequest{Items: tileItem(testWS, "", tileSales)}) {
+		t.Errorf("a tile's dashboard is not part of the key")
 	}
 }
 
@@ -97,15 +116,15 @@ func TestTokenReusedUntilRefresh(t *testing.T) {
 	ctx := context.Background()
 	r := req(repSales)
 	r.Identity = &Identity{Username: "alice", Roles: []string{"Customer"}}
-	first, err := e.c.GenerateToken(ctx, r)
+	first, err := e.c.Issue(ctx, r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if first.Cached || !first.Issued.Equal(e.clock.Now()) {
 		t.Errorf("first: Cached = %v, Issued = %v; want false, %v", first.Cached, first.Issued, e.clock.Now())
 	}
-	first.Reports[0].Name = "mutated by a caller"
-	second, err := e.c.GenerateToken(ctx, r)
+	first.Items[0].Name = "mutated by a caller"
+	second, err := e.c.Issue(ctx, r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,14 +134,14 @@ func TestTokenReusedUntilRefresh(t *testing.T) {
 	if !second.Cached || second.TokenID != first.TokenID || !second.Issued.Equal(first.Issued) {
 		t.Errorf("second: Cached %v, TokenID %s, Issued %v; want the first token from cache", second.Cached, second.TokenID, second.Issued)
 	}
-	if second.Reports[0].Name != "SalesMarketing" {
-		t.Errorf("a caller's change reached the cache: report name %q", second.Reports[0].Name)
+	if second.Items[0].Name != "SalesMarketing" {
+		t.Errorf("a caller's change reached the cache: report name %q", second.Items[0].Name)
 	}
 
 	// Another user is another grant.
 	r2 := r
 	r2.Identity = &Identity{Username: "bob", Roles: []string{"Customer"}}
-	other, err := e.c.GenerateToken(ctx, r2)
+	other, err := e.c.Issue(ctx, r2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,20 +150,20 @@ func TestTokenReusedUntilRefresh(t *testing.T) {
 	}
 
 	// Reused up to the refresh point, replaced from it on.
-	at := RefreshAt(first.Issued, first.Expiration)
+	at := first.RefreshAt
 	e.clock.Advance(at.Sub(e.clock.Now()) - time.Nanosecond)
-	if tok := mustToken(t)(e.c.GenerateToken(ctx, r)); !tok.Cached || e.f.generatePosts() != 2 {
+	if tok := mustToken(t)(e.c.Issue(ctx, r)); !tok.Cached || e.f.generatePosts() != 2 {
 		t.Fatalf("just before the refresh point: Cached %v, POSTs %d; want the cached token", tok.Cached, e.f.generatePosts())
 	}
 	e.clock.Advance(time.Nanosecond)
-	fresh, err := e.c.GenerateToken(ctx, r)
+	fresh, err := e.c.Issue(ctx, r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := e.f.generatePosts(); got != 3 || fresh.Cached || fresh.TokenID == first.TokenID || !fresh.Issued.Equal(at) {
 		t.Errorf("at the refresh point: POSTs = %d, Cached %v, Issued %v; want a new token issued %v", got, fresh.Cached, fresh.Issued, at)
 	}
-	if tok := mustToken(t)(e.c.GenerateToken(ctx, r)); !tok.Cached || tok.TokenID != fresh.TokenID {
+	if tok := mustToken(t)(e.c.Issue(ctx, r)); !tok.Cached || tok.TokenID != fresh.TokenID {
 		t.Errorf("after refresh: Cached %v, TokenID %s; want the new token from cache", tok.Cached, tok.TokenID)
 	}
 }
@@ -153,24 +172,24 @@ func TestItemTokenReused(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
-	r := ItemRequest{WorkspaceID: testWS, DashboardID: dashSales, Identity: &Identity{Username: "alice", Roles: []string{"Customer"}}}
-	first, err := e.c.GenerateItemToken(ctx, r)
+	r := TokenRequest{Items: dashItem(testWS, dashSales), Identity: &Identity{Username: "alice", Roles: []string{"Customer"}, WithoutRLS: []string{dsPlain}}}
+	first, err := e.c.Issue(ctx, r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	first.Dashboard.Name = "mutated by a caller"
-	second, err := e.c.GenerateItemToken(ctx, r)
+	first.Items[0].Name = "mutated by a caller"
+	second, err := e.c.Issue(ctx, r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := e.f.generatePosts(); got != 1 || !second.Cached || second.TokenID != first.TokenID {
 		t.Errorf("POSTs = %d, Cached %v; want one POST and the token from cache", got, second.Cached)
 	}
-	if second.Dashboard.Name != "Sales overview" {
-		t.Errorf("a caller's change reached the cache: dashboard name %q", second.Dashboard.Name)
+	if second.Items[0].Name != "Sales overview" {
+		t.Errorf("a caller's change reached the cache: dashboard name %q", second.Items[0].Name)
 	}
-	r.TileID = tileSales
-	if tok := mustToken(t)(e.c.GenerateItemToken(ctx, r)); tok.Cached || e.f.generatePosts() != 2 {
+	r.Items = tileItem(testWS, dashSales, tileSales)
+	if tok := mustToken(t)(e.c.Issue(ctx, r)); tok.Cached || e.f.generatePosts() != 2 {
 		t.Errorf("tile: Cached %v, POSTs %d; want a token of its own", tok.Cached, e.f.generatePosts())
 	}
 }
@@ -207,7 +226,7 @@ func TestConcurrentIdenticalRequestsShareOnePost(t *testing.T) {
 	toks := make([]*EmbedToken, n)
 	errs := make([]error, n)
 	for i := range n {
-		wg.Go(func() { toks[i], errs[i] = e.c.GenerateToken(context.Background(), req(repPlain)) })
+		wg.Go(func() { toks[i], errs[i] = e.c.Issue(context.Background(), req(repPlain)) })
 	}
 	waitFor(t, "all callers waiting on one POST", func() bool {
 		return e.c.mintSF.waiting.Load() == n && e.f.generatePosts() == 1
@@ -221,7 +240,7 @@ func TestConcurrentIdenticalRequestsShareOnePost(t *testing.T) {
 		if toks[i].TokenID != toks[0].TokenID || toks[i].Cached {
 			t.Errorf("caller %d: TokenID %s, Cached %v; want the shared token, not from cache", i, toks[i].TokenID, toks[i].Cached)
 		}
-		if i > 0 && &toks[i].Reports[0] == &toks[0].Reports[0] {
+		if i > 0 && &toks[i].Items[0] == &toks[0].Items[0] {
 			t.Errorf("callers %d and 0 share their Reports", i)
 		}
 	}
@@ -238,7 +257,7 @@ func TestCancelledCallerDoesNotCancelSharedMint(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	impatient := make(chan error, 1)
 	go func() {
-		_, err := e.c.GenerateToken(ctx, req(repPlain))
+		_, err := e.c.Issue(ctx, req(repPlain))
 		impatient <- err
 	}()
 	type result struct {
@@ -247,7 +266,7 @@ func TestCancelledCallerDoesNotCancelSharedMint(t *testing.T) {
 	}
 	patient := make(chan result, 1)
 	go func() {
-		tok, err := e.c.GenerateToken(context.Background(), req(repPlain))
+		tok, err := e.c.Issue(context.Background(), req(repPlain))
 		patient <- result{tok, err}
 	}()
 	waitFor(t, "both callers waiting on one POST", func() bool {
@@ -267,7 +286,7 @@ func TestCancelledCallerDoesNotCancelSharedMint(t *testing.T) {
 	if res.err != nil {
 		t.Fatalf("the other caller failed: %v", res.err)
 	}
-	if tok := mustToken(t)(e.c.GenerateToken(context.Background(), req(repPlain))); !tok.Cached || tok.TokenID != res.tok.TokenID {
+	if tok := mustToken(t)(e.c.Issue(context.Background(), req(repPlain))); !tok.Cached || tok.TokenID != res.tok.TokenID {
 		t.Errorf("next call: Cached %v, TokenID %s; want the shared token from cache", tok.Cached, tok.TokenID)
 	}
 	if got := e.f.generatePosts(); got != 1 {
@@ -293,10 +312,10 @@ func TestFailedMintNotCached(t *testing.T) {
 			e := newEnv(t)
 			ctx := context.Background()
 			e.f.push("generate", tt.answers...)
-			if _, err := e.c.GenerateToken(ctx, req(repPlain)); !errors.Is(err, tt.want) {
+			if _, err := e.c.Issue(ctx, req(repPlain)); !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
-			tok, err := e.c.GenerateToken(ctx, req(repPlain))
+			tok, err := e.c.Issue(ctx, req(repPlain))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -315,7 +334,7 @@ func TestTokenCacheDisabled(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for range 3 {
-		tok, err := e.c.GenerateToken(context.Background(), req(repPlain))
+		tok, err := e.c.Issue(context.Background(), req(repPlain))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -335,11 +354,13 @@ func TestTokenCacheBounded(t *testing.T) {
 	c := newTokenCache(false)
 	c.max = 3
 	k := func(i byte) grantKey { return grantKey{i} }
-	tok := func(life time.Duration) *EmbedToken { return &EmbedToken{Issued: t0, Expiration: t0.Add(life)} }
-	c.put(k(1), tok(time.Hour), t0)      // refresh t0+45m
-	c.put(k(2), tok(10*time.Minute), t0) // refresh t0+8m
+	tok := func(life time.Duration) *EmbedToken {
+		return &EmbedToken{Issued: t0, Expiration: t0.Add(life), RefreshAt: RefreshAt(t0, t0.Add(life))}
+	}
+	c.put(k(1), tok(time.Hour), t0)      // refresh t0+49m30s
+	c.put(k(2), tok(10*time.Minute), t0) // refresh t0+5m
 	c.put(k(3), tok(time.Hour), t0)
-	c.put(k(9), tok(time.Minute), t0) // never reused: not stored
+	c.put(k(9), tok(0), t0) // expired on arrival: not stored
 	if got := c.size(); got != 3 {
 		t.Fatalf("size = %d, want 3", got)
 	}

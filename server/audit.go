@@ -26,26 +26,31 @@ const (
 	outcomeFailed  = "failed"  // the policy allowed, Power BI did not mint
 )
 
-func (a *auditor) record(ctx context.Context, c *call, r authz.Request, outcome string, code codes.Code, extra ...slog.Attr) {
+func (a *auditor) record(ctx context.Context, r authz.Request, outcome string, code codes.Code, extra ...slog.Attr) {
 	attrs := []slog.Attr{
-		slog.String("request_id", c.requestID),
+		slog.String("request_id", requestIDFrom(ctx)),
 		slog.String("caller", r.Caller),
 		slog.String("tenant", r.Tenant),
 		slog.String("user", r.User),
 	}
-	if len(r.ReportIDs) > 0 {
-		attrs = append(attrs, slog.Any("report_ids", r.ReportIDs))
+	var reports []string
+	for _, it := range r.Items {
+		switch it.Kind {
+		case authz.KindReport:
+			reports = append(reports, it.ID)
+		case authz.KindDashboard:
+			attrs = append(attrs, slog.String("dashboard_id", it.ID))
+		case authz.KindTile:
+			attrs = append(attrs, slog.String("dashboard_id", it.Parent), slog.String("tile_id", it.ID))
+		}
 	}
-	if r.DashboardID != "" {
-		attrs = append(attrs, slog.String("dashboard_id", r.DashboardID))
-	}
-	if r.TileID != "" {
-		attrs = append(attrs, slog.String("tile_id", r.TileID))
+	if len(reports) > 0 {
+		attrs = append(attrs, slog.Any("report_ids", reports))
 	}
 	attrs = append(attrs,
 		slog.Bool("allow_edit", r.AllowEdit),
 		slog.Bool("allow_create", r.AllowCreate),
-		slog.Duration("lifetime_requested", r.Lifetime),
+		slog.String("lifetime_requested", r.Lifetime.String()),
 		slog.String("outcome", outcome),
 		slog.String("code", code.String()),
 	)
@@ -56,7 +61,7 @@ func grantAttrs(g authz.Grant) []slog.Attr {
 	attrs := []slog.Attr{
 		slog.String("rule", g.Rule),
 		slog.String("workspace_id", g.WorkspaceID),
-		slog.Duration("lifetime", g.Lifetime),
+		slog.String("lifetime", g.Lifetime.String()),
 		slog.Bool("lifetime_clamped", g.LifetimeClamped),
 	}
 	if g.ProfileID != "" {
@@ -74,28 +79,33 @@ func grantAttrs(g authz.Grant) []slog.Attr {
 	return attrs
 }
 
-func (a *auditor) denied(ctx context.Context, c *call, r authz.Request, err error, st *status.Status) {
+func (a *auditor) denied(ctx context.Context, r authz.Request, err error, st *status.Status) {
 	attrs := []slog.Attr{slog.String("reason", st.Message())}
 	var d *authz.Denial
 	if errors.As(err, &d) {
 		attrs = append(attrs, slog.String("rule", d.Rule))
 	}
-	a.record(ctx, c, r, outcomeDenied, st.Code(), attrs...)
+	a.record(ctx, r, outcomeDenied, st.Code(), attrs...)
 }
 
-func (a *auditor) failed(ctx context.Context, c *call, r authz.Request, g authz.Grant, st *status.Status) {
+func (a *auditor) failed(ctx context.Context, r authz.Request, g authz.Grant, err error, st *status.Status) {
 	attrs := append(grantAttrs(g), slog.String("reason", st.Message()))
-	if c.pbiReqID != "" {
-		attrs = append(attrs, slog.String("pbi_request_id", c.pbiReqID))
+	if id := powerbi.RequestIDOf(err); id != "" {
+		attrs = append(attrs, slog.String("pbi_request_id", id))
 	}
-	a.record(ctx, c, r, outcomeFailed, st.Code(), attrs...)
+	a.record(ctx, r, outcomeFailed, st.Code(), attrs...)
 }
 
-func (a *auditor) allowed(ctx context.Context, c *call, r authz.Request, g authz.Grant, tok *powerbi.EmbedToken) {
+func (a *auditor) allowed(ctx context.Context, r authz.Request, g authz.Grant, tok *powerbi.EmbedToken) {
 	attrs := append(grantAttrs(g),
 		slog.String("token_id", tok.TokenID),
 		slog.Bool("token_cached", tok.Cached),
 		slog.Time("expire_time", tok.Expiration),
 		slog.String("pbi_request_id", tok.RequestID))
-	a.record(ctx, c, r, outcomeAllowed, codes.OK, attrs...)
+	if d := tok.Shortfall(); d > 0 {
+		// Power BI cut the token short (its Entra token would not outlive
+		// it): the caller got less than the policy granted.
+		attrs = append(attrs, slog.String("lifetime_shortfall", d.String()))
+	}
+	a.record(ctx, r, outcomeAllowed, codes.OK, attrs...)
 }

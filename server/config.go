@@ -1,23 +1,20 @@
 package server
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/embedgate/embedgate/authz"
+	"github.com/embedgate/embedgate/internal/yamlfile"
 	"github.com/embedgate/embedgate/powerbi"
 )
 
@@ -30,9 +27,9 @@ const (
 )
 
 // Config is the server's YAML config file (`embedgate serve --config FILE`).
-// Its key names are the contract in DESIGN.md. Relative file paths are taken
-// relative to the config file's folder, so a config and its files move
-// together.
+// Its key names are a contract with operators: extend beside them, never
+// rename. Relative file paths are taken relative to the config file's folder,
+// so a config and its files move together.
 type Config struct {
 	// Listen is the host:port of the gRPC listener.
 	Listen string `yaml:"listen"`
@@ -95,23 +92,17 @@ type LogConfig struct {
 	Level string `yaml:"level"`
 }
 
-// Problem is one thing wrong with a config, under the key where it is.
-type Problem struct {
-	Key     string
-	Message string
-}
-
 // ConfigError lists every problem found in a config.
 type ConfigError struct {
 	File     string
-	Problems []Problem
+	Problems []yamlfile.Problem
 }
 
 func (e *ConfigError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %d problem(s):", e.File, len(e.Problems))
 	for _, p := range e.Problems {
-		fmt.Fprintf(&b, "\n  %s: %s", p.Key, p.Message)
+		b.WriteString("\n  " + p.String())
 	}
 	return b.String()
 }
@@ -129,42 +120,25 @@ func LoadConfig(path string) (*Config, error) {
 		ShutdownGrace: DefaultShutdownGrace,
 		Log:           LogConfig{Format: DefaultLogFormat, Level: DefaultLogLevel},
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	var problems []Problem
-	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) /* an empty file: Validate names what is missing */ {
-		problems = yamlProblems(err)
-		var te *yaml.TypeError
-		if !errors.As(err, &te) {
-			// Not YAML at all: nothing else can be checked.
-			return nil, &ConfigError{File: path, Problems: problems}
-		}
-		// Unknown keys and wrong types: the rest was decoded, check it too.
+	problems, ok := yamlfile.Decode(data, &cfg)
+	if !ok {
+		// Not YAML at all: nothing else can be checked.
+		return nil, &ConfigError{File: path, Problems: problems}
 	}
 	cfg.resolvePaths(filepath.Dir(path))
-	if problems = append(problems, cfg.Validate()...); len(problems) > 0 {
+	decoded := make(map[string]bool, len(problems))
+	for _, p := range problems {
+		decoded[p.Key] = true
+	}
+	for _, p := range cfg.Validate() {
+		if !decoded[p.Key] { // a value left out is already reported
+			problems = append(problems, p)
+		}
+	}
+	if len(problems) > 0 {
 		return nil, &ConfigError{File: path, Problems: problems}
 	}
 	return &cfg, nil
-}
-
-// unknownKey matches yaml.v3's report of a key the struct does not have.
-var unknownKey = regexp.MustCompile(`^line (\d+): field (\S+) not found in type \S+$`)
-
-func yamlProblems(err error) []Problem {
-	var te *yaml.TypeError
-	if !errors.As(err, &te) {
-		return []Problem{{Key: "yaml", Message: err.Error()}}
-	}
-	ps := make([]Problem, 0, len(te.Errors))
-	for _, e := range te.Errors {
-		if m := unknownKey.FindStringSubmatch(e); m != nil {
-			ps = append(ps, Problem{Key: m[2], Message: "unknown key (line " + m[1] + ")"})
-			continue
-		}
-		ps = append(ps, Problem{Key: "yaml", Message: e})
-	}
-	return ps
 }
 
 func (c *Config) resolvePaths(dir string) {
@@ -181,10 +155,10 @@ func (c *Config) resolvePaths(dir string) {
 // Validate checks the whole config, the files it names and the policy, and
 // returns every problem found (nil when there are none). It does no network
 // I/O. `embedgate check` and `embedgate serve` both call it.
-func (c *Config) Validate() []Problem {
-	var ps []Problem
+func (c *Config) Validate() []yamlfile.Problem {
+	var ps []yamlfile.Problem
 	add := func(key, format string, args ...any) {
-		ps = append(ps, Problem{Key: key, Message: fmt.Sprintf(format, args...)})
+		ps = append(ps, yamlfile.Problem{Key: key, Message: fmt.Sprintf(format, args...)})
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		add("listen", "want host:port: %v", err)
@@ -205,16 +179,14 @@ func (c *Config) Validate() []Problem {
 			add("tls.trust_domain", "%v", err)
 		}
 	}
-	for _, p := range c.PowerBI.Validate() {
-		add(p.Key, "%s", p.Message)
-	}
+	ps = append(ps, yamlfile.Prefixed("powerbi", c.PowerBI.Validate())...)
 	if c.PolicyFile == "" {
 		add("policy_file", "required")
 	} else if _, err := authz.Load(c.PolicyFile); err != nil {
 		var ve *authz.ValidationError
 		if errors.As(err, &ve) {
 			for _, p := range ve.Problems {
-				add("policy_file: "+p.Key, "%s", p.Message)
+				add("policy_file", "%s", p.String())
 			}
 		} else {
 			add("policy_file", "%v", err)

@@ -2,11 +2,14 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/embedgate/embedgate/internal/devpki"
 )
@@ -134,5 +137,35 @@ func TestLoadConfigEmptyFile(t *testing.T) {
 	_, err := LoadConfig(path)
 	if err == nil || !strings.Contains(err.Error(), "tls.client_ca_file") || !strings.Contains(err.Error(), "powerbi.client_id") {
 		t.Fatalf("err = %v, want the missing keys listed", err)
+	}
+}
+
+// TestLoadConfigNamesKeyPathAndLine: a value of the wrong type is reported at
+// its full key path with its line, in words (no Go type names), and the rest
+// of the file is still checked.
+func TestLoadConfigNamesKeyPathAndLine(t *testing.T) {
+	t.Parallel()
+	path := writeConfigDir(t, validConfig+"mesh:\n  enabled: sometimes\n  trusted_peers: 127.0.0.6\n", nil)
+	_, err := LoadConfig(path)
+	var ce *ConfigError
+	if !errors.As(err, &ce) {
+		t.Fatalf("err = %v, want *ConfigError", err)
+	}
+	got := map[string]string{}
+	for _, p := range ce.Problems {
+		got[p.Key] = p.Message
+	}
+	lines := strings.Count(validConfig, "\n")
+	want := map[string]string{
+		"mesh.enabled":       fmt.Sprintf(`want true or false, got "sometimes" (line %d)`, lines+2),
+		"mesh.trusted_peers": fmt.Sprintf(`want a list, got "127.0.0.6" (line %d)`, lines+3),
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+	for _, p := range ce.Problems {
+		if strings.Contains(p.Message, "time.Duration") || strings.Contains(p.Message, "!!") || strings.Count(p.Key, "mesh") > 1 {
+			t.Errorf("problem %q is not in words", p)
+		}
 	}
 }

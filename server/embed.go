@@ -2,8 +2,9 @@ package server
 
 import (
 	"context"
-	"time"
+	"log/slog"
 
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -21,30 +22,27 @@ type PolicySource interface {
 // Gateway mints embed tokens from grants, and says what it would send
 // without minting (Explain): powerbi.Client in service.
 type Gateway interface {
-	GenerateToken(ctx context.Context, r powerbi.TokenRequest) (*powerbi.EmbedToken, error)
-	GenerateItemToken(ctx context.Context, r powerbi.ItemRequest) (*powerbi.EmbedToken, error)
+	Issue(ctx context.Context, r powerbi.TokenRequest) (*powerbi.EmbedToken, error)
 	Plan(ctx context.Context, r powerbi.TokenRequest) (*powerbi.Plan, error)
-	PlanItem(ctx context.Context, r powerbi.ItemRequest) (*powerbi.Plan, error)
 }
 
 // embedService implements embedgate.v1.EmbedTokenService: ask the policy for
-// a grant, hand it to Power BI, audit the decision.
+// a grant, hand it to Power BI, audit the decision. Every RPC takes the same
+// path (issue or explain); they differ only in how they read their request
+// into items and write the embedded items into their response.
 type embedService struct {
 	embedgatev1.UnimplementedEmbedTokenServiceServer
 	policy  PolicySource
 	gateway Gateway
 	audit   *auditor
 	metrics *Metrics // nil = none
-	now     func() time.Time
+	log     *slog.Logger
 }
 
 // GenerateEmbedToken implements embedgate.v1.EmbedTokenService. The request
 // has passed validation; the caller is authenticated.
 func (s *embedService) GenerateEmbedToken(ctx context.Context, req *embedgatev1.GenerateEmbedTokenRequest) (*embedgatev1.GenerateEmbedTokenResponse, error) {
-	areq := reportRequest(callFrom(ctx).caller, req)
-	grant, tok, err := s.issue(ctx, areq, func(g authz.Grant) (*powerbi.EmbedToken, error) {
-		return s.gateway.GenerateToken(ctx, tokenRequest(g))
-	})
+	tok, err := s.issue(ctx, reportRequest(req))
 	if err != nil {
 		return nil, err
 	}
@@ -52,24 +50,19 @@ func (s *embedService) GenerateEmbedToken(ctx context.Context, req *embedgatev1.
 		Token:       tok.Token,
 		TokenId:     tok.TokenID,
 		ExpireTime:  timestamppb.New(tok.Expiration),
-		RefreshTime: timestamppb.New(s.refreshTime(tok)),
+		RefreshTime: timestamppb.New(tok.RefreshAt),
 	}
-	for i, r := range tok.Reports {
-		er := &embedgatev1.EmbedReport{Id: r.ID, Name: r.Name, EmbedUrl: r.EmbedURL, DatasetId: r.DatasetID}
-		if i < len(grant.Reports) {
-			er.WorkspaceId = grant.Reports[i].WorkspaceID
-		}
-		resp.Reports = append(resp.Reports, er)
+	for _, it := range tok.Items {
+		resp.Reports = append(resp.Reports, &embedgatev1.EmbedReport{
+			Id: it.ID, Name: it.Name, EmbedUrl: it.EmbedURL, DatasetId: it.DatasetID, WorkspaceId: it.WorkspaceID,
+		})
 	}
 	return resp, nil
 }
 
 // GenerateDashboardEmbedToken implements embedgate.v1.EmbedTokenService.
 func (s *embedService) GenerateDashboardEmbedToken(ctx context.Context, req *embedgatev1.GenerateDashboardEmbedTokenRequest) (*embedgatev1.GenerateDashboardEmbedTokenResponse, error) {
-	areq := dashboardRequest(callFrom(ctx).caller, req)
-	grant, tok, err := s.issue(ctx, areq, func(g authz.Grant) (*powerbi.EmbedToken, error) {
-		return s.gateway.GenerateItemToken(ctx, itemRequest(g))
-	})
+	tok, err := s.issue(ctx, dashboardRequest(req))
 	if err != nil {
 		return nil, err
 	}
@@ -77,105 +70,105 @@ func (s *embedService) GenerateDashboardEmbedToken(ctx context.Context, req *emb
 		Token:       tok.Token,
 		TokenId:     tok.TokenID,
 		ExpireTime:  timestamppb.New(tok.Expiration),
-		RefreshTime: timestamppb.New(s.refreshTime(tok)),
-		Dashboard:   &embedgatev1.EmbedDashboard{Id: grant.Dashboard.ID},
+		RefreshTime: timestamppb.New(tok.RefreshAt),
 	}
-	if d := tok.Dashboard; d != nil {
-		resp.Dashboard = &embedgatev1.EmbedDashboard{Id: d.ID, Name: d.Name, EmbedUrl: d.EmbedURL}
-	}
-	if t := tok.Tile; t != nil {
-		resp.Tile = &embedgatev1.EmbedTile{Id: t.ID, Title: t.Title, EmbedUrl: t.EmbedURL, ReportId: t.ReportID, DatasetId: t.DatasetID}
+	for _, it := range tok.Items {
+		switch it.Kind {
+		case powerbi.KindDashboard:
+			resp.Dashboard = &embedgatev1.EmbedDashboard{Id: it.ID, Name: it.Name, EmbedUrl: it.EmbedURL}
+		case powerbi.KindTile:
+			resp.Dashboard = &embedgatev1.EmbedDashboard{Id: it.DashboardID}
+			resp.Tile = &embedgatev1.EmbedTile{Id: it.ID, Title: it.Name, EmbedUrl: it.EmbedURL, ReportId: it.ReportID, DatasetId: it.DatasetID}
+		}
 	}
 	return resp, nil
 }
 
 // issue is the path every token takes: decide, mint, audit, map errors.
-func (s *embedService) issue(ctx context.Context, areq authz.Request, mint func(authz.Grant) (*powerbi.EmbedToken, error)) (authz.Grant, *powerbi.EmbedToken, error) {
-	c := callFrom(ctx)
+func (s *embedService) issue(ctx context.Context, areq authz.Request) (*powerbi.EmbedToken, error) {
+	caller, err := callerFrom(ctx)
+	if err != nil {
+		return nil, errorStatus(err).Err()
+	}
+	areq.Caller = caller
 	grant, err := s.policy.Current().Decide(areq)
 	if err != nil {
 		st := errorStatus(err)
-		s.audit.denied(ctx, c, areq, err, st)
+		s.audit.denied(ctx, areq, err, st)
 		s.metrics.decision(outcomeDenied, st.Code())
-		return grant, nil, st.Err()
+		return nil, st.Err()
 	}
-	tok, err := mint(grant)
+	tok, err := s.gateway.Issue(ctx, tokenRequest(grant))
 	if err != nil {
 		st := errorStatus(err)
-		c.pbiReqID = powerbi.RequestIDOf(err)
-		s.audit.failed(ctx, c, areq, grant, st)
+		if id := powerbi.RequestIDOf(err); id != "" {
+			logging.AddFields(ctx, logging.Fields{"pbi_request_id", id})
+		}
+		s.audit.failed(ctx, areq, grant, err, st)
 		s.metrics.decision(outcomeFailed, st.Code())
-		return grant, nil, st.Err()
+		return nil, st.Err()
 	}
-	c.tokenID, c.pbiReqID = tok.TokenID, tok.RequestID
-	s.audit.allowed(ctx, c, areq, grant, tok)
+	logging.AddFields(ctx, logging.Fields{"token_id", tok.TokenID, "pbi_request_id", tok.RequestID})
+	s.audit.allowed(ctx, areq, grant, tok)
 	s.metrics.decision(outcomeAllowed, codes.OK)
-	s.metrics.token(tok.Cached)
-	return grant, tok, nil
+	s.metrics.token(tok)
+	return tok, nil
 }
 
-func reportRequest(caller string, req *embedgatev1.GenerateEmbedTokenRequest) authz.Request {
+// reportRequest reads a report request into items.
+func reportRequest(req *embedgatev1.GenerateEmbedTokenRequest) authz.Request {
 	return authz.Request{
-		Caller:      caller,
 		Tenant:      req.GetTenant(),
 		User:        req.GetUser(),
-		ReportIDs:   req.GetReportIds(),
+		Items:       authz.Reports(req.GetReportIds()...),
 		AllowEdit:   req.GetAllowEdit(),
 		AllowCreate: req.GetAllowCreate(),
 		Lifetime:    req.GetLifetime().AsDuration(),
 	}
 }
 
-func dashboardRequest(caller string, req *embedgatev1.GenerateDashboardEmbedTokenRequest) authz.Request {
+// dashboardRequest reads a dashboard or tile request into its one item.
+func dashboardRequest(req *embedgatev1.GenerateDashboardEmbedTokenRequest) authz.Request {
+	item := authz.ItemRef{Kind: authz.KindDashboard, ID: req.GetDashboardId()}
+	if req.GetTileId() != "" {
+		item = authz.ItemRef{Kind: authz.KindTile, ID: req.GetTileId(), Parent: req.GetDashboardId()}
+	}
 	return authz.Request{
-		Caller:      caller,
-		Tenant:      req.GetTenant(),
-		User:        req.GetUser(),
-		DashboardID: req.GetDashboardId(),
-		TileID:      req.GetTileId(),
-		Lifetime:    req.GetLifetime().AsDuration(),
+		Tenant:   req.GetTenant(),
+		User:     req.GetUser(),
+		Items:    []authz.ItemRef{item},
+		Lifetime: req.GetLifetime().AsDuration(),
 	}
 }
 
+// tokenRequest turns a grant into the gateway's request: the same items,
+// in Power BI's terms.
 func tokenRequest(g authz.Grant) powerbi.TokenRequest {
 	r := powerbi.TokenRequest{
-		WorkspaceID:        g.WorkspaceID,
 		ProfileID:          g.ProfileID,
 		TargetWorkspaceIDs: g.TargetWorkspaceIDs,
 		AllowEdit:          g.AllowEdit,
 		Lifetime:           g.Lifetime,
-		Identity:           identity(g.Identity),
+		Items:              make([]powerbi.Item, len(g.Items)),
 	}
-	for _, it := range g.Reports {
-		r.Reports = append(r.Reports, powerbi.ReportRef{ID: it.ID, WorkspaceID: it.WorkspaceID})
+	for i, it := range g.Items {
+		r.Items[i] = powerbi.Item{Kind: powerbiKind(it.Kind), ID: it.ID, WorkspaceID: it.WorkspaceID, DashboardID: it.Parent}
+	}
+	if id := g.Identity; id != nil {
+		r.Identity = &powerbi.Identity{Username: id.Username, Roles: id.Roles, CustomData: id.CustomData,
+			DatasetRoles: id.DatasetRoles, WithoutRLS: id.WithoutRLS}
 	}
 	return r
 }
 
-func itemRequest(g authz.Grant) powerbi.ItemRequest {
-	return powerbi.ItemRequest{
-		WorkspaceID: g.Dashboard.WorkspaceID,
-		ProfileID:   g.ProfileID,
-		DashboardID: g.Dashboard.ID,
-		TileID:      g.TileID,
-		Lifetime:    g.Lifetime,
-		Identity:    identity(g.Identity),
+// powerbiKind maps the policy's item kinds to the gateway's.
+func powerbiKind(k authz.Kind) powerbi.Kind {
+	switch k {
+	case authz.KindDashboard:
+		return powerbi.KindDashboard
+	case authz.KindTile:
+		return powerbi.KindTile
+	default:
+		return powerbi.KindReport
 	}
-}
-
-func identity(id *authz.Identity) *powerbi.Identity {
-	if id == nil {
-		return nil
-	}
-	return &powerbi.Identity{Username: id.Username, Roles: id.Roles, CustomData: id.CustomData, DatasetRoles: id.DatasetRoles}
-}
-
-// refreshTime is when a client should renew: when the gateway's token cache
-// stops handing out this token (powerbi.RefreshAt), to the second.
-func (s *embedService) refreshTime(tok *powerbi.EmbedToken) time.Time {
-	issued := tok.Issued
-	if issued.IsZero() {
-		issued = s.now()
-	}
-	return powerbi.RefreshAt(issued, tok.Expiration).Truncate(time.Second)
 }

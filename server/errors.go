@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -44,12 +45,17 @@ var (
 	ReasonUpstreamDown        = embedgatev1.Reason_UPSTREAM_UNAVAILABLE.String()
 	ReasonCredentialRejected  = embedgatev1.Reason_CREDENTIAL_REJECTED.String()
 	ReasonInternal            = embedgatev1.Reason_INTERNAL.String()
+	ReasonRLSNotEnforced      = embedgatev1.Reason_RLS_NOT_ENFORCED.String()
+	ReasonPowerBIForbidden    = embedgatev1.Reason_POWERBI_FORBIDDEN.String()
+	ReasonPrincipalNotAllowed = embedgatev1.Reason_POWERBI_PRINCIPAL_NOT_ALLOWED.String()
 )
 
-// errorStatus is the one place where errors become gRPC statuses (the table
-// in DESIGN.md). Messages are short and safe to show a caller: upstream
-// bodies are logged, never echoed, and Power BI's RequestId is passed on in
-// the ErrorInfo metadata so support can find the call.
+// errorStatus is the one place where errors become gRPC statuses (the error
+// table in ARCHITECTURE.md). Messages are short, actionable and safe to show
+// a caller: upstream bodies are logged, never echoed; Power BI's RequestId
+// (pbi_request_id), its error code (pbi_error_code) and its
+// X-PowerBI-Error-Info header (pbi_error_info) travel in the ErrorInfo
+// metadata, so support can find the call.
 func errorStatus(err error) *status.Status {
 	if s, ok := status.FromError(err); ok {
 		return s
@@ -60,10 +66,20 @@ func errorStatus(err error) *status.Status {
 		throttled *powerbi.ThrottledError
 		limited   *rateLimitedError
 		unsup     *powerbi.UnsupportedError
+		pre       *powerbi.PreconditionError
+		api       *powerbi.APIError
 	)
 	meta := map[string]string{}
 	if id := powerbi.RequestIDOf(err); id != "" {
 		meta["pbi_request_id"] = id
+	}
+	if errors.As(err, &api) {
+		if api.Code != "" {
+			meta["pbi_error_code"] = api.Code
+		}
+		if api.ErrorInfo != "" {
+			meta["pbi_error_info"] = api.ErrorInfo
+		}
 	}
 	switch {
 	case errors.As(err, &ve):
@@ -79,15 +95,24 @@ func errorStatus(err error) *status.Status {
 		return withDetails(codes.ResourceExhausted, "Power BI is throttling requests; retry later", ReasonThrottled, meta,
 			retryInfo(throttled.RetryAfter))
 	case errors.Is(err, powerbi.ErrQuotaExceeded):
-		return withDetails(codes.ResourceExhausted, "the Power BI embed token quota is used up", ReasonQuotaExceeded, meta)
+		return withDetails(codes.ResourceExhausted, "the tenant's workspace is on shared capacity and Embedgate's service principal has used up its embed trial tokens; the platform team must assign the workspace to a capacity",
+			ReasonQuotaExceeded, meta)
+	case errors.Is(err, powerbi.ErrRLSNotEnforced) && errors.As(err, &pre):
+		return withDetails(codes.FailedPrecondition, fmt.Sprintf("dataset %s enforces no row-level security, and the tenant's policy expects it to: nothing was minted; the platform team fixes the model's roles, or lists the dataset under rls.without_rls if that is intended", pre.DatasetID),
+			ReasonRLSNotEnforced, meta)
 	case errors.Is(err, powerbi.ErrIdentityRequired), errors.Is(err, powerbi.ErrRolesRequired):
 		return withDetails(codes.FailedPrecondition, "the tenant's policy does not satisfy the dataset's row-level security", ReasonIdentityMismatch, meta)
 	case errors.Is(err, powerbi.ErrNotFound):
 		return withDetails(codes.NotFound, "Power BI has no such item in the tenant's workspace", ReasonItemNotFound, meta)
 	case errors.Is(err, powerbi.ErrBadRequest):
 		return withDetails(codes.FailedPrecondition, "Power BI refused the request as configured for this tenant", ReasonPowerBIRejected, meta)
+	case errors.Is(err, powerbi.ErrPrincipalNotAllowed):
+		return withDetails(codes.FailedPrecondition, `the Power BI tenant setting "Service principals can use Fabric APIs" does not allow Embedgate's service principal; a Power BI administrator must enable it for the principal's security group`,
+			ReasonPrincipalNotAllowed, meta)
 	case errors.Is(err, powerbi.ErrNotAuthorized):
-		return withDetails(codes.FailedPrecondition, "Embedgate's service principal has no access to the tenant's workspace", ReasonPowerBINoAccess, meta)
+		return withDetails(codes.FailedPrecondition, "Embedgate's service principal (or profile) is not a member of the tenant's workspace; the platform team must add it as Member or Admin", ReasonPowerBINoAccess, meta)
+	case errors.Is(err, powerbi.ErrForbidden):
+		return withDetails(codes.FailedPrecondition, "Power BI refused Embedgate's service principal (403): it lacks a permission on the tenant's workspace or item; the platform team must fix its access", ReasonPowerBIForbidden, meta)
 	case errors.As(err, &unsup):
 		// The reason names only ids the caller sent and what to do instead.
 		return withDetails(codes.FailedPrecondition, unsup.Reason, ReasonUnsupported, meta)
@@ -104,6 +129,19 @@ func errorStatus(err error) *status.Status {
 	default:
 		return withDetails(codes.Internal, "internal error", ReasonInternal, meta)
 	}
+}
+
+// badRequest lists each violated field for the caller.
+func badRequest(ve *protovalidate.ValidationError) *errdetails.BadRequest {
+	br := &errdetails.BadRequest{}
+	for _, v := range ve.Violations {
+		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{
+			Field:       protovalidate.FieldPathString(v.Proto.GetField()),
+			Description: v.Proto.GetMessage(),
+			Reason:      v.Proto.GetRuleId(),
+		})
+	}
+	return br
 }
 
 func denialStatus(d *authz.Denial, meta map[string]string) *status.Status {

@@ -15,8 +15,9 @@ import (
 	"github.com/embedgate/embedgate/powerbi"
 )
 
-// TestErrorStatus is the DESIGN.md error table, row by row, through the one
-// mapping: code, ErrorInfo reason, RetryInfo and Power BI's RequestId.
+// TestErrorStatus is the error table (ARCHITECTURE.md), row by row, through
+// the one mapping: code, ErrorInfo reason and metadata, RetryInfo and Power
+// BI's RequestId.
 func TestErrorStatus(t *testing.T) {
 	t.Parallel()
 	const rid = "4e5160e4-c39e-4da4-a794-d295aecc2122"
@@ -30,30 +31,40 @@ func TestErrorStatus(t *testing.T) {
 		wantReason string
 		wantRetry  time.Duration
 		wantRID    bool
+		wantMeta   map[string]string // ErrorInfo metadata besides pbi_request_id
+		wantInMsg  string            // a fragment the message must hold
 	}{
-		{"unknown caller", &authz.Denial{Reason: authz.ErrUnknownCaller, Message: "caller not allowed"}, codes.PermissionDenied, ReasonCallerUnknown, 0, false},
-		{"tenant not allowed", &authz.Denial{Reason: authz.ErrTenantNotAllowed, Message: "m"}, codes.PermissionDenied, ReasonTenantNotAllowed, 0, false},
-		{"report not allowed", &authz.Denial{Reason: authz.ErrReportNotAllowed, Message: "m"}, codes.PermissionDenied, ReasonReportNotAllowed, 0, false},
-		{"dashboard not allowed", &authz.Denial{Reason: authz.ErrDashboardNotAllowed, Message: "m"}, codes.PermissionDenied, ReasonDashboardNotAllowed, 0, false},
-		{"edit not allowed", &authz.Denial{Reason: authz.ErrEditNotAllowed, Message: "m"}, codes.PermissionDenied, ReasonEditNotAllowed, 0, false},
-		{"create not allowed", &authz.Denial{Reason: authz.ErrCreateNotAllowed, Message: "m"}, codes.PermissionDenied, ReasonCreateNotAllowed, 0, false},
-		{"malformed by policy's reading", &authz.Denial{Reason: authz.ErrInvalidRequest, Message: "m", Field: "report_ids"}, codes.InvalidArgument, ReasonInvalidRequest, 0, false},
-		{"no identity", errUnauthenticated, codes.Unauthenticated, ReasonNoIdentity, 0, false},
-		{"caller over its rate", &rateLimitedError{retryAfter: 1500 * time.Millisecond}, codes.ResourceExhausted, ReasonRateLimited, 1500 * time.Millisecond, false},
-		{"Power BI 429", &powerbi.ThrottledError{Op: "GenerateToken", RetryAfter: 30 * time.Second, RequestID: rid}, codes.ResourceExhausted, ReasonThrottled, 30 * time.Second, true},
-		{"Power BI 403 quota", api(403, "TokenGenerationQuotaExceeded"), codes.ResourceExhausted, ReasonQuotaExceeded, 0, true},
-		{"Power BI 404", api(404, "PowerBIEntityNotFound"), codes.NotFound, ReasonItemNotFound, 0, true},
-		{"Power BI 400", api(400, "InvalidRequest"), codes.FailedPrecondition, ReasonPowerBIRejected, 0, true},
-		{"Power BI 401", api(401, "PowerBINotAuthorizedException"), codes.FailedPrecondition, ReasonPowerBINoAccess, 0, true},
-		{"RLS identity required", &powerbi.PreconditionError{Kind: powerbi.ErrIdentityRequired, DatasetID: "d"}, codes.FailedPrecondition, ReasonIdentityMismatch, 0, false},
-		{"RLS roles required", &powerbi.PreconditionError{Kind: powerbi.ErrRolesRequired, DatasetID: "d"}, codes.FailedPrecondition, ReasonIdentityMismatch, 0, false},
-		{"unsupported item", &powerbi.UnsupportedError{ReportID: "r", Reason: "request it alone"}, codes.FailedPrecondition, ReasonUnsupported, 0, false},
-		{"Entra rejects the secret", &powerbi.CredentialError{Status: 401, Code: "invalid_client", ErrorCodes: []int{7000215}}, codes.Internal, ReasonCredentialRejected, 0, false},
-		{"Power BI 503", &powerbi.UnavailableError{Op: "GenerateToken", Status: 503, RequestID: rid}, codes.Unavailable, ReasonUpstreamDown, 0, true},
-		{"Entra token keeps expiring", api(403, "TokenExpired"), codes.Unavailable, ReasonUpstreamDown, 0, true},
-		{"caller's deadline", fmt.Errorf("powerbi: %w", context.DeadlineExceeded), codes.DeadlineExceeded, "", 0, false},
-		{"caller canceled", fmt.Errorf("powerbi: %w", context.Canceled), codes.Canceled, "", 0, false},
-		{"anything else", errors.New("boom: internal detail"), codes.Internal, ReasonInternal, 0, false},
+		{"unknown caller", &authz.Denial{Reason: authz.ErrUnknownCaller, Message: "caller not allowed"}, codes.PermissionDenied, ReasonCallerUnknown, 0, false, nil, ""},
+		{"tenant not allowed", &authz.Denial{Reason: authz.ErrTenantNotAllowed, Message: "m"}, codes.PermissionDenied, ReasonTenantNotAllowed, 0, false, nil, ""},
+		{"report not allowed", &authz.Denial{Reason: authz.ErrReportNotAllowed, Message: "m"}, codes.PermissionDenied, ReasonReportNotAllowed, 0, false, nil, ""},
+		{"dashboard not allowed", &authz.Denial{Reason: authz.ErrDashboardNotAllowed, Message: "m"}, codes.PermissionDenied, ReasonDashboardNotAllowed, 0, false, nil, ""},
+		{"edit not allowed", &authz.Denial{Reason: authz.ErrEditNotAllowed, Message: "m"}, codes.PermissionDenied, ReasonEditNotAllowed, 0, false, nil, ""},
+		{"create not allowed", &authz.Denial{Reason: authz.ErrCreateNotAllowed, Message: "m"}, codes.PermissionDenied, ReasonCreateNotAllowed, 0, false, nil, ""},
+		{"malformed by policy's reading", &authz.Denial{Reason: authz.ErrInvalidRequest, Message: "m", Field: "report_ids"}, codes.InvalidArgument, ReasonInvalidRequest, 0, false, nil, ""},
+		{"no identity", errUnauthenticated, codes.Unauthenticated, ReasonNoIdentity, 0, false, nil, ""},
+		{"caller over its rate", &rateLimitedError{retryAfter: 1500 * time.Millisecond}, codes.ResourceExhausted, ReasonRateLimited, 1500 * time.Millisecond, false, nil, ""},
+		{"Power BI 429", &powerbi.ThrottledError{Op: "GenerateToken", RetryAfter: 30 * time.Second, RequestID: rid}, codes.ResourceExhausted, ReasonThrottled, 30 * time.Second, true, nil, ""},
+		{"Power BI 403, the trial quota", &powerbi.APIError{Op: "GenerateToken", Status: 403, Code: "Forbidden", RequestID: rid, Quota: true},
+			codes.ResourceExhausted, ReasonQuotaExceeded, 0, true, map[string]string{"pbi_error_code": "Forbidden"}, "capacity"},
+		{"Power BI 403, anything else", api(403, "PowerBINotAuthorizedException"), codes.FailedPrecondition, ReasonPowerBIForbidden, 0, true,
+			map[string]string{"pbi_error_code": "PowerBINotAuthorizedException"}, "permission"},
+		{"Power BI 401, the tenant setting", &powerbi.APIError{Op: "GetReport", Status: 401, Code: "PowerBINotAuthorizedException", RequestID: rid, ErrorInfo: "ServicePrincipalIsNotAllowedByTenantAdminSwitch"},
+			codes.FailedPrecondition, ReasonPrincipalNotAllowed, 0, true,
+			map[string]string{"pbi_error_code": "PowerBINotAuthorizedException", "pbi_error_info": "ServicePrincipalIsNotAllowedByTenantAdminSwitch"}, "Service principals can use Fabric APIs"},
+		{"RLS not enforced", &powerbi.PreconditionError{Kind: powerbi.ErrRLSNotEnforced, DatasetID: "d1000000-0000-4000-8000-000000000009", ReportID: "r"},
+			codes.FailedPrecondition, ReasonRLSNotEnforced, 0, false, nil, "dataset d1000000-0000-4000-8000-000000000009 enforces no row-level security"},
+		{"Power BI 404", api(404, "PowerBIEntityNotFound"), codes.NotFound, ReasonItemNotFound, 0, true, nil, ""},
+		{"Power BI 400", api(400, "InvalidRequest"), codes.FailedPrecondition, ReasonPowerBIRejected, 0, true, nil, ""},
+		{"Power BI 401", api(401, "PowerBINotAuthorizedException"), codes.FailedPrecondition, ReasonPowerBINoAccess, 0, true, nil, "member of the tenant's workspace"},
+		{"RLS identity required", &powerbi.PreconditionError{Kind: powerbi.ErrIdentityRequired, DatasetID: "d"}, codes.FailedPrecondition, ReasonIdentityMismatch, 0, false, nil, ""},
+		{"RLS roles required", &powerbi.PreconditionError{Kind: powerbi.ErrRolesRequired, DatasetID: "d"}, codes.FailedPrecondition, ReasonIdentityMismatch, 0, false, nil, ""},
+		{"unsupported item", &powerbi.UnsupportedError{ReportID: "r", Reason: "request it alone"}, codes.FailedPrecondition, ReasonUnsupported, 0, false, nil, ""},
+		{"Entra rejects the secret", &powerbi.CredentialError{Status: 401, Code: "invalid_client", ErrorCodes: []int{7000215}}, codes.Internal, ReasonCredentialRejected, 0, false, nil, ""},
+		{"Power BI 503", &powerbi.UnavailableError{Op: "GenerateToken", Status: 503, RequestID: rid}, codes.Unavailable, ReasonUpstreamDown, 0, true, nil, ""},
+		{"Entra token keeps expiring", api(403, "TokenExpired"), codes.Unavailable, ReasonUpstreamDown, 0, true, nil, ""},
+		{"caller's deadline", fmt.Errorf("powerbi: %w", context.DeadlineExceeded), codes.DeadlineExceeded, "", 0, false, nil, ""},
+		{"caller canceled", fmt.Errorf("powerbi: %w", context.Canceled), codes.Canceled, "", 0, false, nil, ""},
+		{"anything else", errors.New("boom: internal detail"), codes.Internal, ReasonInternal, 0, false, nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,6 +97,14 @@ func TestErrorStatus(t *testing.T) {
 			}
 			if got := info.GetMetadata()["pbi_request_id"]; (got == rid) != tt.wantRID {
 				t.Errorf("pbi_request_id = %q, want it: %v", got, tt.wantRID)
+			}
+			for k, v := range tt.wantMeta {
+				if got := info.GetMetadata()[k]; got != v {
+					t.Errorf("metadata %s = %q, want %q", k, got, v)
+				}
+			}
+			if !strings.Contains(st.Message(), tt.wantInMsg) {
+				t.Errorf("message %q lacks %q", st.Message(), tt.wantInMsg)
 			}
 		})
 	}

@@ -12,38 +12,35 @@ import (
 
 	"github.com/embedgate/embedgate/authz"
 	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
-	"github.com/embedgate/embedgate/powerbi"
 )
 
 // ExplainEmbedToken implements embedgate.v1.EmbedTokenService: the same
 // decision as the real call, for the same caller, and for an allow the
 // Power BI request that would be sent. Nothing is minted.
 func (s *embedService) ExplainEmbedToken(ctx context.Context, req *embedgatev1.ExplainEmbedTokenRequest) (*embedgatev1.ExplainEmbedTokenResponse, error) {
-	c := callFrom(ctx)
-	var (
-		areq authz.Request
-		plan func(authz.Grant) (*powerbi.Plan, error)
-	)
+	caller, err := callerFrom(ctx)
+	if err != nil {
+		return nil, errorStatus(err).Err()
+	}
+	var areq authz.Request
 	switch r := req.GetRequest().(type) {
 	case *embedgatev1.ExplainEmbedTokenRequest_EmbedToken:
-		areq = reportRequest(c.caller, r.EmbedToken)
-		plan = func(g authz.Grant) (*powerbi.Plan, error) { return s.gateway.Plan(ctx, tokenRequest(g)) }
+		areq = reportRequest(r.EmbedToken)
 	case *embedgatev1.ExplainEmbedTokenRequest_DashboardEmbedToken:
-		areq = dashboardRequest(c.caller, r.DashboardEmbedToken)
-		plan = func(g authz.Grant) (*powerbi.Plan, error) { return s.gateway.PlanItem(ctx, itemRequest(g)) }
+		areq = dashboardRequest(r.DashboardEmbedToken)
 	default: // protovalidate requires the oneof; this is defence in depth
 		return nil, status.Error(codes.InvalidArgument, "request: one of embed_token or dashboard_embed_token is required")
 	}
-	c.tenant = areq.Tenant
+	areq.Caller = caller
 	policy := s.policy.Current()
-	resp := &embedgatev1.ExplainEmbedTokenResponse{Caller: c.caller, PolicyVersion: policy.Version()}
+	resp := &embedgatev1.ExplainEmbedTokenResponse{Caller: caller, PolicyVersion: policy.Version()}
 	grant, err := policy.Decide(areq)
 	if err != nil {
 		explainError(resp, err)
 		return resp, nil
 	}
 	resp.Rule = grant.Rule
-	p, err := plan(grant)
+	p, err := s.gateway.Plan(ctx, tokenRequest(grant))
 	if err != nil {
 		explainError(resp, err)
 		return resp, nil

@@ -72,6 +72,7 @@ tenants:
       custom_data: "{tenant}"
       dataset_roles:
         ` + budgetDataset + `: [Region]
+      without_rls: [` + invReport + `]   # Inventory's model has no RLS on purpose
     allow_create: true
     max_lifetime: 60m
   globex:

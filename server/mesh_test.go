@@ -22,7 +22,7 @@ const (
 
 // minted is a gateway that mints a token for any report request.
 var minted = issuerFunc(func(_ context.Context, r powerbi.TokenRequest) (*powerbi.EmbedToken, error) {
-	return &powerbi.EmbedToken{Token: "t", TokenID: "id", Reports: []powerbi.Report{{ID: r.Reports[0].ID}}}, nil
+	return &powerbi.EmbedToken{Token: "t", TokenID: "id", Items: []powerbi.Embedded{{Kind: powerbi.KindReport, ID: r.Items[0].ID}}}, nil
 })
 
 // TestMeshMode: behind a sidecar, the caller comes from the last element of

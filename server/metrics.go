@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc/codes"
+
+	"github.com/embedgate/embedgate/powerbi"
 )
 
 // Metrics are Embedgate's Prometheus metrics: the standard gRPC server
@@ -25,6 +27,7 @@ type Metrics struct {
 	grpc       *grpcprom.ServerMetrics
 	decisions  *prometheus.CounterVec
 	tokens     *prometheus.CounterVec
+	shortfalls prometheus.Counter
 	credential prometheus.Gauge
 }
 
@@ -43,12 +46,16 @@ func NewMetrics() *Metrics {
 			Name: "embedgate_tokens_total",
 			Help: "Embed tokens handed out, by source: minted by Power BI for this request, or cached from an identical earlier grant.",
 		}, []string{"source"}),
+		shortfalls: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "embedgate_token_lifetime_shortfalls_total",
+			Help: "Embed tokens Power BI issued for less time than asked (capped by the remaining life of the Entra token used to mint them).",
+		}),
 		credential: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "embedgate_credential_ok",
 			Help: "1 while the last Entra ID sign-in check succeeded, 0 while it fails.",
 		}),
 	}
-	m.registry.MustRegister(m.grpc, m.decisions, m.tokens, m.credential,
+	m.registry.MustRegister(m.grpc, m.decisions, m.tokens, m.shortfalls, m.credential,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -59,13 +66,15 @@ func (m *Metrics) decision(outcome string, code codes.Code) {
 	}
 }
 
-func (m *Metrics) token(cached bool) {
+func (m *Metrics) token(tok *powerbi.EmbedToken) {
 	if m == nil {
 		return
 	}
 	source := "minted"
-	if cached {
+	if tok.Cached {
 		source = "cached"
+	} else if tok.Shortfall() > 0 {
+		m.shortfalls.Inc()
 	}
 	m.tokens.WithLabelValues(source).Inc()
 }

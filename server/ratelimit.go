@@ -70,14 +70,34 @@ func (l *callerLimits) take(caller string, now time.Time) error {
 }
 
 // unary refuses calls over the caller's rate. It runs after caller
-// authentication, so it knows who is calling.
+// authentication, so it knows who is calling; a call without a caller fails
+// closed.
 func (l *callerLimits) unary(now func() time.Time) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
-		if c := callFrom(ctx); c.caller != "" {
-			if err := l.take(c.caller, now()); err != nil {
-				return nil, errorStatus(err).Err()
-			}
+	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+		if err := l.admit(ctx, now()); err != nil {
+			return nil, err
 		}
 		return next(ctx, req)
 	}
+}
+
+// stream is unary for streaming calls: one token per stream.
+func (l *callerLimits) stream(now func() time.Time) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, next grpc.StreamHandler) error {
+		if err := l.admit(ss.Context(), now()); err != nil {
+			return err
+		}
+		return next(srv, ss)
+	}
+}
+
+func (l *callerLimits) admit(ctx context.Context, now time.Time) error {
+	caller, err := callerFrom(ctx)
+	if err == nil {
+		err = l.take(caller, now)
+	}
+	if err != nil {
+		return errorStatus(err).Err()
+	}
+	return nil
 }

@@ -49,19 +49,25 @@ type Server struct {
 	health *health.Server
 	grace  time.Duration
 	log    *slog.Logger
+	tls    *tlsFiles // nil in mesh mode behind a plaintext sidecar hop
 }
 
 // New builds the gRPC server from the config's TLS section and the options.
-// The interceptor chain, outermost first:
+// The interceptor chain, outermost first (newChain):
 //
-//	recovery  -> a panic becomes INTERNAL; the stack goes to the log only
-//	logging   -> request id, one record per call (caller, tenant, code, duration)
-//	metrics   -> grpc_server_* series (when Options.Metrics is set)
-//	caller    -> the client certificate's SPIFFE ID, or in mesh mode the trusted
-//	             sidecar's x-forwarded-client-cert (not for health/reflection)
-//	rate      -> the caller's token bucket from the policy: RESOURCE_EXHAUSTED + RetryInfo
-//	validate  -> protovalidate rules from the .proto, as INVALID_ARGUMENT + BadRequest
+//	request id -> the caller's x-request-id if sane, else a new one; sent back
+//	metrics    -> grpc_server_* series (when Options.Metrics is set)
+//	logging    -> one "grpc call" record per call (go-grpc-middleware logging)
+//	recovery   -> a panic becomes INTERNAL, logged with its stack and request
+//	              id; inside logging and metrics, so both record it
+//	auth       -> the client certificate's SPIFFE ID, or in mesh mode the trusted
+//	              sidecar's x-forwarded-client-cert, into the context once
+//	              (go-grpc-middleware auth; selector skips health and reflection)
+//	rate       -> the caller's token bucket from the policy: RESOURCE_EXHAUSTED + RetryInfo
+//	validate   -> protovalidate rules from the .proto, as INVALID_ARGUMENT + BadRequest
 //	handler
+//
+// Streams get the same chain.
 func New(cfg *Config, opts Options) (*Server, error) {
 	if opts.Policy == nil || opts.Gateway == nil {
 		return nil, errors.New("server: Policy and Gateway are required")
@@ -79,12 +85,13 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		now = time.Now
 	}
 	var serverOpts []grpc.ServerOption
+	var tlsFiles *tlsFiles
 	if cfg.TLS != (TLSConfig{}) {
-		files, err := newTLSFiles(cfg.TLS, logger)
-		if err != nil {
+		var err error
+		if tlsFiles, err = newTLSFiles(cfg.TLS, logger); err != nil {
 			return nil, err
 		}
-		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(files.serverConfig())))
+		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(tlsFiles.serverConfig())))
 	} // else mesh mode with a plaintext sidecar hop (validated by Config.Validate)
 	mesh, err := newMeshAuth(cfg.Mesh, logger)
 	if err != nil {
@@ -100,21 +107,13 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	auth := authenticator{trustDomain: td, mesh: mesh}
-	unary := []grpc.UnaryServerInterceptor{recoverUnary(logger), logUnary(logger)}
-	stream := []grpc.StreamServerInterceptor{recoverStream(logger), logStream(logger)}
-	if opts.Metrics != nil {
-		unary = append(unary, opts.Metrics.grpc.UnaryServerInterceptor())
-		stream = append(stream, opts.Metrics.grpc.StreamServerInterceptor())
-	}
-	unary = append(unary, auth.unary(), newCallerLimits(opts.Policy).unary(now), validateUnary(validator))
-	stream = append(stream, auth.stream())
+	c := newChain(logger, opts.Metrics, authenticator{trustDomain: td, mesh: mesh}, newCallerLimits(opts.Policy), validator, now)
 	gs := grpc.NewServer(append(serverOpts,
 		grpc.ConnectionTimeout(handshakeTimeout),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: 30 * time.Minute, MaxConnectionAgeGrace: cfg.ShutdownGrace}),
-		grpc.ChainUnaryInterceptor(unary...),
-		grpc.ChainStreamInterceptor(stream...),
+		grpc.ChainUnaryInterceptor(c.unary...),
+		grpc.ChainStreamInterceptor(c.stream...),
 	)...)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
@@ -124,13 +123,13 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		gateway: opts.Gateway,
 		audit:   &auditor{log: auditLog},
 		metrics: opts.Metrics,
-		now:     now,
+		log:     logger,
 	})
 	hs.SetServingStatus(embedgatev1.EmbedTokenService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	if opts.Metrics != nil {
 		opts.Metrics.grpc.InitializeMetrics(gs)
 	}
-	return &Server{grpc: gs, health: hs, grace: cfg.ShutdownGrace, log: logger}, nil
+	return &Server{grpc: gs, health: hs, grace: cfg.ShutdownGrace, log: logger, tls: tlsFiles}, nil
 }
 
 // Health is the server's health service, for components that report their
@@ -141,6 +140,9 @@ func (s *Server) Health() *health.Server { return s.health }
 // health turns NOT_SERVING, new calls are refused, and in-flight calls get
 // up to the configured grace to finish before they are cut.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	if s.tls != nil {
+		go s.tls.watch(ctx)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.grpc.Serve(lis) }()
 	select {

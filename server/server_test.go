@@ -36,23 +36,15 @@ type fixedPolicy struct{ p *authz.Policy }
 
 func (f fixedPolicy) Current() *authz.Policy { return f.p }
 
-// issuerFunc is a Gateway whose report tokens come from a function; the
-// rest is unused here.
+// issuerFunc is a Gateway whose tokens come from a function; it plans
+// nothing.
 type issuerFunc func(context.Context, powerbi.TokenRequest) (*powerbi.EmbedToken, error)
 
-func (f issuerFunc) GenerateToken(ctx context.Context, r powerbi.TokenRequest) (*powerbi.EmbedToken, error) {
+func (f issuerFunc) Issue(ctx context.Context, r powerbi.TokenRequest) (*powerbi.EmbedToken, error) {
 	return f(ctx, r)
 }
 
-func (f issuerFunc) GenerateItemToken(context.Context, powerbi.ItemRequest) (*powerbi.EmbedToken, error) {
-	return nil, powerbi.ErrUnsupported
-}
-
 func (f issuerFunc) Plan(context.Context, powerbi.TokenRequest) (*powerbi.Plan, error) {
-	return nil, powerbi.ErrUnsupported
-}
-
-func (f issuerFunc) PlanItem(context.Context, powerbi.ItemRequest) (*powerbi.Plan, error) {
 	return nil, powerbi.ErrUnsupported
 }
 
@@ -192,7 +184,7 @@ func TestOneLogRecordPerCall(t *testing.T) {
 	const token = "H4sI-the-embed-token-never-logged"
 	client, logs := startServer(t, issuerFunc(func(_ context.Context, r powerbi.TokenRequest) (*powerbi.EmbedToken, error) {
 		return &powerbi.EmbedToken{Token: token, TokenID: "tok-1", RequestID: "pbi-req-1",
-			Reports: []powerbi.Report{{ID: r.Reports[0].ID, Name: "Sales", EmbedURL: "https://app.powerbi.com/reportEmbed", DatasetID: "d"}}}, nil
+			Items: []powerbi.Embedded{{Kind: powerbi.KindReport, ID: r.Items[0].ID, Name: "Sales", EmbedURL: "https://app.powerbi.com/reportEmbed", DatasetID: "d"}}}, nil
 	}))
 	if _, err := client.GenerateEmbedToken(context.Background(), acmeRequest); err != nil {
 		t.Fatal(err)
@@ -213,17 +205,21 @@ func TestOneLogRecordPerCall(t *testing.T) {
 	if len(records) != 2 {
 		t.Fatalf("got %d call records, want 2", len(records))
 	}
+	// A request that fails validation leaves its unvalidated fields out.
+	if _, ok := records[1]["tenant"]; ok {
+		t.Errorf("the invalid request's record holds its tenant: %v", records[1])
+	}
 	for i, want := range []map[string]any{
 		{"caller": testCaller, "tenant": "acme", "code": "OK", "token_id": "tok-1", "pbi_request_id": "pbi-req-1"},
-		{"caller": testCaller, "tenant": "acme", "code": "InvalidArgument"},
+		{"caller": testCaller, "code": "InvalidArgument"},
 	} {
 		for k, v := range want {
 			if records[i][k] != v {
 				t.Errorf("record %d: %s = %v, want %v", i, k, records[i][k], v)
 			}
 		}
-		if _, ok := records[i]["duration"]; !ok {
-			t.Errorf("record %d has no duration", i)
+		if d, ok := records[i]["duration"].(string); !ok || !strings.HasSuffix(d, "s") {
+			t.Errorf("record %d: duration = %v, want a duration with its unit", i, records[i]["duration"])
 		}
 	}
 	if strings.Contains(logs.String(), token) {

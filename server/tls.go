@@ -1,71 +1,90 @@
 package server
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
-	"os"
-	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/embedgate/embedgate/internal/filewatch"
 )
 
-// tlsFiles serves the listener's TLS config from files and re-reads them when
-// they change, so that a rotated certificate, key or client CA bundle takes
-// effect on the next handshake without a restart. Existing connections keep
-// the config they were made with.
+// tlsFiles serves the listener's TLS config from files and reloads them when
+// they change (internal/filewatch), so that a rotated certificate, key or
+// client CA bundle takes effect on the next handshake without a restart.
+// Existing connections keep the config they were made with. A change that
+// does not load (say, a rotation caught half-written) is logged and the
+// previous config stays in service until the files change again.
 type tlsFiles struct {
 	certFile, keyFile, caFile string
 	log                       *slog.Logger
-
-	mu    sync.Mutex
-	stamp string // size and mtime of the three files when last loaded, good or bad
-	cfg   *tls.Config
+	cfg                       atomic.Pointer[tls.Config]
 }
 
 func newTLSFiles(c TLSConfig, log *slog.Logger) (*tlsFiles, error) {
 	f := &tlsFiles{certFile: c.CertFile, keyFile: c.KeyFile, caFile: c.ClientCAFile, log: log}
-	if _, err := f.config(); err != nil {
+	cfg, err := loadServerTLS(f.certFile, f.keyFile, f.caFile)
+	if err != nil {
 		return nil, err
 	}
+	f.cfg.Store(cfg)
 	return f, nil
 }
 
-// serverConfig is the tls.Config handed to gRPC: every handshake asks
-// config() for the current one.
+// serverConfig is the tls.Config handed to gRPC: every handshake takes the
+// current one.
 func (f *tlsFiles) serverConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-			return f.config()
+			return f.cfg.Load(), nil
 		},
 	}
 }
 
-// config returns the config built from the files as they are now. The
-// files are read only when their stamp changes. A change that does not load
-// (say, a half-written rotation) is logged once and keeps the previous
-// config in service until the files change again.
-func (f *tlsFiles) config() (*tls.Config, error) {
-	stamp := fileStamp(f.certFile, f.keyFile, f.caFile)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.cfg != nil && stamp == f.stamp {
-		return f.cfg, nil
+// watch reloads the files whenever they change, until ctx is done.
+func (f *tlsFiles) watch(ctx context.Context) {
+	err := filewatch.Watch(ctx, []string{f.certFile, f.keyFile, f.caFile}, f.reload, filewatch.Options{
+		OnError: func(err error) { f.log.Warn("TLS file watch error; reading the files anyway", "error", err) },
+	})
+	if err != nil {
+		f.log.Error("TLS files are not watched: a rotated certificate needs a restart", "error", err)
 	}
+}
+
+// reload reads the files again and swaps the config in if they load.
+func (f *tlsFiles) reload() {
 	cfg, err := loadServerTLS(f.certFile, f.keyFile, f.caFile)
 	if err != nil {
-		if f.cfg == nil {
-			return nil, err
-		}
-		f.stamp = stamp
 		f.log.Error("rotated TLS files do not load; keeping the previous certificate and client CAs", "error", err)
-		return f.cfg, nil
+		return
 	}
-	if f.cfg != nil {
+	old := f.cfg.Swap(cfg)
+	if old != nil && !sameTLS(old, cfg) {
 		f.log.Info("TLS files reloaded", "cert_file", f.certFile, "client_ca_file", f.caFile)
 	}
-	f.cfg, f.stamp = cfg, stamp
-	return cfg, nil
+}
+
+// sameTLS reports whether two configs hold the same certificate and CAs, so
+// that the reload the watch makes at start is not logged as a rotation.
+func sameTLS(a, b *tls.Config) bool {
+	if len(a.Certificates) != len(b.Certificates) || !a.ClientCAs.Equal(b.ClientCAs) {
+		return false
+	}
+	for i := range a.Certificates {
+		ca, cb := a.Certificates[i].Certificate, b.Certificates[i].Certificate
+		if len(ca) != len(cb) {
+			return false
+		}
+		for j := range ca {
+			if string(ca[j]) != string(cb[j]) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func loadServerTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
@@ -84,18 +103,6 @@ func loadServerTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
 		ClientCAs:    pool,
 		NextProtos:   []string{"h2"},
 	}, nil
-}
-
-func fileStamp(paths ...string) string {
-	var s string
-	for _, p := range paths {
-		if fi, err := os.Stat(p); err == nil {
-			s += fmt.Sprintf("%d/%d;", fi.Size(), fi.ModTime().UnixNano())
-		} else {
-			s += "missing;"
-		}
-	}
-	return s
 }
 
 // handshakeTimeout bounds a TLS handshake, so a silent peer cannot hold a

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -56,12 +57,13 @@ func TestTLSRotation(t *testing.T) {
 	}
 	bundle := append(append([]byte{}, ts.ca.CertPEM...), ca2.CertPEM...)
 	writeReplacing(t, ts.cfg.TLS.ClientCAFile, bundle)
-	if err := second(); err != nil {
-		t.Fatalf("a caller of the added CA: %v", err)
-	}
+	eventually(t, "a caller of the added CA is accepted", func() bool { return second() == nil })
 
 	// A broken rotation is logged once and the current files keep serving.
 	writeReplacing(t, ts.cfg.TLS.CertFile, []byte("half-written"))
+	eventually(t, "the broken rotation is noticed", func() bool {
+		return strings.Contains(ts.logs.String(), "rotated TLS files do not load")
+	})
 	for range 3 {
 		if err := call(ts.dialTLS(t, testCaller)); err != nil {
 			t.Fatalf("during a broken rotation: %v", err)
@@ -82,8 +84,11 @@ func TestTLSRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var seen *big.Int
+	parsed, err := x509.ParseCertificate(want.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := parsed.SerialNumber
 	kp1, err := ts.ca.IssueClient(testCaller)
 	if err != nil {
 		t.Fatal(err)
@@ -92,30 +97,40 @@ func TestTLSRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	after := ts.dial(t, credentials.NewTLS(&tls.Config{
-		RootCAs: ts.ca.Pool(), ServerName: "localhost", Certificates: []tls.Certificate{cert1}, MinVersion: tls.VersionTLS12,
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			mu.Lock()
-			defer mu.Unlock()
-			seen = cs.PeerCertificates[0].SerialNumber
-			return nil
-		},
-	}))
-	if err := call(after); err != nil {
-		t.Fatal(err)
-	}
-	parsed, err := x509.ParseCertificate(want.Certificate[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf := parsed.SerialNumber
-	mu.Lock()
-	if seen == nil || seen.Cmp(leaf) != 0 {
-		t.Errorf("new connections got serial %v, want the rotated certificate's %v", seen, leaf)
-	}
-	mu.Unlock()
+	// New connections get the rotated certificate once the watch has read it.
+	eventually(t, "new connections get the rotated certificate", func() bool {
+		var mu sync.Mutex
+		var seen *big.Int
+		after := ts.dial(t, credentials.NewTLS(&tls.Config{
+			RootCAs: ts.ca.Pool(), ServerName: "localhost", Certificates: []tls.Certificate{cert1}, MinVersion: tls.VersionTLS12,
+			VerifyConnection: func(cs tls.ConnectionState) error {
+				mu.Lock()
+				defer mu.Unlock()
+				seen = cs.PeerCertificates[0].SerialNumber
+				return nil
+			},
+		}))
+		if err := call(after); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return seen != nil && seen.Cmp(leaf) == 0
+	})
 	if err := call(before); err != nil {
 		t.Errorf("a connection made before the rotation broke: %v", err)
+	}
+}
+
+// eventually polls cond until it holds, failing t after 10 seconds.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

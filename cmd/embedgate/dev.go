@@ -53,6 +53,8 @@ tenants:
       custom_data: "{tenant}"
       dataset_roles:       # the Budget model calls its role Region
         d4000000-0000-4000-8000-000000000001: [Region]
+      without_rls:         # Inventory's model has no RLS on purpose; any other such dataset is refused
+        - a1000000-0000-4000-8000-000000000002
     allow_edit: false
     allow_create: true
     max_lifetime: 60m

@@ -1,0 +1,267 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"buf.build/go/protovalidate"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	reflectionv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// chain is the interceptor chain, built by New and documented there.
+type chain struct {
+	unary  []grpc.UnaryServerInterceptor
+	stream []grpc.StreamServerInterceptor
+}
+
+// newChain assembles the chain, outermost first. go-grpc-middleware provides
+// recovery, logging, auth and selector; two links are ours because the
+// library's versions lose what callers need: its rate limiter answers without
+// google.rpc.RetryInfo, and its protovalidate interceptor answers with
+// buf.validate.Violations instead of google.rpc.BadRequest and ErrorInfo.
+func newChain(logger *slog.Logger, m *Metrics, a authenticator, limits *callerLimits, v protovalidate.Validator, now func() time.Time) chain {
+	logOpts := []logging.Option{
+		logging.WithLogOnEvents(logging.FinishCall),
+		logging.WithLevels(levelFor),
+		logging.WithFieldsFromContext(func(ctx context.Context) logging.Fields {
+			return logging.Fields{"request_id", requestIDFrom(ctx)}
+		}),
+		logging.WithDurationField(func(d time.Duration) logging.Fields { return logging.Fields{"duration", d.String()} }),
+		logging.WithErrorFields(func(err error) logging.Fields { return logging.Fields{"error", status.Convert(err).Message()} }),
+	}
+	rec := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
+		logger.ErrorContext(ctx, "panic recovered", "request_id", requestIDFrom(ctx), "panic", p, "stack", string(debug.Stack()))
+		return errorStatus(errPanic).Err()
+	})
+	needsCaller := selector.MatchFunc(func(_ context.Context, c interceptors.CallMeta) bool { return !publicServices[c.Service] })
+	authFn := func(ctx context.Context) (context.Context, error) {
+		id, err := a.identify(ctx)
+		if err != nil {
+			return nil, errorStatus(err).Err()
+		}
+		logging.AddFields(ctx, logging.Fields{"caller", id})
+		return withCaller(ctx, id), nil
+	}
+	var c chain
+	c.unary = append(c.unary, requestIDUnary)
+	c.stream = append(c.stream, requestIDStream)
+	if m != nil {
+		c.unary = append(c.unary, m.grpc.UnaryServerInterceptor())
+		c.stream = append(c.stream, m.grpc.StreamServerInterceptor())
+	}
+	c.unary = append(c.unary,
+		logging.UnaryServerInterceptor(callLogger(logger), logOpts...),
+		recovery.UnaryServerInterceptor(rec),
+		selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(authFn), needsCaller),
+		selector.UnaryServerInterceptor(limits.unary(now), needsCaller),
+		validateUnary(v),
+	)
+	c.stream = append(c.stream,
+		logging.StreamServerInterceptor(callLogger(logger), logOpts...),
+		recovery.StreamServerInterceptor(rec),
+		selector.StreamServerInterceptor(auth.StreamServerInterceptor(authFn), needsCaller),
+		selector.StreamServerInterceptor(limits.stream(now), needsCaller),
+		validateStream(v),
+	)
+	return c
+}
+
+// publicServices are reachable by any peer that completed the mTLS
+// handshake, identity or not: operators' health checks and grpcurl's
+// reflection.
+var publicServices = map[string]bool{
+	healthpb.Health_ServiceDesc.ServiceName:               true,
+	reflectionv1.ServerReflection_ServiceDesc.ServiceName: true,
+	"grpc.reflection.v1alpha.ServerReflection":            true,
+}
+
+// requestIDHeader is the request and response header (and log field) that
+// names a call, so an operator can find its log and audit records.
+const requestIDHeader = "x-request-id"
+
+// maxRequestIDLength bounds an incoming x-request-id that is kept.
+const maxRequestIDLength = 64
+
+type requestIDKey struct{}
+
+// requestIDFrom returns the call's request id ("" outside a call).
+func requestIDFrom(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// requestID is the call's id: the caller's (or the mesh's) x-request-id when
+// it is a sane one, so that the id correlates across services, else a new
+// random one. It is sent back as a response header.
+func requestID(ctx context.Context) (context.Context, string) {
+	id := ""
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get(requestIDHeader); len(v) == 1 && validRequestID(v[0]) {
+			id = v[0]
+		}
+	}
+	if id == "" {
+		var b [12]byte
+		_, _ = rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	return context.WithValue(ctx, requestIDKey{}, id), id
+}
+
+// validRequestID accepts 1 to 64 characters of what request ids are made of
+// (uuids, hex, Envoy's and most tracers' ids): nothing that could forge a log
+// field or grow a record.
+func validRequestID(s string) bool {
+	if len(s) == 0 || len(s) > maxRequestIDLength {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+func requestIDUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+	ctx, id := requestID(ctx)
+	_ = grpc.SetHeader(ctx, metadata.Pairs(requestIDHeader, id))
+	return next(ctx, req)
+}
+
+func requestIDStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, next grpc.StreamHandler) error {
+	ctx, id := requestID(ss.Context())
+	_ = ss.SetHeader(metadata.Pairs(requestIDHeader, id))
+	return next(srv, &contextStream{ServerStream: ss, ctx: ctx})
+}
+
+// callLogger writes go-grpc-middleware's one record per call as Embedgate's
+// "grpc call" record, with the field names used everywhere in the service:
+// request_id, method, code, duration, caller, tenant, token_id,
+// pbi_request_id, error. Fields the handler learns as the call proceeds
+// arrive through logging.AddFields.
+func callLogger(logger *slog.Logger) logging.Logger {
+	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
+		var f struct{ requestID, service, method, code, duration, caller, tenant, tokenID, pbiRequestID, err string }
+		for i := 0; i+1 < len(fields); i += 2 {
+			k, _ := fields[i].(string)
+			v, _ := fields[i+1].(string)
+			switch k {
+			case "request_id":
+				f.requestID = v
+			case logging.ServiceFieldKey:
+				f.service = v
+			case logging.MethodFieldKey:
+				f.method = v
+			case "grpc.code":
+				f.code = v
+			case "duration":
+				f.duration = v
+			case "caller":
+				f.caller = v
+			case "tenant":
+				f.tenant = v
+			case "token_id":
+				f.tokenID = v
+			case "pbi_request_id":
+				f.pbiRequestID = v
+			case "error":
+				f.err = v
+			}
+		}
+		attrs := make([]slog.Attr, 0, 9)
+		attrs = append(attrs,
+			slog.String("request_id", f.requestID),
+			slog.String("method", "/"+f.service+"/"+f.method),
+			slog.String("code", f.code),
+			slog.String("duration", f.duration))
+		for _, a := range [...][2]string{{"caller", f.caller}, {"tenant", f.tenant}, {"token_id", f.tokenID}, {"pbi_request_id", f.pbiRequestID}, {"error", f.err}} {
+			if a[1] != "" {
+				attrs = append(attrs, slog.String(a[0], a[1]))
+			}
+		}
+		logger.LogAttrs(ctx, slog.Level(lvl), "grpc call", attrs...)
+	})
+}
+
+// levelFor follows go-grpc-middleware's server defaults: callers' mistakes
+// are Info, trouble worth a look is Warn, our own failures are Error.
+func levelFor(c codes.Code) logging.Level {
+	switch c {
+	case codes.OK, codes.Canceled, codes.InvalidArgument, codes.NotFound, codes.AlreadyExists, codes.Unauthenticated:
+		return logging.LevelInfo
+	case codes.Unknown, codes.Internal, codes.DataLoss, codes.Unimplemented:
+		return logging.LevelError
+	default:
+		return logging.LevelWarn
+	}
+}
+
+// validateUnary enforces the protovalidate rules written in the .proto, so
+// handlers never re-check them. The request's tenant joins the call record
+// only once it is known to be well formed.
+func validateUnary(v protovalidate.Validator) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+		if err := validate(ctx, v, req); err != nil {
+			return nil, err
+		}
+		return next(ctx, req)
+	}
+}
+
+func validateStream(v protovalidate.Validator) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, next grpc.StreamHandler) error {
+		return next(srv, &validatingStream{ServerStream: ss, v: v})
+	}
+}
+
+func validate(ctx context.Context, v protovalidate.Validator, req any) error {
+	m, ok := req.(proto.Message)
+	if !ok {
+		return nil
+	}
+	if err := v.Validate(m); err != nil {
+		return errorStatus(err).Err()
+	}
+	if r, ok := req.(interface{ GetTenant() string }); ok && r.GetTenant() != "" {
+		logging.AddFields(ctx, logging.Fields{"tenant", r.GetTenant()})
+	}
+	return nil
+}
+
+// validatingStream validates every message a client streams in.
+type validatingStream struct {
+	grpc.ServerStream
+	v protovalidate.Validator
+}
+
+func (s *validatingStream) RecvMsg(m any) error {
+	if err := s.ServerStream.RecvMsg(m); err != nil {
+		return err
+	}
+	return validate(s.Context(), s.v, m)
+}
+
+// contextStream swaps a stream's context.
+type contextStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *contextStream) Context() context.Context { return s.ctx }
