@@ -49,6 +49,13 @@ const (
 // logs, metrics labels and URLs.
 var TenantKeyPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$`)
 
+// UserPattern is the shape of a request's end user (besides being valid UTF-8 of at
+// most MaxUsernameLength characters): no whitespace or other separator (Unicode Z),
+// no control, format (invisible and bidi characters such as U+200B, U+202E, U+FEFF),
+// private-use or surrogate character (Unicode C). The user becomes an RLS username,
+// customData and an audit field: what it shows must be what it is.
+var UserPattern = regexp.MustCompile(`^[^\p{Z}\p{C}]+$`)
+
 // Policy is a parsed, fully validated, immutable policy. It is safe for concurrent use;
 // a new file makes a new Policy (see Store), it never mutates one.
 type Policy struct {

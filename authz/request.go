@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -100,8 +99,8 @@ func checkRequest(r Request) *Denial {
 		return invalid("request", "user", "user must be valid UTF-8")
 	case utf8.RuneCountInString(r.User) > MaxUsernameLength:
 		return invalid("request", "user", fmt.Sprintf("user must be at most %d characters", MaxUsernameLength))
-	case strings.IndexFunc(r.User, unicode.IsControl) >= 0:
-		return invalid("request", "user", "user must not contain control characters")
+	case !UserPattern.MatchString(r.User):
+		return invalid("request", "user", "user must not contain whitespace, separators, control or invisible formatting characters")
 	case len(r.Items) == 0:
 		return invalid("request", "report_ids", "at least one report id, or a dashboard_id, is required")
 	case r.Lifetime < 0:

@@ -60,8 +60,9 @@ type msalApp struct {
 //     lifetime plus a minute, or nothing for metadata calls) and at least
 //     entraSafety more;
 //   - a token that does not outlive the need is renewed, but never before it
-//     has served half its life, so that whatever Entra's token lifetime, a
-//     renewal happens at most once per half token life, never per request;
+//     has served a quarter of its life and five minutes, so that whatever
+//     Entra's token lifetime, renewals are spaced, never one per request (see
+//     usable);
 //   - concurrent callers share one acquisition.
 type credential struct {
 	cfg  resolved
@@ -100,9 +101,12 @@ func (t *entraToken) life() time.Duration { return t.expires.Sub(t.acquired) }
 
 // Renewal rules of the token in use.
 const (
-	// entraSafety is the least remaining life a token is used with: enough for
-	// the call and its retries to reach Power BI before it expires.
+	// entraSafety is the least remaining life a token is used with (or a
+	// quarter of its life, if that is less): enough for the call and its
+	// retries to reach Power BI before it expires.
 	entraSafety = time.Minute
+	// minRenewAge is the youngest a token is replaced at for a longer need.
+	minRenewAge = 5 * time.Minute
 	// mintMargin is added to an embed token's lifetime to get the remaining
 	// life its Entra token needs, so that Power BI does not cut the embed token
 	// short while the mint is under way.
@@ -234,17 +238,22 @@ func (c *credential) token(ctx context.Context, need time.Duration) (*entraToken
 }
 
 // usable reports whether t may serve a call that needs it to outlive need.
+// A token that does not is renewed, but never while it is younger than a
+// quarter of its life or minRenewAge: so that when Entra issues tokens too
+// short for the need, each is used until it nears expiry, one Entra call per
+// token, never one per request; and when Entra's tokens are long enough (60
+// to 90 minutes by default) an embed token is cut short by at most a quarter
+// of the Entra token's life, and only when its lifetime is close to that life.
 func usable(t *entraToken, now time.Time, need time.Duration) bool {
+	life := t.life()
 	left := t.expires.Sub(now)
 	switch {
-	case left < entraSafety:
+	case left < min(entraSafety, life/4):
 		return false
 	case left >= need:
 		return true
 	}
-	// Too short for this call; renewing is allowed once it has served half
-	// its life. A younger one is what Entra's lifetimes give.
-	return now.Sub(t.acquired) < t.life()/2
+	return now.Sub(t.acquired) < max(life/4, minRenewAge)
 }
 
 // renewAfterRefusal replaces stale, which Power BI refused (403 TokenExpired,

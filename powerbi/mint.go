@@ -39,7 +39,9 @@ func (cl *Client) Watch(ctx context.Context) error {
 		return nil
 	}
 	return filewatch.Watch(ctx, []string{c.path}, c.reload, filewatch.Options{
-		OnError: func(err error) { c.log.Warn("powerbi: credential file watch error; reading it anyway", "file", c.path, "error", err) },
+		OnError: func(err error) {
+			c.log.Warn("powerbi: credential file watch error; reading it anyway", "file", c.path, "error", err)
+		},
 	})
 }
 

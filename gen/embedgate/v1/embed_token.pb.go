@@ -32,11 +32,12 @@ type GenerateEmbedTokenRequest struct {
 	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	// The end user who will see the reports (for example "alice@acme.com").
 	// It is the source of the row-level-security username the policy builds,
-	// and it is recorded in the audit log. No whitespace, at most 256
-	// characters.
+	// and it is recorded in the audit log. 1 to 256 characters, none of them
+	// whitespace, a separator, a control or an invisible formatting character
+	// (such as U+200B or the bidi overrides).
 	User string `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
-	// The Power BI report ids (uuids) to open with this token: 1 to 50, each
-	// once. They must belong to the tenant.
+	// The Power BI report ids (uuids, any case) to open with this token: 1 to
+	// 50, each once (ignoring case). They must belong to the tenant.
 	ReportIds []string `protobuf:"bytes,3,rep,name=report_ids,json=reportIds,proto3" json:"report_ids,omitempty"`
 	// Ask for a token that may edit the reports. Granted only where the
 	// tenant's policy allows edit; otherwise the call is denied.
@@ -916,12 +917,13 @@ var File_embedgate_v1_embed_token_proto protoreflect.FileDescriptor
 
 const file_embedgate_v1_embed_token_proto_rawDesc = "" +
 	"\n" +
-	"\x1eembedgate/v1/embed_token.proto\x12\fembedgate.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcf\x02\n" +
+	"\x1eembedgate/v1/embed_token.proto\x12\fembedgate.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\x03\n" +
 	"\x19GenerateEmbedTokenRequest\x12I\n" +
-	"\x06tenant\x18\x01 \x01(\tB1\xbaH.r,\x10\x01\x18?2&^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$R\x06tenant\x12(\n" +
-	"\x04user\x18\x02 \x01(\tB\x14\xbaH\x11r\x0f\x10\x01\x18\x80\x022\b^[^\\s]+$R\x04user\x122\n" +
+	"\x06tenant\x18\x01 \x01(\tB1\xbaH.r,\x10\x01\x18?2&^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$R\x06tenant\x120\n" +
+	"\x04user\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18\x80\x022\x10^[^\\p{Z}\\p{C}]+$R\x04user\x12\x98\x01\n" +
 	"\n" +
-	"report_ids\x18\x03 \x03(\tB\x13\xbaH\x10\x92\x01\r\b\x01\x102\x18\x01\"\x05r\x03\xb0\x01\x01R\treportIds\x12\x1d\n" +
+	"report_ids\x18\x03 \x03(\tBy\xbaHv\xba\x01e\n" +
+	"\x11report_ids.unique\x12(report ids must be unique, ignoring case\x1a&this.map(id, id.lowerAscii()).unique()\x92\x01\v\b\x01\x102\"\x05r\x03\xb0\x01\x01R\treportIds\x12\x1d\n" +
 	"\n" +
 	"allow_edit\x18\x04 \x01(\bR\tallowEdit\x12G\n" +
 	"\blifetime\x18\x05 \x01(\v2\x19.google.protobuf.DurationB\x10\xbaH\r\xaa\x01\n" +
@@ -940,10 +942,10 @@ const file_embedgate_v1_embed_token_proto_rawDesc = "" +
 	"\tembed_url\x18\x03 \x01(\tR\bembedUrl\x12\x1d\n" +
 	"\n" +
 	"dataset_id\x18\x04 \x01(\tR\tdatasetId\x12!\n" +
-	"\fworkspace_id\x18\x05 \x01(\tR\vworkspaceId\"\xb5\x02\n" +
+	"\fworkspace_id\x18\x05 \x01(\tR\vworkspaceId\"\xbd\x02\n" +
 	"\"GenerateDashboardEmbedTokenRequest\x12I\n" +
-	"\x06tenant\x18\x01 \x01(\tB1\xbaH.r,\x10\x01\x18?2&^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$R\x06tenant\x12(\n" +
-	"\x04user\x18\x02 \x01(\tB\x14\xbaH\x11r\x0f\x10\x01\x18\x80\x022\b^[^\\s]+$R\x04user\x12+\n" +
+	"\x06tenant\x18\x01 \x01(\tB1\xbaH.r,\x10\x01\x18?2&^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$R\x06tenant\x120\n" +
+	"\x04user\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18\x80\x022\x10^[^\\p{Z}\\p{C}]+$R\x04user\x12+\n" +
 	"\fdashboard_id\x18\x03 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\vdashboardId\x12$\n" +
 	"\atile_id\x18\x04 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\x06tileId\x12G\n" +
 	"\blifetime\x18\x05 \x01(\v2\x19.google.protobuf.DurationB\x10\xbaH\r\xaa\x01\n" +
