@@ -113,6 +113,7 @@ func (s *Server) handleEntraToken(w http.ResponseWriter, r *http.Request) {
 		s.entraError(w, r, http.StatusInternalServerError, "server_error", 90033, "Could not sign the token.")
 		return
 	}
+	s.issued.add(token)
 	secs := int(lifetime / time.Second)
 	w.Header().Set("Cache-Control", "no-store, no-cache")
 	w.Header().Set("Pragma", "no-cache")

@@ -47,6 +47,9 @@ func writePBIError(w http.ResponseWriter, status int, code, message string) {
 	writeJSON(w, status, map[string]any{"error": map[string]any{"code": code, "message": message}})
 }
 
+// headerProfileID names the service-principal profile a call acts as.
+const headerProfileID = "X-PowerBI-Profile-Id"
+
 // caller is the service principal behind a verified Entra access token.
 type caller struct {
 	tenantID  string
@@ -86,7 +89,7 @@ func (s *Server) authenticate(r *http.Request) (*caller, *apiError) {
 		appID:     tok.claimString("appid"),
 		objectID:  tok.claimString("oid"),
 		expires:   time.Unix(exp, 0).UTC(),
-		profileID: strings.TrimSpace(r.Header.Get("X-PowerBI-Profile-Id")),
+		profileID: strings.TrimSpace(r.Header.Get(headerProfileID)),
 	}, nil
 }
 

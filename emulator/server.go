@@ -55,6 +55,10 @@ type Server struct {
 	counters counters
 	faults   faultState
 	tokens   tokenStore
+	recorded recorder
+	answers  answers
+	gates    gates
+	issued   issuedTokens
 
 	closeOnce sync.Once
 	closeErr  error
@@ -245,6 +249,13 @@ func (s *Server) routes() http.Handler {
 	a("GET /_emulator/counters", s.handleGetCounters)
 	a("POST /_emulator/counters/reset", s.handleResetCounters)
 	a("GET /_emulator/ca.pem", s.handleCAPEM)
+	a("GET /_emulator/requests/{route}", s.handleGetRequests)
+	a("POST /_emulator/requests/reset", s.handleResetRequests)
+	a("PUT /_emulator/answers/{route}", s.handlePutAnswer)
+	a("DELETE /_emulator/answers", s.handleClearAnswers)
+	a("PUT /_emulator/gates/{route}", s.handlePutGate)
+	a("GET /_emulator/gates/{route}", s.handleGetGate)
+	a("DELETE /_emulator/gates/{route}", s.handleOpenGate)
 
 	mux.Handle("/", s.wrap(RouteNotFound, kindAdmin, s.handleNotFound))
 	return s.withRequestID(mux)
@@ -313,16 +324,25 @@ func (s *Server) wrap(route string, kind routeKind, h http.HandlerFunc) http.Han
 	return s.wrapFunc(func(*http.Request) string { return route }, kind, h)
 }
 
-// wrapFunc counts the call under its route and injects the faults of its
-// kind before calling h.
+// wrapFunc runs the test hooks of a named route, in this order: count,
+// record, wait at the gate, answer with a canned answer. Then it injects
+// the faults of its kind and calls h.
 func (s *Server) wrapFunc(route func(*http.Request) string, kind routeKind, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := route(r)
-		if name != "" {
-			s.counters.inc(name)
-		}
 		if sw, ok := w.(*statusWriter); ok {
 			sw.route = name
+		}
+		if name != "" {
+			s.counters.inc(name)
+			s.recorded.add(record(r, name, s.now()))
+			if g, ok := s.gates.lookup(name); ok && !g.pass(r.Context()) {
+				return
+			}
+			if a, ok := s.answers.take(name); ok {
+				a.write(w)
+				return
+			}
 		}
 		var (
 			delay  time.Duration
