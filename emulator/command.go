@@ -27,6 +27,7 @@ func RunCommand(ctx context.Context, args []string, stdout io.Writer) error {
 		fixture  = fs.String("fixture", "", "fixture file (YAML or JSON); empty = built-in demo fixture")
 		certs    = fs.String("certs", DefaultCertsDir, "directory of ca.pem/ca-key.pem (reused, or generated there)")
 		verbose  = fs.Bool("v", false, "log one line per request to stdout")
+		cloud    = fs.String("cloud", CloudPublic, "the Power BI cloud played: public, usgov, usgovhigh, usgovdod or china")
 		f        Faults
 		lifetime time.Duration
 	)
@@ -44,6 +45,7 @@ func RunCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.Float64Var(&f.DropRate, "drop-rate", 0, "drop this share of Power BI calls")
 	fs.IntVar(&f.EntraDropEvery, "entra-drop-every", 0, "drop every Nth Entra token call")
 	fs.DurationVar(&lifetime, "token-lifetime", 0, "Entra access-token lifetime (0 = 3599s)")
+	fs.BoolVar(&f.RandomTokenLifetime, "random-token-lifetime", false, "Entra access tokens live a random 60-90 minutes, as Entra's do")
 	fs.BoolVar(&f.TrialExhausted, "trial-exhausted", false, "embed-token calls fail: trial quota used up")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -53,7 +55,7 @@ func RunCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	f.TokenLifetime = lifetime
 
-	cfg := Config{Addr: *addr, CertsDir: *certs, Faults: f}
+	cfg := Config{Addr: *addr, CertsDir: *certs, Faults: f, Cloud: *cloud}
 	if *fixture != "" {
 		fx, err := LoadFixture(*fixture)
 		if err != nil {

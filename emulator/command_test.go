@@ -34,7 +34,7 @@ func TestRunCommand(t *testing.T) {
 	dir := t.TempDir()
 	done := make(chan error, 1)
 	go func() {
-		done <- RunCommand(ctx, []string{"--addr", "127.0.0.1:0", "--certs", dir, "--throttle-every", "3", "--token-lifetime", "10m"}, out)
+		done <- RunCommand(ctx, []string{"--addr", "127.0.0.1:0", "--certs", dir, "--throttle-every", "3", "--token-lifetime", "10m", "--cloud", "usgov"}, out)
 	}()
 	select {
 	case <-out.ready:
@@ -51,7 +51,9 @@ func TestRunCommand(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
 	}
-	if err := RunCommand(context.Background(), []string{"--nope"}, &bytes.Buffer{}); err == nil {
-		t.Error("unknown flag: no error")
+	for _, bad := range [][]string{{"--nope"}, {"--cloud", "germany"}, {"--random-token-lifetime", "--token-lifetime", "1h"}} {
+		if err := RunCommand(context.Background(), append(bad, "--addr", "127.0.0.1:0", "--certs", dir), &bytes.Buffer{}); err == nil {
+			t.Errorf("%v: no error", bad)
+		}
 	}
 }

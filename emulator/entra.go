@@ -10,9 +10,6 @@ import (
 	"strings"
 )
 
-// powerBIResource is the audience of tokens for the Power BI REST API.
-const powerBIResource = "https://analysis.windows.net/powerbi/api"
-
 // writeJSON writes v as a JSON response.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")

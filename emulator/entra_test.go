@@ -216,7 +216,7 @@ func checkAccessToken(t *testing.T, r response) {
 		t.Errorf("alg %q", tok.headerString("alg"))
 	}
 	tid := tok.claimString("tid")
-	want := map[string]string{"aud": powerBIResource, "iss": "https://sts.windows.net/" + tid + "/"}
+	want := map[string]string{"aud": "https://analysis.windows.net/powerbi/api", "iss": "https://sts.windows.net/" + tid + "/"}
 	for k, v := range want {
 		if got := tok.claimString(k); got != v {
 			t.Errorf("claim %s = %q, want %q", k, got, v)

@@ -75,8 +75,8 @@ func (s *Server) handleEntraToken(w http.ResponseWriter, r *http.Request) {
 				"The request body must contain the following parameter: 'client_assertion_type'.")
 			return
 		}
-		if msg := s.checkAssertion(r, t, app, assertion); msg != "" {
-			s.entraError(w, r, http.StatusUnauthorized, "invalid_client", 700027, msg)
+		if e := s.checkClientAssertion(r, t, app, assertion); e != nil {
+			s.entraError(w, r, e.status, e.code, e.aadsts, e.msg)
 			return
 		}
 		method = "2"
@@ -90,10 +90,8 @@ func (s *Server) handleEntraToken(w http.ResponseWriter, r *http.Request) {
 				"The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
 			return
 		}
-		if !secretMatches(app.Secrets, secret) {
-			s.entraError(w, r, http.StatusUnauthorized, "invalid_client", 7000215, fmt.Sprintf(
-				"Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.",
-				app.ClientID))
+		if e := s.checkSecret(app, secret); e != nil {
+			s.entraError(w, r, e.status, e.code, e.aadsts, e.msg)
 			return
 		}
 		method = "1"
@@ -141,12 +139,28 @@ func basicAuth(r *http.Request) (id, secret string, ok bool) {
 	return id, secret, true
 }
 
-func secretMatches(secrets []string, got string) bool {
-	match := 0
-	for _, s := range secrets {
-		match |= subtle.ConstantTimeCompare([]byte(s), []byte(got))
+// checkSecret finds the app secret with this value: none is AADSTS7000215,
+// an expired one AADSTS7000222 (both 401 invalid_client, with the messages
+// Entra returns, for example in github.com/Azure/sap-automation/issues/418
+// and github.com/dotnet/sign/issues/849).
+func (s *Server) checkSecret(app *App, got string) *aadError {
+	var found *Secret
+	for i := range app.Secrets {
+		if subtle.ConstantTimeCompare([]byte(app.Secrets[i].Value), []byte(got)) == 1 {
+			found = &app.Secrets[i]
+		}
 	}
-	return match == 1
+	switch {
+	case found == nil:
+		return &aadError{http.StatusUnauthorized, "invalid_client", 7000215, fmt.Sprintf(
+			"Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.",
+			app.ClientID)}
+	case !found.Expires.IsZero() && !s.now().Before(found.Expires):
+		return &aadError{http.StatusUnauthorized, "invalid_client", 7000222, fmt.Sprintf(
+			"The provided client secret keys for app '%s' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.",
+			app.ClientID)}
+	}
+	return nil
 }
 
 // resourceFromScope applies the client-credentials scope rule: after
@@ -172,13 +186,27 @@ func resourceFromScope(scope string) (resource string, aadsts int, msg string) {
 	return strings.TrimSuffix(rest[0], "/.default"), 0, ""
 }
 
-// checkAssertion verifies a client_assertion JWT and returns "" or the
-// AADSTS700027 reason.
-func (s *Server) checkAssertion(r *http.Request, t *Tenant, app *App, assertion string) string {
+// checkClientAssertion verifies a client_assertion JWT. One the app signs
+// itself (iss is its client id, or a registered certificate signed it) is
+// a certificate credential; any other is a federated token, matched
+// against the app's federated credentials.
+func (s *Server) checkClientAssertion(r *http.Request, t *Tenant, app *App, assertion string) *aadError {
 	tok, err := parseJWT(assertion)
 	if err != nil {
-		return "Client assertion contains an invalid signature or is not a valid JWT."
+		return &aadError{http.StatusUnauthorized, "invalid_client", 700027, "Client assertion contains an invalid signature or is not a valid JWT."}
 	}
+	if !strings.EqualFold(tok.claimString("iss"), app.ClientID) && s.findCert(app, tok) == nil {
+		return s.checkFederated(app, tok)
+	}
+	if msg := s.checkCertAssertion(r, t, app, tok); msg != "" {
+		return &aadError{http.StatusUnauthorized, "invalid_client", 700027, msg}
+	}
+	return nil
+}
+
+// checkCertAssertion verifies an assertion signed with one of the app's
+// certificates and returns "" or the AADSTS700027 reason.
+func (s *Server) checkCertAssertion(r *http.Request, t *Tenant, app *App, tok *jwtToken) string {
 	cert := s.findCert(app, tok)
 	if cert == nil {
 		return fmt.Sprintf("The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '%s%s']",
@@ -197,6 +225,12 @@ func (s *Server) checkAssertion(r *http.Request, t *Tenant, app *App, assertion 
 	if !audienceMatches(tok.audiences(), s.tokenEndpoints(r, t)) {
 		return "Client assertion audience claim does not match Realm issuer."
 	}
+	return s.assertionTimes(tok)
+}
+
+// assertionTimes checks exp and nbf (with five minutes of clock skew) and
+// returns "" or the reason.
+func (s *Server) assertionTimes(tok *jwtToken) string {
 	now := s.now().Unix()
 	exp, ok := tok.claimUnix("exp")
 	if !ok || exp <= now {

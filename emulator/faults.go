@@ -56,6 +56,12 @@ type Faults struct {
 	// TokenLifetime is the lifetime of Entra access tokens issued from now
 	// on (0 means the default, 3599s). Under 5 minutes, MSAL never caches.
 	TokenLifetime time.Duration `json:"token_lifetime"`
+	// RandomTokenLifetime gives each Entra access token a random lifetime
+	// of 60 to 90 minutes (whole seconds), as Entra does by default ("Access
+	// tokens", learn.microsoft.com/entra/identity-platform/access-tokens:
+	// "a random value ranging between 60-90 minutes"). It cannot be
+	// combined with TokenLifetime.
+	RandomTokenLifetime bool `json:"random_token_lifetime"`
 
 	// TrialExhausted makes every embed-token call fail with 403 (the trial
 	// embed-token quota is used up) and availableFeatures report usage 100.
@@ -80,6 +86,9 @@ func (f Faults) Validate() error {
 	}
 	if f.TokenLifetime != 0 && f.TokenLifetime < time.Second {
 		errs = append(errs, fmt.Errorf("token_lifetime: %s is under 1s", f.TokenLifetime))
+	}
+	if f.TokenLifetime != 0 && f.RandomTokenLifetime {
+		errs = append(errs, errors.New("random_token_lifetime: cannot be combined with token_lifetime"))
 	}
 	for name, n := range map[string]int{"throttle_every": f.ThrottleEvery, "server_error_every": f.ServerErrorEvery, "entra_server_error_every": f.EntraServerErrorEvery, "drop_every": f.DropEvery, "entra_drop_every": f.EntraDropEvery, "retry_after_seconds": f.RetryAfterSeconds} {
 		if n < 0 {
@@ -241,9 +250,19 @@ func (f Faults) serverErrorStatus() int {
 	return f.ServerErrorStatus
 }
 
+// Entra's default access-token lifetimes, when RandomTokenLifetime is set.
+const (
+	minRandomLifetime = 60 * time.Minute
+	maxRandomLifetime = 90 * time.Minute
+)
+
 func (f Faults) tokenLifetime() time.Duration {
-	if f.TokenLifetime <= 0 {
-		return defaultTokenLifetime
+	switch {
+	case f.TokenLifetime > 0:
+		return f.TokenLifetime
+	case f.RandomTokenLifetime:
+		spread := int64((maxRandomLifetime - minRandomLifetime) / time.Second)
+		return minRandomLifetime + time.Duration(rand.Int64N(spread+1))*time.Second
 	}
-	return f.TokenLifetime
+	return defaultTokenLifetime
 }

@@ -96,6 +96,28 @@ func TestEntraFaults(t *testing.T) {
 			t.Errorf("%s", r.raw)
 		}
 	})
+	t.Run("random lifetime, 60 to 90 minutes", func(t *testing.T) {
+		t.Parallel()
+		srv := startServer(t, Config{Faults: Faults{RandomTokenLifetime: true}})
+		hc := httpClient(t, srv)
+		seen := map[float64]bool{}
+		for range 20 {
+			r := call(t, hc, "POST", srv.URL()+"/"+demoTenant+"/oauth2/v2.0/token", "", form)
+			secs, _ := r.body["expires_in"].(float64)
+			if secs < 3600 || secs > 5400 || r.body["ext_expires_in"] != secs {
+				t.Fatalf("expires_in %v: %s", secs, r.raw)
+			}
+			tok, _ := parseJWT(r.body["access_token"].(string))
+			iat, _ := tok.claimUnix("iat")
+			if exp, _ := tok.claimUnix("exp"); float64(exp-iat) != secs {
+				t.Errorf("exp - iat = %d, expires_in %v", exp-iat, secs)
+			}
+			seen[secs] = true
+		}
+		if len(seen) < 2 {
+			t.Errorf("20 tokens, %d lifetime(s): not random", len(seen))
+		}
+	})
 	t.Run("latency", func(t *testing.T) {
 		t.Parallel()
 		srv := startServer(t, Config{Faults: Faults{EntraLatency: 150 * time.Millisecond}})
@@ -114,6 +136,11 @@ func TestAdminRoutes(t *testing.T) {
 	tok := entraToken(t, srv, hc)
 
 	put := call(t, hc, "PUT", srv.URL()+"/_emulator/faults", "", map[string]any{
+		"powerbi_latency": "1ms", "throttle_every": 5, "trial_exhausted": true, "token_lifetime": "10m"})
+	if r := call(t, hc, "PUT", srv.URL()+"/_emulator/faults", "", map[string]any{"random_token_lifetime": true}); r.status != 200 || !srv.Faults().RandomTokenLifetime {
+		t.Fatalf("PUT random_token_lifetime: %d %s", r.status, r.raw)
+	}
+	put = call(t, hc, "PUT", srv.URL()+"/_emulator/faults", "", map[string]any{
 		"powerbi_latency": "1ms", "throttle_every": 5, "trial_exhausted": true, "token_lifetime": "10m"})
 	if put.status != 200 {
 		t.Fatalf("PUT faults: %d %s", put.status, put.raw)
@@ -168,6 +195,8 @@ func TestFaultsValidate(t *testing.T) {
 		{"status", Faults{ServerErrorStatus: 404}, "server_error_status"},
 		{"usage", Faults{TrialUsage: 101}, "trial_usage"},
 		{"lifetime", Faults{TokenLifetime: time.Millisecond}, "token_lifetime"},
+		{"random and fixed lifetime", Faults{TokenLifetime: time.Hour, RandomTokenLifetime: true}, "random_token_lifetime"},
+		{"random lifetime", Faults{RandomTokenLifetime: true}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

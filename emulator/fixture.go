@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -22,7 +23,8 @@ type Fixture struct {
 	Workspaces []Workspace `yaml:"workspaces" json:"workspaces"`
 }
 
-// Tenant is an Entra ID tenant (directory).
+// Tenant is an Entra ID tenant (directory), which is also the Power BI
+// tenant of its service principals: its admin settings apply to them.
 type Tenant struct {
 	// ID is the tenant GUID.
 	ID string `yaml:"id" json:"id"`
@@ -31,6 +33,29 @@ type Tenant struct {
 	Domains []string `yaml:"domains" json:"domains"`
 	// Apps are the service principals registered in the tenant.
 	Apps []App `yaml:"apps" json:"apps"`
+	// ServicePrincipals is the Power BI admin setting "Service principals
+	// can use Fabric APIs" (formerly "Allow service principals to use
+	// Power BI APIs"). Nil means enabled for the entire organization.
+	ServicePrincipals *ServicePrincipalSetting `yaml:"service_principals" json:"service_principals"`
+	// TrialTokenLimit is how many embed tokens each principal of the
+	// tenant (an app, or one of its profiles) may generate for workspaces
+	// on shared capacity; Microsoft documents no number. 0 means
+	// DefaultTrialTokenLimit.
+	TrialTokenLimit int `yaml:"trial_token_limit" json:"trial_token_limit"`
+}
+
+// ServicePrincipalSetting is the tenant setting that lets service
+// principals call the Power BI REST APIs, as the admin portal offers it:
+// on or off, for the entire organization or specific security groups,
+// except some groups.
+type ServicePrincipalSetting struct {
+	// Enabled turns the setting on; required.
+	Enabled *bool `yaml:"enabled" json:"enabled"`
+	// SecurityGroups, if set, limits the setting to apps in one of these
+	// groups (App.SecurityGroups).
+	SecurityGroups []string `yaml:"security_groups" json:"security_groups"`
+	// ExceptSecurityGroups refuses apps in any of these groups.
+	ExceptSecurityGroups []string `yaml:"except_security_groups" json:"except_security_groups"`
 }
 
 // App is an app registration with its service principal.
@@ -41,12 +66,90 @@ type App struct {
 	ObjectID string `yaml:"object_id" json:"object_id"`
 	// Name is a display name, for humans.
 	Name string `yaml:"name" json:"name"`
-	// Secrets are the accepted client secrets.
-	Secrets []string `yaml:"secrets" json:"secrets"`
+	// Secrets are the client secrets: a string, or {value, expires} for a
+	// secret with an expiry.
+	Secrets []Secret `yaml:"secrets" json:"secrets"`
 	// Certificates are PEM certificates (inline PEM text) whose keys may
 	// sign a client_assertion.
 	Certificates []string `yaml:"certificates" json:"certificates"`
+	// FederatedCredentials are the federated identity credentials: tokens
+	// of another issuer (Kubernetes, GitHub) the app accepts as
+	// client_assertion.
+	FederatedCredentials []FederatedCredential `yaml:"federated_credentials" json:"federated_credentials"`
+	// Profiles are the app's service-principal profiles: principals of
+	// their own in Power BI, usable only by this app.
+	Profiles []Profile `yaml:"profiles" json:"profiles"`
+	// SecurityGroups are the Entra security groups the service principal
+	// is in, for the tenant's ServicePrincipals setting.
+	SecurityGroups []string `yaml:"security_groups" json:"security_groups"`
 }
+
+// Secret is a client secret and, if set, when it expires.
+type Secret struct {
+	// Value is the secret value (what a client sends).
+	Value string `yaml:"value" json:"value"`
+	// Expires is the end of its validity (zero: never).
+	Expires time.Time `yaml:"expires" json:"expires"`
+}
+
+// UnmarshalYAML reads a secret written as a plain string or as
+// {value, expires}.
+func (s *Secret) UnmarshalYAML(unmarshal func(any) error) error {
+	var value string
+	if err := unmarshal(&value); err == nil {
+		*s = Secret{Value: value}
+		return nil
+	}
+	type plain Secret
+	return unmarshal((*plain)(s))
+}
+
+// FederatedCredential is a federated identity credential: Entra accepts a
+// client_assertion whose iss, sub and aud match, signed by SigningKey.
+type FederatedCredential struct {
+	// Name is a label, for humans.
+	Name string `yaml:"name" json:"name"`
+	// Issuer is the token issuer (iss), matched exactly.
+	Issuer string `yaml:"issuer" json:"issuer"`
+	// Subject is the token subject (sub), matched exactly.
+	Subject string `yaml:"subject" json:"subject"`
+	// Audiences are the accepted aud values (default
+	// api://AzureADTokenExchange).
+	Audiences []string `yaml:"audiences" json:"audiences"`
+	// SigningKey is the issuer's key, a PEM CERTIFICATE or PUBLIC KEY (RSA
+	// or ECDSA P-256): where real Entra reads the issuer's JWKS, the
+	// emulator, offline, is given the key.
+	SigningKey string `yaml:"signing_key" json:"signing_key"`
+}
+
+// Profile is a service-principal profile (X-PowerBI-Profile-Id).
+type Profile struct {
+	// ID is the profile id.
+	ID string `yaml:"id" json:"id"`
+	// Name is its display name.
+	Name string `yaml:"name" json:"name"`
+}
+
+// Capacity values of Workspace.Capacity.
+const (
+	// CapacityDedicated is an Embedded, Premium or Fabric capacity: embed
+	// tokens without limit.
+	CapacityDedicated = "dedicated"
+	// CapacityShared is shared capacity: embed tokens count against the
+	// principal's trial limit.
+	CapacityShared = "shared"
+)
+
+// Role is a workspace role.
+type Role string
+
+// The workspace roles, from most to least powerful.
+const (
+	RoleAdmin       Role = "Admin"
+	RoleMember      Role = "Member"
+	RoleContributor Role = "Contributor"
+	RoleViewer      Role = "Viewer"
+)
 
 // Workspace is a Power BI workspace (group).
 type Workspace struct {
@@ -54,10 +157,18 @@ type Workspace struct {
 	ID string `yaml:"id" json:"id"`
 	// Name is the workspace name.
 	Name string `yaml:"name" json:"name"`
-	// Members are the client ids of apps that are member or admin.
+	// Capacity is CapacityDedicated (the default) or CapacityShared.
+	Capacity string `yaml:"capacity" json:"capacity"`
+	// Access gives principals (apps, by client or object id, and
+	// profiles) their role in the workspace.
+	Access []Access `yaml:"access" json:"access"`
+	// Members are client ids of apps with the Member role (the format
+	// before Access; the two add up).
 	Members []string `yaml:"members" json:"members"`
-	// Profiles, if not empty, restricts the workspace to calls carrying one
-	// of these X-PowerBI-Profile-Id values.
+	// Profiles is the format before Access and App.Profiles: when set,
+	// these profiles (owned by the Members apps unless an app declares
+	// them) have the Member role instead of the Members themselves.
+	// Cannot be combined with Access.
 	Profiles []string `yaml:"profiles" json:"profiles"`
 	// Reports are the workspace's reports.
 	Reports []Report `yaml:"reports" json:"reports"`
@@ -65,6 +176,14 @@ type Workspace struct {
 	Datasets []Dataset `yaml:"datasets" json:"datasets"`
 	// Dashboards are the workspace's dashboards.
 	Dashboards []Dashboard `yaml:"dashboards" json:"dashboards"`
+}
+
+// Access is one principal's role in a workspace.
+type Access struct {
+	// Principal is an app's client id or object id, or a profile id.
+	Principal string `yaml:"principal" json:"principal"`
+	// Role is Admin, Member, Contributor or Viewer.
+	Role Role `yaml:"role" json:"role"`
 }
 
 // Report is a Power BI report or, with Paginated, a paginated (RDL) report.
@@ -172,157 +291,6 @@ type FixtureError struct {
 // Error implements error.
 func (e *FixtureError) Error() string {
 	return "emulator: invalid fixture:\n  " + strings.Join(e.Problems, "\n  ")
-}
-
-// Validate checks references, uniqueness and the RLS settings, and returns
-// a *FixtureError with every problem, or nil.
-func (f *Fixture) Validate() error {
-	var v validator
-	tenantIDs := map[string]bool{}
-	appIDs := map[string]bool{}
-	for i, t := range f.Tenants {
-		key := fmt.Sprintf("tenants[%d]", i)
-		v.id(key+".id", t.ID)
-		v.unique(tenantIDs, key+".id", t.ID)
-		for j, d := range t.Domains {
-			if strings.TrimSpace(d) == "" || strings.ContainsAny(d, "/ ") {
-				v.addf("%s.domains[%d]: %q is not a domain name", key, j, d)
-			}
-		}
-		inTenant := map[string]bool{}
-		for j, a := range t.Apps {
-			akey := fmt.Sprintf("%s.apps[%d]", key, j)
-			v.id(akey+".client_id", a.ClientID)
-			v.unique(inTenant, akey+".client_id", a.ClientID)
-			appIDs[strings.ToLower(a.ClientID)] = true
-			v.id(akey+".object_id", a.ObjectID)
-			if len(a.Secrets) == 0 && len(a.Certificates) == 0 {
-				v.addf("%s: needs at least one of secrets, certificates", akey)
-			}
-			for k, s := range a.Secrets {
-				if s == "" {
-					v.addf("%s.secrets[%d]: empty secret", akey, k)
-				}
-			}
-			for k, c := range a.Certificates {
-				if _, err := parseCertPEM(c); err != nil {
-					v.addf("%s.certificates[%d]: %v", akey, k, err)
-				}
-			}
-		}
-	}
-
-	wsIDs := map[string]bool{}
-	itemIDs := map[string]bool{}
-	datasets := map[string]bool{}
-	reports := map[string]Report{}
-	for _, w := range f.Workspaces {
-		for _, d := range w.Datasets {
-			datasets[strings.ToLower(d.ID)] = true
-		}
-		for _, r := range w.Reports {
-			reports[strings.ToLower(r.ID)] = r
-		}
-	}
-	for i, w := range f.Workspaces {
-		key := fmt.Sprintf("workspaces[%d]", i)
-		v.id(key+".id", w.ID)
-		v.unique(wsIDs, key+".id", w.ID)
-		for j, m := range w.Members {
-			if !appIDs[strings.ToLower(m)] {
-				v.addf("%s.members[%d]: no app with client_id %q in any tenant", key, j, m)
-			}
-		}
-		for j, p := range w.Profiles {
-			v.id(fmt.Sprintf("%s.profiles[%d]", key, j), p)
-		}
-		for j, r := range w.Reports {
-			rkey := fmt.Sprintf("%s.reports[%d]", key, j)
-			v.id(rkey+".id", r.ID)
-			v.unique(itemIDs, rkey+".id", r.ID)
-			switch {
-			case r.Paginated && r.DatasetID != "":
-				v.addf("%s.dataset_id: a paginated report has no dataset", rkey)
-			case !r.Paginated && r.DatasetID == "":
-				v.addf("%s.dataset_id: required for a Power BI report (set paginated: true for RDL)", rkey)
-			case r.DatasetID != "" && !datasets[strings.ToLower(r.DatasetID)]:
-				v.addf("%s.dataset_id: unknown dataset %q", rkey, r.DatasetID)
-			}
-		}
-		for j, d := range w.Datasets {
-			dkey := fmt.Sprintf("%s.datasets[%d]", key, j)
-			if d.ID == "" {
-				v.addf("%s.id: required", dkey)
-			}
-			v.unique(itemIDs, dkey+".id", d.ID)
-			if d.RolesRequired && !d.IdentityRequired {
-				v.addf("%s.roles_required: needs identity_required", dkey)
-			}
-			if d.RolesRequired && len(d.Roles) == 0 {
-				v.addf("%s.roles: roles_required needs at least one role", dkey)
-			}
-			if len(d.Roles) > 0 && !d.IdentityRequired {
-				v.addf("%s.roles: a dataset with RLS roles needs identity_required", dkey)
-			}
-			for k, role := range d.Roles {
-				if role == "" || len(role) > maxRoleLen || strings.Contains(role, ",") {
-					v.addf("%s.roles[%d]: %q must be 1..%d characters without ','", dkey, k, role, maxRoleLen)
-				}
-			}
-		}
-		for j, d := range w.Dashboards {
-			dkey := fmt.Sprintf("%s.dashboards[%d]", key, j)
-			v.id(dkey+".id", d.ID)
-			v.unique(itemIDs, dkey+".id", d.ID)
-			for k, t := range d.Tiles {
-				tkey := fmt.Sprintf("%s.tiles[%d]", dkey, k)
-				v.id(tkey+".id", t.ID)
-				v.unique(itemIDs, tkey+".id", t.ID)
-				rep, known := reports[strings.ToLower(t.ReportID)]
-				switch {
-				case t.ReportID != "" && !known:
-					v.addf("%s.report_id: unknown report %q", tkey, t.ReportID)
-				case t.DatasetID != "" && !datasets[strings.ToLower(t.DatasetID)]:
-					v.addf("%s.dataset_id: unknown dataset %q", tkey, t.DatasetID)
-				case known && t.DatasetID != "" && !strings.EqualFold(t.DatasetID, rep.DatasetID):
-					// The dashboard's RLS rules apply to its tiles'
-					// datasets: a tile reads the dataset of its report.
-					v.addf("%s.dataset_id: %q is not the dataset of report %q (%q)", tkey, t.DatasetID, rep.ID, rep.DatasetID)
-				}
-			}
-		}
-	}
-	if len(v.problems) > 0 {
-		return &FixtureError{Problems: v.problems}
-	}
-	return nil
-}
-
-type validator struct{ problems []string }
-
-func (v *validator) addf(format string, args ...any) {
-	v.problems = append(v.problems, fmt.Sprintf(format, args...))
-}
-
-func (v *validator) id(key, id string) {
-	if id == "" {
-		v.addf("%s: required", key)
-		return
-	}
-	if !isUUID(id) {
-		v.addf("%s: %q is not a uuid", key, id)
-	}
-}
-
-func (v *validator) unique(seen map[string]bool, key, id string) {
-	if id == "" {
-		return
-	}
-	k := strings.ToLower(id)
-	if seen[k] {
-		v.addf("%s: duplicate id %q", key, id)
-	}
-	seen[k] = true
 }
 
 // parseCertPEM returns the first certificate of a PEM text.

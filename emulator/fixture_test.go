@@ -17,7 +17,7 @@ func TestParseFixture(t *testing.T) {
 		wantErrs  []string
 		wantTotal int // workspaces, when valid
 	}{
-		{"demo", string(demoYAML), nil, 5},
+		{"demo", string(demoYAML), nil, 7},
 		{"json", `{"tenants":[{"id":"11111111-1111-4111-8111-111111111111","apps":[{"client_id":"21111111-1111-4111-8111-111111111111","object_id":"31111111-1111-4111-8111-111111111111","secrets":["s"]}]}],
 		  "workspaces":[{"id":"41111111-1111-4111-8111-111111111111","members":["21111111-1111-4111-8111-111111111111"]}]}`, nil, 1},
 		{"tile on another dataset than its report", `
@@ -31,6 +31,80 @@ workspaces:
         tiles: [{id: 71111111-1111-4111-8111-111111111111, report_id: 51111111-1111-4111-8111-111111111111, dataset_id: d2}]
 `, []string{`workspaces[0].dashboards[0].tiles[0].dataset_id: "d2" is not the dataset of report`}, 0},
 		{"unknown key", "tenants: []\nworkspace: []\n", []string{"workspace"}, 0},
+		{"secrets, profiles, federated credentials, roles and capacity", `
+tenants:
+  - id: 11111111-1111-4111-8111-111111111111
+    service_principals: {enabled: true, security_groups: [g]}
+    trial_token_limit: 5
+    apps:
+      - client_id: 21111111-1111-4111-8111-111111111111
+        object_id: 31111111-1111-4111-8111-111111111111
+        secrets: [plain, {value: dated, expires: 2030-01-01T00:00:00Z}]
+        profiles: [{id: 81111111-1111-4111-8111-111111111111, name: p}]
+      - client_id: 22111111-1111-4111-8111-111111111111
+        object_id: 32111111-1111-4111-8111-111111111111
+        federated_credentials:
+          - issuer: https://issuer.example
+            subject: s
+            signing_key: |
+` + indent(testCerts(t)[0].pem, "              ") + `
+workspaces:
+  - id: 41111111-1111-4111-8111-111111111111
+    capacity: shared
+    members: [21111111-1111-4111-8111-111111111111]
+    access:
+      - {principal: 32111111-1111-4111-8111-111111111111, role: viewer}
+      - {principal: 81111111-1111-4111-8111-111111111111, role: Admin}
+`, nil, 1},
+		{"a secret's unknown key", `
+tenants:
+  - id: 11111111-1111-4111-8111-111111111111
+    apps: [{client_id: 21111111-1111-4111-8111-111111111111, object_id: 31111111-1111-4111-8111-111111111111, secrets: [{value: v, expiry: 2030-01-01}]}]
+`, []string{"expiry"}, 0},
+		{"every access problem listed", `
+tenants:
+  - id: 11111111-1111-4111-8111-111111111111
+    service_principals: {security_groups: [g]}
+    trial_token_limit: -1
+    apps:
+      - client_id: 21111111-1111-4111-8111-111111111111
+        object_id: 31111111-1111-4111-8111-111111111111
+        secrets: [{value: ""}]
+        profiles: [{id: 81111111-1111-4111-8111-111111111111}, {id: 81111111-1111-4111-8111-111111111111}, {id: nope}]
+        federated_credentials:
+          - {issuer: not a url, signing_key: nope}
+          - {issuer: https://i.example, subject: s, audiences: [""], signing_key: nope}
+          - {issuer: https://i.example, subject: s, signing_key: nope}
+workspaces:
+  - id: 41111111-1111-4111-8111-111111111111
+    capacity: premium
+    members: [21111111-1111-4111-8111-111111111111, 21111111-1111-4111-8111-111111111111]
+    profiles: [81111111-1111-4111-8111-111111111111]
+    access:
+      - {principal: 99111111-1111-4111-8111-111111111111, role: Member}
+      - {principal: 81111111-1111-4111-8111-111111111111, role: Owner}
+  - id: 42111111-1111-4111-8111-111111111111
+    profiles: [89111111-1111-4111-8111-111111111111]
+`, []string{
+			"tenants[0].trial_token_limit: negative",
+			"tenants[0].service_principals.enabled: required",
+			"tenants[0].apps[0].secrets[0]: empty secret",
+			"tenants[0].apps[0].profiles[1].id: duplicate id",
+			`tenants[0].apps[0].profiles[2].id: "nope" is not a uuid`,
+			`tenants[0].apps[0].federated_credentials[0].issuer: "not a url" is not a URL`,
+			"tenants[0].apps[0].federated_credentials[0].subject: required",
+			"tenants[0].apps[0].federated_credentials[0].signing_key: no PEM block",
+			"tenants[0].apps[0].federated_credentials[1].audiences[0]: empty",
+			"tenants[0].apps[0].federated_credentials[1].signing_key",
+			"tenants[0].apps[0].federated_credentials[2].signing_key",
+			"tenants[0].apps[0].federated_credentials[2]: another credential has the same issuer and subject",
+			`workspaces[0].capacity: "premium" is not dedicated or shared`,
+			"workspaces[0].members[1]: duplicate id",
+			"workspaces[0].profiles: cannot be combined with access",
+			`workspaces[0].access[0].principal: "99111111-1111-4111-8111-111111111111" is no app`,
+			`workspaces[0].access[1].role: "Owner" is not`,
+			`workspaces[1].profiles[0]: "89111111-1111-4111-8111-111111111111" belongs to no app`,
+		}, 0},
 		{"empty", "", []string{"empty"}, 0},
 		{"every problem listed", `
 tenants:
@@ -95,22 +169,57 @@ workspaces:
 	}
 }
 
+// indent prefixes every line of s.
+func indent(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return prefix + strings.Join(lines, "\n"+prefix)
+}
+
 func TestDemoFixtureContract(t *testing.T) {
 	t.Parallel()
 	f := DemoFixture()
 	app := f.Tenants[0].Apps[0]
 	if f.Tenants[0].ID != demoTenant || f.Tenants[0].Domains[0] != demoDomain || app.ClientID != demoClient ||
-		app.ObjectID != demoObject || app.Secrets[0] != demoSecret || app.Name != "embedgate-dev" {
+		app.ObjectID != demoObject || app.Secrets[0].Value != demoSecret || app.Name != "embedgate-dev" {
 		t.Errorf("tenant %+v", f.Tenants[0])
 	}
 	w := newWorld(f)
-	for _, id := range []string{repSales, repInventory, repInvoices, repGlobex, repPortal, repLedger} {
+	for _, id := range []string{repSales, repInventory, repInvoices, repGlobex, repPortal, repLedger, repTrial, repBoard} {
 		if _, ok := w.reports[id]; !ok {
 			t.Errorf("report %s missing", id)
 		}
 	}
-	if w.workspace(wsGlobex).Profiles[0] != globexProf || len(w.workspace(wsFinance).Members) != 0 {
-		t.Error("workspace access settings changed")
+	app1, app2 := &f.Tenants[0].Apps[0], &f.Tenants[1].Apps[0]
+	roles := []struct {
+		ws        string
+		principal string
+		want      Role
+	}{
+		{wsAcme, appKey(app1), RoleMember},
+		{wsAcme, appKey(app2), RoleMember},
+		{wsAcmeFin, appKey(app1), RoleMember},
+		{wsGlobex, appKey(app1), ""},
+		{wsGlobex, profileKey(globexProf), RoleMember},
+		{wsPortal, appKey(app1), RoleMember},
+		{wsTrial, appKey(app1), RoleMember},
+		{wsBoard, appKey(app1), RoleViewer},
+		{wsFinance, appKey(app1), ""},
+	}
+	for _, r := range roles {
+		if got := w.roles[w.workspace(r.ws)][r.principal]; got != r.want {
+			t.Errorf("role of %s in %s = %q, want %q", r.principal, r.ws, got, r.want)
+		}
+	}
+	if !w.ownsProfile(app1, globexProf) || w.ownsProfile(app2, globexProf) {
+		t.Error("the Globex profile is not the demo app's alone")
+	}
+	for _, ws := range f.Workspaces {
+		if want := ws.ID == wsTrial; ws.shared() != want || ws.Capacity == "" {
+			t.Errorf("workspace %s capacity %q", ws.ID, ws.Capacity)
+		}
+	}
+	if f.Tenants[0].servicePrincipalsAllowed(app1) == f.Tenants[1].servicePrincipalsAllowed(app2) {
+		t.Error("the tenant admin switch of the demo tenants changed")
 	}
 	if d := w.datasets[dsPortal].item; !d.IdentityRequired || !d.RolesRequired || d.Roles[0] != "Tenant" {
 		t.Errorf("portal dataset %+v", d)

@@ -122,6 +122,9 @@ func TestGenerateTokenV2(t *testing.T) {
 			if tc.wantCode != "" && errorCode(r) != tc.wantCode {
 				t.Errorf("code %q, want %q: %s", errorCode(r), tc.wantCode, r.raw)
 			}
+			if tc.wantStatus == 404 && strings.TrimSpace(string(r.raw)) != pbiErrorBody("PowerBIEntityNotFound") {
+				t.Errorf("404 body %s", r.raw)
+			}
 			if !strings.Contains(errorMessage(r), tc.wantMessage) {
 				t.Errorf("message %q, want it to contain %q", errorMessage(r), tc.wantMessage)
 			}

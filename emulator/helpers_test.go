@@ -49,6 +49,18 @@ const (
 	tileRevenue  = "b1100000-0000-4000-8000-000000000001"
 	tileStock    = "b1100000-0000-4000-8000-000000000002"
 	globexProf   = "f0000000-0000-4000-8000-000000000001"
+	wsTrial      = "a0000000-0000-4000-8000-000000000005" // shared capacity
+	repTrial     = "a5000000-0000-4000-8000-000000000001"
+	dsTrial      = "d5000000-0000-4000-8000-000000000001"
+	wsBoard      = "a0000000-0000-4000-8000-000000000006" // the demo app is a Viewer
+	repBoard     = "a6000000-0000-4000-8000-000000000001"
+	dsBoard      = "d6000000-0000-4000-8000-000000000001"
+	expiredSec   = "embedgate-expired-secret"
+
+	// The tenant whose admin setting keeps service principals out.
+	lockedTenant = "c0ffee00-0000-4000-8000-000000000002"
+	lockedClient = "c0ffee00-0000-4000-8000-0000000000a2"
+	lockedSecret = "embedgate-locked-secret"
 
 	certTenant = "7e570000-0000-4000-8000-000000000001"
 	certClient = "7e570000-0000-4000-8000-0000000000a1"
@@ -248,4 +260,22 @@ func errorMessage(r response) string {
 	e, _ := r.body["error"].(map[string]any)
 	s, _ := e["message"].(string)
 	return s
+}
+
+// appToken gets a Power BI access token for any app of the fixture.
+func appToken(t *testing.T, srv *Server, hc *http.Client, tenant, client, secret string) string {
+	t.Helper()
+	r := call(t, hc, "POST", srv.URL()+"/"+tenant+"/oauth2/v2.0/token", "", url.Values{
+		"grant_type": {"client_credentials"}, "client_id": {client},
+		"client_secret": {secret}, "scope": {pbiScope},
+	})
+	if r.status != 200 {
+		t.Fatalf("token for %s: %d %s", client, r.status, r.raw)
+	}
+	return r.body["access_token"].(string)
+}
+
+// pbiErrorBody is the pbi.error shape Power BI answers 401 and 404 with.
+func pbiErrorBody(code string) string {
+	return `{"error":{"code":"` + code + `","pbi.error":{"code":"` + code + `","details":[],"exceptionCulprit":1,"parameters":{}}}}`
 }

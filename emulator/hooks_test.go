@@ -209,11 +209,15 @@ func TestClearAnswersAndBadAnswers(t *testing.T) {
 	}
 }
 
-// post sends a GenerateToken without the test helpers' t.Fatal, for use in
-// goroutines: the status, or an error.
-func post(ctx context.Context, hc *http.Client, srv *Server, tok string) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, "POST", srv.URL()+"/v1.0/myorg/GenerateToken",
-		strings.NewReader(`{"reports":[{"id":"`+repInventory+`"}],"datasets":[{"id":"`+dsInventory+`"}]}`))
+// v2JSON is a V2 GenerateToken body for one report and its dataset.
+func v2JSON(report, dataset string) string {
+	return `{"reports":[{"id":"` + report + `"}],"datasets":[{"id":"` + dataset + `"}]}`
+}
+
+// post sends a V2 GenerateToken without the test helpers' t.Fatal, for use
+// in goroutines: the status, or an error.
+func post(ctx context.Context, hc *http.Client, srv *Server, tok, body string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, "POST", srv.URL()+"/v1.0/myorg/GenerateToken", strings.NewReader(body))
 	if err != nil {
 		return 0, err
 	}
@@ -246,7 +250,7 @@ func TestGate(t *testing.T) {
 	done := make(chan int, 3)
 	for range 3 {
 		go func() {
-			status, err := post(ctx, hc, srv, tok)
+			status, err := post(ctx, hc, srv, tok, v2JSON(repInventory, dsInventory))
 			if err != nil {
 				t.Error(err)
 			}
@@ -271,7 +275,7 @@ func TestGate(t *testing.T) {
 	// A client that gives up leaves the gate.
 	giveUp, stop := context.WithCancel(ctx)
 	left := make(chan error, 1)
-	go func() { _, err := post(giveUp, hc, srv, tok); left <- err }()
+	go func() { _, err := post(giveUp, hc, srv, tok, v2JSON(repInventory, dsInventory)); left <- err }()
 	if err := g.WaitFor(ctx, 4); err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +298,7 @@ func TestGate(t *testing.T) {
 			t.Errorf("released call: %d", s)
 		}
 	}
-	if s, err := post(ctx, hc, srv, tok); err != nil || s != 200 {
+	if s, err := post(ctx, hc, srv, tok, v2JSON(repInventory, dsInventory)); err != nil || s != 200 {
 		t.Errorf("call after Open: %d %v", s, err)
 	}
 	if srv.Gate(RouteGenerateToken) == g {
@@ -319,7 +323,7 @@ func TestGateAdminRoutes(t *testing.T) {
 		t.Fatalf("PUT gate: %d", r.status)
 	}
 	done := make(chan int, 1)
-	go func() { s, _ := post(ctx, hc, srv, tok); done <- s }()
+	go func() { s, _ := post(ctx, hc, srv, tok, v2JSON(repInventory, dsInventory)); done <- s }()
 	if err := srv.Gate(RouteGenerateToken).WaitFor(ctx, 1); err != nil {
 		t.Fatal(err)
 	}

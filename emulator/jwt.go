@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -9,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"strings"
 )
 
@@ -57,6 +59,30 @@ func (t *jwtToken) verify(pub *rsa.PublicKey, allowPS256 bool) error {
 	default:
 		return fmt.Errorf("unsupported alg %q", alg)
 	}
+}
+
+// verifyWith checks the signature with an RSA key (RS256, PS256) or an
+// ECDSA P-256 key (ES256), the keys token issuers such as Kubernetes and
+// GitHub sign with.
+func (t *jwtToken) verifyWith(pub crypto.PublicKey) error {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return t.verify(k, true)
+	case *ecdsa.PublicKey:
+		if alg := t.headerString("alg"); alg != "ES256" {
+			return fmt.Errorf("unsupported alg %q for an EC key", alg)
+		}
+		if len(t.signature) != 64 {
+			return errors.New("ES256 signature is not 64 bytes")
+		}
+		sum := sha256.Sum256([]byte(t.signingInput))
+		r, s := new(big.Int).SetBytes(t.signature[:32]), new(big.Int).SetBytes(t.signature[32:])
+		if !ecdsa.Verify(k, sum[:], r, s) {
+			return errors.New("ES256 signature does not verify")
+		}
+		return nil
+	}
+	return fmt.Errorf("unsupported key type %T", pub)
 }
 
 func (t *jwtToken) headerString(k string) string {

@@ -6,28 +6,36 @@ import (
 	"time"
 )
 
-// apiError is a Power BI error reply.
+// apiError is a Power BI error reply. With a message it is
+// {"error":{"code","message"}}; without one, the pbi.error shape Power BI
+// uses for authorization and missing items.
 type apiError struct {
 	status  int
 	code    string
 	message string
+	header  http.Header
 }
 
 // invalidRequest is the 400 InvalidRequest reply most validation uses.
 func invalidRequest(msg string) *apiError {
-	return &apiError{http.StatusBadRequest, "InvalidRequest", msg}
+	return &apiError{status: http.StatusBadRequest, code: "InvalidRequest", message: msg}
 }
 
-func notFound(msg string) *apiError {
-	return &apiError{http.StatusNotFound, "PowerBIEntityNotFound", msg}
-}
+// errNotFound is the 404 for an item (or route) that does not exist, in the
+// shape Power BI answers it (troubleshooting threads such as
+// stackoverflow.com/questions/64109695): pbi.error, no message.
+var errNotFound = &apiError{status: http.StatusNotFound, code: "PowerBIEntityNotFound"}
 
 // errNotAuthorized is the 401 for a workspace the caller cannot use
-// (unknown, not a member, or a profile it is restricted from).
+// (unknown, or no role in it), as in
+// github.com/MicrosoftDocs/powerbi-docs/issues/1109.
 var errNotAuthorized = &apiError{status: http.StatusUnauthorized, code: "PowerBINotAuthorizedException"}
 
 func (e *apiError) write(w http.ResponseWriter) {
-	if e.code == "PowerBINotAuthorizedException" {
+	for k, v := range e.header {
+		w.Header()[k] = v
+	}
+	if e.message == "" {
 		writeJSON(w, e.status, map[string]any{"error": map[string]any{
 			"code": e.code,
 			"pbi.error": map[string]any{
@@ -50,22 +58,28 @@ func writePBIError(w http.ResponseWriter, status int, code, message string) {
 // headerProfileID names the service-principal profile a call acts as.
 const headerProfileID = "X-PowerBI-Profile-Id"
 
-// caller is the service principal behind a verified Entra access token.
+// caller is the principal behind a Power BI call: the service principal of
+// the Entra access token, or, with X-PowerBI-Profile-Id, its profile.
 type caller struct {
+	tenant    *Tenant
+	app       *App
 	tenantID  string
 	appID     string
 	objectID  string
 	expires   time.Time
-	profileID string
+	profileID string // as sent; "" without the header
+	principal string // appKey or profileKey: whose roles apply
 }
 
-// authenticate verifies the bearer token: issued (signed) by this emulator,
-// for the Power BI audience, and not expired.
+// authenticate verifies the bearer token (issued by this emulator, for the
+// Power BI audience of the emulated cloud, not expired), applies the
+// tenant's service-principal setting, and resolves the profile the call
+// acts as.
 func (s *Server) authenticate(r *http.Request) (*caller, *apiError) {
 	scheme, raw, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(raw) == "" {
 		// [unk] body: the reference gives only the 403 status.
-		return nil, &apiError{http.StatusForbidden, "Forbidden", "Missing or malformed Authorization header; expected 'Bearer <Entra access token>'."}
+		return nil, &apiError{status: http.StatusForbidden, code: "Forbidden", message: "Missing or malformed Authorization header; expected 'Bearer <Entra access token>'."}
 	}
 	tok, err := parseJWT(strings.TrimSpace(raw))
 	if err == nil && tok.headerString("kid") != s.kid {
@@ -75,40 +89,52 @@ func (s *Server) authenticate(r *http.Request) (*caller, *apiError) {
 		err = tok.verify(&s.signKey.PublicKey, false)
 	}
 	if err != nil {
-		return nil, &apiError{http.StatusForbidden, "Forbidden", "The access token is not valid: it was not issued by this Entra ID."}
+		return nil, &apiError{status: http.StatusForbidden, code: "Forbidden", message: "The access token is not valid: it was not issued by this Entra ID."}
 	}
-	if !audienceMatches(tok.audiences(), []string{powerBIResource}) {
-		return nil, &apiError{http.StatusForbidden, "Forbidden", "The access token audience is not " + powerBIResource + "."}
+	if !audienceMatches(tok.audiences(), []string{s.cloud.resource}) {
+		// [unk] body.
+		return nil, &apiError{status: http.StatusForbidden, code: "Forbidden", message: "The access token audience is not " + s.cloud.resource + "."}
 	}
 	exp, ok := tok.claimUnix("exp")
 	if !ok || !s.now().Before(time.Unix(exp, 0)) {
-		return nil, &apiError{http.StatusForbidden, "TokenExpired", "Access token has expired, resubmit with a new access token"}
+		return nil, &apiError{status: http.StatusForbidden, code: "TokenExpired", message: "Access token has expired, resubmit with a new access token"}
 	}
-	return &caller{
+	c := &caller{
 		tenantID:  tok.claimString("tid"),
 		appID:     tok.claimString("appid"),
 		objectID:  tok.claimString("oid"),
 		expires:   time.Unix(exp, 0).UTC(),
 		profileID: strings.TrimSpace(r.Header.Get(headerProfileID)),
-	}, nil
-}
-
-// canUse reports whether the caller may act in a workspace: its app is a
-// member, and, when the workspace is restricted to profiles, the call
-// carries one of them. A workspace without profiles ignores the header.
-func (c *caller) canUse(ws *Workspace) bool {
-	if ws == nil || !containsFold(ws.Members, c.appID) {
-		return false
 	}
-	return len(ws.Profiles) == 0 || containsFold(ws.Profiles, c.profileID)
+	if c.tenant = s.world.tenant(c.tenantID); c.tenant != nil {
+		c.app = c.tenant.app(c.appID)
+	}
+	if c.app == nil {
+		return nil, &apiError{status: http.StatusForbidden, code: "Forbidden", message: "The access token is not valid: it was not issued by this Entra ID."}
+	}
+	if !c.tenant.servicePrincipalsAllowed(c.app) {
+		return nil, errAdminSwitch
+	}
+	c.principal = appKey(c.app)
+	if c.profileID != "" {
+		// A profile belongs to the service principal that created it, and
+		// can only be used by it ("Service principal profiles for
+		// multi-tenancy apps", learn.microsoft.com/power-bi/developer/embedded/embed-multi-tenancy).
+		// [unk] the answer to someone else's or an unknown profile.
+		if !s.world.ownsProfile(c.app, c.profileID) {
+			return nil, errNotAuthorized
+		}
+		c.principal = profileKey(c.profileID)
+	}
+	return c, nil
 }
 
-// group resolves the {group} path segment to a workspace the caller may
-// use; unknown and forbidden groups both give 401, as the real service
+// group resolves the {group} path segment to a workspace the caller has a
+// role in; unknown and forbidden groups both give 401, as the real service
 // does for a wrong or unauthorized group id.
 func (s *Server) group(r *http.Request, c *caller) (*Workspace, *apiError) {
 	ws := s.world.workspace(r.PathValue("group"))
-	if ws == nil || !c.canUse(ws) {
+	if ws == nil || s.world.roleIn(ws, c) == "" {
 		return nil, errNotAuthorized
 	}
 	return ws, nil

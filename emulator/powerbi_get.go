@@ -97,7 +97,7 @@ func (s *Server) handleGetReport(w http.ResponseWriter, r *http.Request) {
 	}
 	rep := s.world.reportIn(ws, r.PathValue("report"))
 	if rep == nil {
-		notFound("Get report failed: report " + r.PathValue("report") + " was not found in the group.").write(w)
+		errNotFound.write(w)
 		return
 	}
 	m := s.reportJSON(ws, rep)
@@ -112,7 +112,7 @@ func (s *Server) handleGetDataset(w http.ResponseWriter, r *http.Request) {
 	}
 	ds := s.world.datasetIn(ws, r.PathValue("dataset"))
 	if ds == nil {
-		notFound("Get dataset failed: dataset " + r.PathValue("dataset") + " was not found in the group.").write(w)
+		errNotFound.write(w)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
@@ -188,7 +188,7 @@ func (s *Server) handleGetDashboard(w http.ResponseWriter, r *http.Request) {
 	}
 	d := s.world.dashboardIn(ws, r.PathValue("dashboard"))
 	if d == nil {
-		notFound("Get dashboard failed: dashboard " + r.PathValue("dashboard") + " was not found in the group.").write(w)
+		errNotFound.write(w)
 		return
 	}
 	m := dashboardJSON(ws, d)
@@ -203,7 +203,7 @@ func (s *Server) handleGetTiles(w http.ResponseWriter, r *http.Request) {
 	}
 	d := s.world.dashboardIn(ws, r.PathValue("dashboard"))
 	if d == nil {
-		notFound("Get tiles failed: dashboard " + r.PathValue("dashboard") + " was not found in the group.").write(w)
+		errNotFound.write(w)
 		return
 	}
 	value := make([]any, 0, len(d.Tiles))
@@ -227,7 +227,7 @@ func (s *Server) handleGetTile(w http.ResponseWriter, r *http.Request) {
 		t = d.tile(r.PathValue("tile"))
 	}
 	if t == nil {
-		notFound("Get tile failed: tile " + r.PathValue("tile") + " was not found on the dashboard.").write(w)
+		errNotFound.write(w)
 		return
 	}
 	m := s.tileJSON(ws, d, t)
@@ -248,15 +248,12 @@ func (s *Server) handleAvailableFeatures(w http.ResponseWriter, r *http.Request)
 		s.handleNotFound(w, r)
 		return
 	}
-	if _, apiErr := s.authenticate(r); apiErr != nil {
+	c, apiErr := s.authenticate(r)
+	if apiErr != nil {
 		apiErr.write(w)
 		return
 	}
-	f := s.faults.get()
-	usage := f.TrialUsage
-	if f.TrialExhausted {
-		usage = 100
-	}
+	usage := s.trialUsage(c)
 	feature := map[string]any{
 		"name":           "embedTrial",
 		"state":          "Enabled",
@@ -274,7 +271,7 @@ func (s *Server) handleAvailableFeatures(w http.ResponseWriter, r *http.Request)
 	name, ok := strings.CutPrefix(arg, "featureName=")
 	name = strings.Trim(name, `'"`)
 	if !ok || !strings.EqualFold(name, "embedTrial") {
-		notFound("Feature " + name + " was not found.").write(w)
+		errNotFound.write(w)
 		return
 	}
 	feature["@odata.context"] = odataBase + "/$metadata#Microsoft.PowerBI.ServiceContract.Apis.v1.AvailableFeature"

@@ -47,7 +47,7 @@ func TestPowerBIGetRoutes(t *testing.T) {
 		{"profile workspace with its profile", g + wsGlobex + "/reports/" + repGlobex, []string{"X-PowerBI-Profile-Id", globexProf}, 200, "", map[string]any{"id": repGlobex}},
 		{"profile workspace without header", g + wsGlobex + "/reports/" + repGlobex, nil, 401, "PowerBINotAuthorizedException", nil},
 		{"profile workspace, other profile", g + wsGlobex + "/reports/" + repGlobex, []string{"X-PowerBI-Profile-Id", "f0000000-0000-4000-8000-000000000999"}, 401, "PowerBINotAuthorizedException", nil},
-		{"unrestricted workspace ignores profile", g + wsAcme + "/reports/" + repSales, []string{"X-PowerBI-Profile-Id", globexProf}, 200, "", nil},
+		{"a profile acts as itself: its parent's workspace is not its own", g + wsAcme + "/reports/" + repSales, []string{"X-PowerBI-Profile-Id", globexProf}, 401, "PowerBINotAuthorizedException", nil},
 		{"not a member", g + wsFinance + "/reports/" + repLedger, nil, 401, "PowerBINotAuthorizedException", nil},
 		{"unknown group", g + "00000000-0000-4000-8000-000000000000/reports/" + repSales, nil, 401, "PowerBINotAuthorizedException", nil},
 		{"report of another group", g + wsPortal + "/reports/" + repSales, nil, 404, "PowerBIEntityNotFound", nil},
@@ -75,9 +75,8 @@ func TestPowerBIGetRoutes(t *testing.T) {
 			if tc.wantCode != "" && errorCode(r) != tc.wantCode {
 				t.Errorf("error code %q, want %q (%s)", errorCode(r), tc.wantCode, r.raw)
 			}
-			if tc.wantCode == "PowerBINotAuthorizedException" {
-				want := `{"error":{"code":"PowerBINotAuthorizedException","pbi.error":{"code":"PowerBINotAuthorizedException","details":[],"exceptionCulprit":1,"parameters":{}}}}`
-				if got := strings.TrimSpace(string(r.raw)); got != want {
+			if tc.wantCode == "PowerBINotAuthorizedException" || tc.wantCode == "PowerBIEntityNotFound" {
+				if got, want := strings.TrimSpace(string(r.raw)), pbiErrorBody(tc.wantCode); got != want {
 					t.Errorf("body %s\nwant %s", got, want)
 				}
 			}

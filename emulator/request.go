@@ -96,12 +96,10 @@ func decodeBody(r *http.Request, dst any) *apiError {
 	// [unk] status and code; the message is the real one.
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {
-		return &apiError{http.StatusUnsupportedMediaType, "UnsupportedMediaType",
-			"The request contains an entity body but no Content-Type header. The inferred media type 'application/octet-stream' is not supported for this resource."}
+		return &apiError{status: http.StatusUnsupportedMediaType, code: "UnsupportedMediaType", message: "The request contains an entity body but no Content-Type header. The inferred media type 'application/octet-stream' is not supported for this resource."}
 	}
 	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-		return &apiError{http.StatusUnsupportedMediaType, "UnsupportedMediaType",
-			fmt.Sprintf("The request entity's media type '%s' is not supported for this resource.", ct)}
+		return &apiError{status: http.StatusUnsupportedMediaType, code: "UnsupportedMediaType", message: fmt.Sprintf("The request entity's media type '%s' is not supported for this resource.", ct)}
 	}
 	if err := json.Unmarshal(body, dst); err != nil {
 		return invalidRequest("The request body is not valid: " + err.Error())

@@ -19,6 +19,10 @@ const (
 
 	// RouteGenerateToken is POST /v1.0/myorg/GenerateToken (V2).
 	RouteGenerateToken = "powerbi.GenerateToken"
+	// RouteGetGroups is GET /v1.0/myorg/groups (Get Groups).
+	RouteGetGroups = "powerbi.GetGroups"
+	// RouteGetGroup is GET /v1.0/myorg/groups/{g} (Get Group).
+	RouteGetGroup = "powerbi.GetGroup"
 	// RouteGetReport is GET /v1.0/myorg/groups/{g}/reports/{r}.
 	RouteGetReport = "powerbi.GetReportInGroup"
 	// RouteGetReports is GET /v1.0/myorg/groups/{g}/reports.
@@ -54,7 +58,7 @@ const (
 // allRoutes lists the counted routes, so Counters reports zeros too.
 var allRoutes = []string{
 	RouteOIDC, RouteInstanceDiscovery, RouteJWKS, RouteEntraToken,
-	RouteGenerateToken, RouteGetReport, RouteGetReports, RouteGetDataset,
+	RouteGenerateToken, RouteGetGroups, RouteGetGroup, RouteGetReport, RouteGetReports, RouteGetDataset,
 	RouteGetDashboards, RouteGetDashboard, RouteGetTiles, RouteGetTile,
 	RouteReportGenerateTokenInGroup,
 	RouteCreateReportTokenInGroup, RouteDashboardGenerateTokenInGroup,

@@ -39,6 +39,10 @@ type Config struct {
 	// Now is the clock used for token issue and expiry (nil means
 	// time.Now). TLS certificates always use the real clock.
 	Now func() time.Time
+	// Cloud is the Power BI cloud the emulator plays: public (the
+	// default), usgov, usgovhigh, usgovdod or china. Power BI accepts
+	// only access tokens for that cloud's resource (the Cloud* constants).
+	Cloud string
 }
 
 // Server is a running emulator. Its methods are safe for concurrent use.
@@ -51,6 +55,7 @@ type Server struct {
 	kid     string
 	url     string
 	srv     *http.Server
+	cloud   cloud
 
 	counters counters
 	faults   faultState
@@ -59,6 +64,7 @@ type Server struct {
 	answers  answers
 	gates    gates
 	issued   issuedTokens
+	trial    trialCounter
 
 	closeOnce sync.Once
 	closeErr  error
@@ -77,6 +83,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if err := cfg.Faults.Validate(); err != nil {
 		return nil, fmt.Errorf("emulator: faults: %w", err)
+	}
+	cl, err := lookupCloud(cfg.Cloud)
+	if err != nil {
+		return nil, err
 	}
 	addr := cfg.Addr
 	if addr == "" {
@@ -105,6 +115,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		ca:      ca,
 		signKey: signKey,
 		kid:     keyID(signKey),
+		cloud:   cl,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -219,6 +230,8 @@ func (s *Server) routes() http.Handler {
 	}
 	const g = "/v1.0/myorg/groups/{group}"
 	p("POST /v1.0/myorg/GenerateToken", RouteGenerateToken, s.handleGenerateTokenV2)
+	p("GET /v1.0/myorg/groups", RouteGetGroups, s.handleGetGroups)
+	p("GET "+g, RouteGetGroup, s.handleGetGroup)
 	p("GET "+g+"/reports", RouteGetReports, s.handleGetReports)
 	p("GET "+g+"/reports/{report}", RouteGetReport, s.handleGetReport)
 	p("GET "+g+"/datasets/{dataset}", RouteGetDataset, s.handleGetDataset)
@@ -406,7 +419,7 @@ func dropConnection(w http.ResponseWriter) {
 
 func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, "/v1.0/") {
-		writePBIError(w, http.StatusNotFound, "PowerBIEntityNotFound", "No route for "+r.Method+" "+r.URL.Path)
+		errNotFound.write(w) // [unk] what Power BI answers a path it does not serve
 		return
 	}
 	http.NotFound(w, r)

@@ -11,7 +11,13 @@ import (
 type world struct {
 	tenants    map[string]*Tenant // by lower-case id and domain
 	certs      map[*App][]*x509.Certificate
+	federated  map[*App][]federatedKey
+	appTenant  map[*App]*Tenant
+	profiles   map[string][]*App // lower-case profile id -> the apps that own it
+	declared   map[string]bool   // profiles an app declares (the others come from members)
+	roles      map[*Workspace]map[string]Role
 	workspaces map[string]*Workspace
+	ordered    []*Workspace // in fixture order
 	reports    map[string]placed[Report]
 	datasets   map[string]placed[Dataset]
 	dashboards map[string]placed[Dashboard]
@@ -27,6 +33,11 @@ func newWorld(f *Fixture) *world {
 	w := &world{
 		tenants:    map[string]*Tenant{},
 		certs:      map[*App][]*x509.Certificate{},
+		federated:  map[*App][]federatedKey{},
+		appTenant:  map[*App]*Tenant{},
+		profiles:   map[string][]*App{},
+		declared:   map[string]bool{},
+		roles:      map[*Workspace]map[string]Role{},
 		workspaces: map[string]*Workspace{},
 		reports:    map[string]placed[Report]{},
 		datasets:   map[string]placed[Dataset]{},
@@ -40,16 +51,28 @@ func newWorld(f *Fixture) *world {
 		}
 		for j := range t.Apps {
 			a := &t.Apps[j]
+			w.appTenant[a] = t
 			for _, c := range a.Certificates {
 				if cert, err := parseCertPEM(c); err == nil {
 					w.certs[a] = append(w.certs[a], cert)
 				}
+			}
+			for _, fc := range a.FederatedCredentials {
+				if key, err := parseKeyPEM(fc.SigningKey); err == nil {
+					w.federated[a] = append(w.federated[a], federatedKey{fc, key})
+				}
+			}
+			for _, p := range a.Profiles {
+				w.profiles[strings.ToLower(p.ID)] = []*App{a}
+				w.declared[strings.ToLower(p.ID)] = true
 			}
 		}
 	}
 	for i := range f.Workspaces {
 		ws := &f.Workspaces[i]
 		w.workspaces[strings.ToLower(ws.ID)] = ws
+		w.ordered = append(w.ordered, ws)
+		w.roles[ws] = w.accessOf(ws)
 		for j := range ws.Reports {
 			w.reports[strings.ToLower(ws.Reports[j].ID)] = placed[Report]{ws, &ws.Reports[j]}
 		}
@@ -61,6 +84,70 @@ func newWorld(f *Fixture) *world {
 		}
 	}
 	return w
+}
+
+// accessOf resolves a workspace's access to roles by principal key. The
+// format before Access reads: members are Members, unless the workspace
+// lists profiles, which are then Members instead, owned by the members
+// unless an app declares them.
+func (w *world) accessOf(ws *Workspace) map[string]Role {
+	roles := map[string]Role{}
+	grant := func(key string, r Role) {
+		if r.rank() > roles[key].rank() {
+			roles[key] = r
+		}
+	}
+	var members []*App
+	for _, m := range ws.Members {
+		if a := w.appByID(m); a != nil {
+			members = append(members, a)
+		}
+	}
+	if len(ws.Profiles) == 0 {
+		for _, a := range members {
+			grant(appKey(a), RoleMember)
+		}
+	}
+	for _, p := range ws.Profiles {
+		id := strings.ToLower(p)
+		if !w.declared[id] {
+			w.profiles[id] = appendNew(w.profiles[id], members...)
+		}
+		grant(profileKey(p), RoleMember)
+	}
+	for _, ac := range ws.Access {
+		role, _ := parseRole(string(ac.Role))
+		if a := w.appByID(ac.Principal); a != nil {
+			grant(appKey(a), role)
+		} else {
+			grant(profileKey(ac.Principal), role)
+		}
+	}
+	return roles
+}
+
+func appendNew(list []*App, add ...*App) []*App {
+	for _, a := range add {
+		if !slices.Contains(list, a) {
+			list = append(list, a)
+		}
+	}
+	return list
+}
+
+// appByID finds an app by client id or object id, in any tenant.
+func (w *world) appByID(id string) *App {
+	for a := range w.appTenant {
+		if strings.EqualFold(a.ClientID, id) || strings.EqualFold(a.ObjectID, id) {
+			return a
+		}
+	}
+	return nil
+}
+
+// ownsProfile reports whether profile id belongs to app.
+func (w *world) ownsProfile(app *App, id string) bool {
+	return slices.Contains(w.profiles[strings.ToLower(id)], app)
 }
 
 // tenant finds a tenant by GUID or domain.
