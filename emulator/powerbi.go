@@ -129,13 +129,16 @@ func (s *Server) authenticate(r *http.Request) (*caller, *apiError) {
 	return c, nil
 }
 
-// group resolves the {group} path segment to a workspace the caller has a
-// role in; unknown and forbidden groups both give 401, as the real service
-// does for a wrong or unauthorized group id.
+// group resolves the {group} path segment to a workspace the caller may
+// read (any role); unknown and forbidden groups both give 401, as the real
+// service does for a wrong or unauthorized group id.
 func (s *Server) group(r *http.Request, c *caller) (*Workspace, *apiError) {
 	ws := s.world.workspace(r.PathValue("group"))
-	if ws == nil || s.world.roleIn(ws, c) == "" {
+	if ws == nil {
 		return nil, errNotAuthorized
+	}
+	if apiErr := s.world.require(c, ws, needRead, "read workspace "+ws.ID); apiErr != nil {
+		return nil, apiErr
 	}
 	return ws, nil
 }
