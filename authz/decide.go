@@ -84,8 +84,12 @@ func (p *Policy) Decide(r Request) (Grant, error) {
 		return Grant{}, &Denial{Reason: ErrTenantNotAllowed, Rule: c.rule + ".tenants",
 			Message: fmt.Sprintf("caller may not act for tenant %q", r.Tenant)}
 	}
-	rule := "tenants." + t.key
+	return t.decide(r)
+}
 
+// decide is Decide for a request whose caller may act for tenant t.
+func (t *tenant) decide(r Request) (Grant, error) {
+	rule := "tenants." + t.key
 	if d := checkRequest(r); d != nil {
 		return Grant{}, d
 	}

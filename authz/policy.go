@@ -3,6 +3,7 @@ package authz
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"regexp"
@@ -86,6 +87,8 @@ type tenant struct {
 	createWorkspaceID string
 	maxLifetime       time.Duration
 	defaultLifetime   time.Duration
+	// digest identifies the entry's content (Tenant.Digest).
+	digest string
 }
 
 // list maps each explicitly listed id of one kind, in any of the tenant's workspaces,
@@ -252,6 +255,9 @@ func (f *policyFile) compile(ver string) *Policy {
 				pt.rls.username = *r.Username
 			}
 		}
+		b, _ := json.Marshal(t) // cannot fail: strings, bools, durations, slices and maps of them
+		sum := sha256.Sum256(b)
+		pt.digest = hex.EncodeToString(sum[:8])
 		p.tenants[name] = pt
 	}
 	return p

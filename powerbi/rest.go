@@ -103,17 +103,12 @@ func (cl *Client) do(ctx context.Context, c call) (*response, error) {
 // percentage; Move to production): the one documented way to tell the quota's
 // 403 from the others, asked only after a mint was refused with 403.
 func (cl *Client) trialExhausted(ctx context.Context, profileID string) bool {
-	var f struct {
-		AdditionalInfo struct {
-			Usage int `json:"usage"`
-		} `json:"additionalInfo"`
-	}
-	u := cl.cfg.apiURL + "/v1.0/myorg/availableFeatures(featureName='embedTrial')"
-	if err := cl.getJSON(ctx, "GetAvailableFeature", u, profileID, &f); err != nil {
+	usage, err := cl.TrialUsage(ctx, profileID)
+	if err != nil {
 		cl.log.Warn("powerbi: could not read the embed trial usage to classify a 403", "error", err)
 		return false
 	}
-	return f.AdditionalInfo.Usage >= 100
+	return usage >= 100
 }
 
 // once makes one HTTP attempt and maps any failure to a typed error.

@@ -53,7 +53,15 @@ type Config struct {
 	// AuditFile, if set, receives the audit records (JSON lines, appended);
 	// otherwise they go to the log marked stream=audit.
 	AuditFile string `yaml:"audit_file"`
+	// Preflight, unless false, checks the Power BI setup of the policy's
+	// tenants at start and of the tenants a reload changed (what `embedgate
+	// check --online` checks), logging what it finds as warnings and
+	// counting it in embedgate_preflight_problems. Default true.
+	Preflight *bool `yaml:"preflight"`
 }
+
+// preflight reports whether the preflight runs (the default).
+func (c *Config) preflight() bool { return c.Preflight == nil || *c.Preflight }
 
 // TLSConfig is the listener's mTLS setup: callers must present a client
 // certificate signed by the client CA; their identity is its SPIFFE ID.

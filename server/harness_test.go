@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,6 +112,7 @@ type stackOptions struct {
 	auditFile bool            // write the audit stream to audit.jsonl in the stack's folder
 	metrics   bool            // serve /metrics on a loopback port (stack.metricsURL)
 	faults    emulator.Faults // the emulator's faults from its start
+	preflight bool            // run the preflight at start and on reload (off by default: it calls Power BI)
 }
 
 func startStack(t testing.TB, o stackOptions) *stack {
@@ -154,7 +157,7 @@ powerbi:
   client_secret_file: client-secret
 policy_file: policy.yaml
 shutdown_grace: 5s
-`+auditLine(o.auditFile)+metricsLine(o.metrics))
+`+preflightLine(o.preflight)+auditLine(o.auditFile)+metricsLine(o.metrics))
 	cfg, err := server.LoadConfig(filepath.Join(dir, "config.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -253,6 +256,24 @@ func TestMain(m *testing.M) {
 		code = 1
 	}
 	os.Exit(code)
+}
+
+func preflightLine(on bool) string {
+	if on {
+		return ""
+	}
+	return "preflight: false\n"
+}
+
+// scrape returns the stack's /metrics page.
+func (s *stack) scrape(t testing.TB) string {
+	t.Helper()
+	resp, err := http.Get(s.metricsURL)
+	must(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	must(t, err)
+	return string(body)
 }
 
 func metricsLine(on bool) string {

@@ -29,6 +29,7 @@ type Metrics struct {
 	tokens     *prometheus.CounterVec
 	shortfalls prometheus.Counter
 	credential prometheus.Gauge
+	preflights prometheus.Gauge
 }
 
 // NewMetrics registers the metrics in a registry of their own (plus the Go
@@ -54,8 +55,12 @@ func NewMetrics() *Metrics {
 			Name: "embedgate_credential_ok",
 			Help: "1 while the last Entra ID sign-in check succeeded, 0 while it fails.",
 		}),
+		preflights: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "embedgate_preflight_problems",
+			Help: "Problems the last preflight found in the Power BI setup of the policy's tenants (run at start and on every policy reload; 0 = every tenant can be served).",
+		}),
 	}
-	m.registry.MustRegister(m.grpc, m.decisions, m.tokens, m.shortfalls, m.credential,
+	m.registry.MustRegister(m.grpc, m.decisions, m.tokens, m.shortfalls, m.credential, m.preflights,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -88,6 +93,12 @@ func (m *Metrics) credentialOK(ok bool) {
 		v = 1
 	}
 	m.credential.Set(v)
+}
+
+func (m *Metrics) preflight(problems int) {
+	if m != nil {
+		m.preflights.Set(float64(problems))
+	}
 }
 
 // Serve exposes /metrics over plain HTTP on lis until ctx is done. It is

@@ -88,6 +88,14 @@ func Run(ctx context.Context, cfg *Config, opts RunOptions) error {
 		}
 	}()
 	go watchCredential(ctx, gateway, srv.Health(), metrics, logger)
+	go func() {
+		if err := gateway.Watch(ctx); err != nil && ctx.Err() == nil {
+			logger.Error("the credential file is not watched: a rotated secret or certificate needs a restart", "error", err)
+		}
+	}()
+	if cfg.preflight() {
+		go watchPreflight(ctx, store, gateway, metrics, logger)
+	}
 	logger.Info("embedgate serving", "addr", lis.Addr().String(), "policy_version", store.Current().Version())
 	if opts.Ready != nil {
 		opts.Ready(lis.Addr())

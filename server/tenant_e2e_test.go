@@ -3,8 +3,6 @@ package server_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -382,14 +380,7 @@ func TestMetrics(t *testing.T) {
 	if _, err := s.client.GenerateEmbedToken(context.Background(), &embedgatev1.GenerateEmbedTokenRequest{Tenant: "umbrella", User: "eve", ReportIds: []string{salesReport}}); status.Code(err) != codes.PermissionDenied {
 		t.Fatal(err)
 	}
-	scrape := func() string {
-		resp, err := http.Get(s.metricsURL)
-		must(t, err)
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		must(t, err)
-		return string(body)
-	}
+	scrape := func() string { return s.scrape(t) }
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(scrape(), "embedgate_credential_ok 1") {
 		if time.Now().After(deadline) {
@@ -410,4 +401,38 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+}
+
+// TestPreflightAtStartAndReload: the running server checks the policy's
+// tenants against Power BI at start, logs what it finds and counts it; a
+// reload that drops the unservable tenant clears the count.
+func TestPreflightAtStartAndReload(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOptions{metrics: true, preflight: true})
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting until %s; logs:\n%s", what, s.logs.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	// testPolicy's finance tenant lives in a workspace the demo app has no role in.
+	waitUntil("the preflight counts one problem", func() bool { return strings.Contains(s.scrape(t), "embedgate_preflight_problems 1") })
+	if !strings.Contains(s.logs.String(), "preflight: tenant finance: workspace a0000000-0000-4000-8000-000000000009") {
+		t.Errorf("the finding is not logged")
+	}
+	// The calls keep working meanwhile: findings are warnings.
+	if _, err := s.client.GenerateEmbedToken(context.Background(), &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice", ReportIds: []string{salesReport}}); err != nil {
+		t.Fatal(err)
+	}
+	fixed := strings.Replace(testPolicy, "tenants: [acme, globex, finance]", "tenants: [acme, globex]", 1)
+	fixed = strings.Replace(fixed, "  finance:\n    workspace_id: a0000000-0000-4000-8000-000000000009\n    reports: [\"*\"]\n", "", 1)
+	if fixed == testPolicy {
+		t.Fatal("the policy edit changed nothing")
+	}
+	writeFile(t, s.dir, "policy.yaml", fixed)
+	waitUntil("the reload's preflight clears the count", func() bool { return strings.Contains(s.scrape(t), "embedgate_preflight_problems 0") })
 }

@@ -101,6 +101,38 @@ func TestDevMode(t *testing.T) {
 	if err != nil || !eresp.GetAllowed() || eresp.GetPowerbiRequest().GetBody() == "" {
 		t.Errorf("explain = %v, %v", eresp, err)
 	}
+
+	// `check --online` against the dev emulator: the demo policy is servable.
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"check", "--online", "--config", filepath.Join(dir, "config.yaml")}, &stdout, &stderr); err != nil {
+		t.Fatalf("check --online of the dev config: %v\n%s", err, stdout.String())
+	}
+	if !strings.Contains(stdout.String(), "online: every tenant of the policy can be served") {
+		t.Errorf("check --online output:\n%s", stdout.String())
+	}
+	// A policy whose tenant lives in a workspace the demo app has no role in:
+	// one line naming it, and a non-zero exit.
+	config, err := os.ReadFile(filepath.Join(dir, "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeTestFile(t, filepath.Join(dir, "finance-policy.yaml"), "tenants:\n  finance:\n    workspace_id: a0000000-0000-4000-8000-000000000009\n    reports: [\"*\"]\n")
+	writeTestFile(t, filepath.Join(dir, "finance.yaml"), strings.Replace(string(config), "policy_file: policy.yaml", "policy_file: finance-policy.yaml", 1))
+	stdout.Reset()
+	err = run(context.Background(), []string{"check", "--online", "--config", filepath.Join(dir, "finance.yaml")}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "1 problem(s)") {
+		t.Errorf("check --online of an unservable policy: %v, want 1 problem", err)
+	}
+	if !strings.Contains(stdout.String(), "tenant finance: workspace a0000000-0000-4000-8000-000000000009: Embedgate's service principal has no role in it") {
+		t.Errorf("check --online output does not name the tenant and workspace:\n%s", stdout.String())
+	}
+}
+
+func writeTestFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestCheck: `embedgate check` accepts the dev config and lists every

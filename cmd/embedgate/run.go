@@ -21,6 +21,7 @@ commands:
   serve --config FILE     run the service
   serve --dev             run the service with an embedded emulator (what 'make run' does)
   check --config FILE     validate a config and its policy; list every problem
+        [--online]        and check them against Entra ID and Power BI
   emulator [flags]        run the Entra ID + Power BI emulator alone (see emulator/README.md)
   version                 print the version
 `
@@ -38,7 +39,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "serve":
 		return serve(ctx, args, stdout, stderr)
 	case "check":
-		return check(args, stdout, stderr)
+		return check(ctx, args, stdout, stderr)
 	case "emulator":
 		return emulator.RunCommand(ctx, args, stdout)
 	case "version":
@@ -81,20 +82,36 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return server.Run(ctx, cfg, server.RunOptions{Logger: logger})
 }
 
-func check(args []string, stdout, stderr io.Writer) error {
+func check(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configFile := fs.String("config", "", "the config file")
+	online := fs.Bool("online", false, "also sign in and check, against Power BI, every workspace, item and RLS dataset of the policy")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *configFile == "" {
 		return fmt.Errorf("check: --config FILE is required: %w", errUsage)
 	}
-	if _, err := server.LoadConfig(*configFile); err != nil {
+	cfg, err := server.LoadConfig(*configFile)
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: OK\n", *configFile)
+	if !*online {
+		return nil
+	}
+	findings, err := server.CheckOnline(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	for _, f := range findings {
+		fmt.Fprintln(stdout, f)
+	}
+	if len(findings) > 0 {
+		return fmt.Errorf("check --online: %d problem(s) found", len(findings))
+	}
+	fmt.Fprintln(stdout, "online: every tenant of the policy can be served")
 	return nil
 }
 
