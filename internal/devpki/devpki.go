@@ -136,6 +136,28 @@ func (ca *CA) IssueServer(hosts ...string) (KeyPair, error) {
 	return ca.issue(tmpl)
 }
 
+// IssueServerSVID issues a server certificate that is also an X.509-SVID:
+// its one URI SAN is the SPIFFE ID id, so that SPIFFE clients (go-spiffe's
+// tlsconfig) can authorize the server by ID; hosts are added as for
+// IssueServer, for clients that check a name instead.
+func (ca *CA) IssueServerSVID(id string, hosts ...string) (KeyPair, error) {
+	u, err := url.Parse(id)
+	if err != nil {
+		return KeyPair{}, fmt.Errorf("devpki: URI SAN %q: %w", id, err)
+	}
+	tmpl := leaf(x509.ExtKeyUsageServerAuth)
+	tmpl.Subject.CommonName = "embedgate server"
+	tmpl.URIs = []*url.URL{u}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
+	return ca.issue(tmpl)
+}
+
 // IssueClient issues a client certificate whose URI SANs are the given
 // identities (normally exactly one SPIFFE ID, as an X.509-SVID has).
 func (ca *CA) IssueClient(uris ...string) (KeyPair, error) {
