@@ -188,7 +188,9 @@ func Start(t testing.TB) *Server {
 			_ = cmd.Process.Kill()
 			<-exited
 		}
-		if t.Failed() {
+		if err := CheckNoSecrets(s.Log()); err != nil {
+			t.Errorf("embedgate's log: %v", err)
+		} else if t.Failed() {
 			t.Logf("embedgate's log:\n%s", s.Log())
 		}
 	})
@@ -215,6 +217,20 @@ func Start(t testing.TB) *Server {
 	}
 	return s
 }
+
+// CheckNoSecrets fails when text (a log, a test's output) holds an embed
+// token or the dev client secret. The emulator's tokens are base64 of gzip,
+// so they all start with tokenPrefix.
+func CheckNoSecrets(text string) error {
+	for _, secret := range []string{tokenPrefix, "embedgate-dev-secret"} {
+		if strings.Contains(text, secret) {
+			return fmt.Errorf("it holds a secret (%q...)", secret[:4])
+		}
+	}
+	return nil
+}
+
+const tokenPrefix = "H4sI" // base64 of gzip's magic number and method
 
 // Grant is what the emulator says a token grants (its admin token lookup).
 type Grant struct {

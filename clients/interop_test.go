@@ -1,0 +1,152 @@
+// Package clients_test runs the TypeScript and Python clients' test suites,
+// and the README's per-language snippets, against the real server: the
+// embedgate binary in dev mode (clients/internal/devserver), over mTLS.
+//
+// Each needs a tool from outside Go (node and the npm packages of
+// clients/ts; Debian's python3 with python3-grpcio and python3-protobuf),
+// which `make test` installs. Without it a test skips with a message, except
+// under EMBEDGATE_CI=1 (CI), where it fails.
+package clients_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/embedgate/embedgate/clients/internal/devserver"
+)
+
+func TestMain(m *testing.M) { devserver.Main(m) }
+
+// missing skips the test, or fails it in CI, for want of a tool.
+func missing(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("EMBEDGATE_CI") == "1" {
+		t.Fatalf(format+" (EMBEDGATE_CI=1: required)", args...)
+	}
+	t.Skipf(format+": skipping (`make test` installs it)", args...)
+}
+
+// tsDir is the TypeScript client's package.
+const tsDir = "ts"
+
+// node returns node's path and builds the TypeScript client (dist/, and
+// build/ with the tests), or skips.
+func node(t *testing.T) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		missing(t, "node is not on PATH")
+	}
+	if _, err := os.Stat(filepath.Join(tsDir, "node_modules", ".bin", "tsc")); err != nil {
+		missing(t, "clients/ts/node_modules is not installed (npm ci in clients/ts)")
+	}
+	tsBuild.do(t, func() error {
+		for _, cfg := range []string{"tsconfig.json", "tsconfig.test.json"} {
+			if out, err := command(context.Background(), tsDir, nil, node, "node_modules/typescript/bin/tsc", "-p", cfg); err != nil {
+				return errors.New("tsc -p " + cfg + ": " + err.Error() + "\n" + out)
+			}
+		}
+		return nil
+	})
+	return node
+}
+
+var tsBuild once
+
+// once runs a build once per test process and remembers its error.
+type once struct {
+	done bool
+	err  error
+}
+
+func (o *once) do(t *testing.T, f func() error) {
+	t.Helper()
+	if !o.done { // the tests that build do not run in parallel with each other
+		o.done, o.err = true, f()
+	}
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
+}
+
+// python returns a python3 that can import grpc and google.protobuf (the
+// Makefile names Debian's in EMBEDGATE_TEST_PYTHON), or skips.
+func python(t *testing.T) string {
+	t.Helper()
+	candidates := []string{os.Getenv("EMBEDGATE_TEST_PYTHON"), "/usr/bin/python3", "python3"}
+	for _, c := range candidates {
+		if c == "" {
+			continue
+		}
+		path, err := exec.LookPath(c)
+		if err != nil {
+			continue
+		}
+		out, err := exec.Command(path, "-c", "import grpc, google.protobuf").CombinedOutput()
+		if err == nil {
+			return path
+		}
+		t.Logf("%s cannot import grpc and google.protobuf: %s", path, bytes.TrimSpace(out))
+	}
+	missing(t, "no python3 with grpcio and protobuf (Debian: python3-grpcio python3-protobuf)")
+	return ""
+}
+
+// command runs name in dir with env added, and returns its combined output.
+func command(ctx context.Context, dir string, env []string, name string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func timeout(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestTypeScriptClient runs clients/ts/test with node's test runner.
+func TestTypeScriptClient(t *testing.T) {
+	node := node(t)
+	s := devserver.Start(t)
+	out, err := command(timeout(t, 3*time.Minute), tsDir, s.Env(), node, "--test", "build/test/client.test.js")
+	if err := devserver.CheckNoSecrets(out); err != nil {
+		t.Fatalf("node --test printed a secret: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("node --test: %v\n%s", err, out)
+	}
+	t.Logf("node --test:\n%s", lastLines(out, 12))
+}
+
+// TestPythonClient runs clients/python/tests with unittest.
+func TestPythonClient(t *testing.T) {
+	py := python(t)
+	s := devserver.Start(t)
+	env := append(s.Env(), "PYTHONPATH=src", "PYTHONDONTWRITEBYTECODE=1")
+	out, err := command(timeout(t, 3*time.Minute), "python", env, py, "-m", "unittest", "discover", "-v", "-s", "tests", "-t", ".")
+	if err := devserver.CheckNoSecrets(out); err != nil {
+		t.Fatalf("python -m unittest printed a secret: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("python -m unittest: %v\n%s", err, out)
+	}
+	t.Logf("python -m unittest:\n%s", lastLines(out, 6))
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
