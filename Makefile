@@ -28,9 +28,11 @@ TS_CLIENT   := clients/ts
 TS_DEPS     := $(TS_CLIENT)/node_modules/.package-lock.json
 
 # Debian packages (bookworm): protoc and grpcio's plugin generate the Python
-# client; the Python runtime its tests run on. Generation checks the exact
+# client; its tests run on Debian's python3 with grpcio and protobuf, and
+# build its wheel with pip, setuptools and wheel. Generation checks the exact
 # protoc and plugin versions, so that gen/ does not depend on the machine.
-DEB_PACKAGES       := protobuf-compiler protobuf-compiler-grpc python3 python3-grpcio python3-protobuf
+DEB_PACKAGES       := protobuf-compiler protobuf-compiler-grpc python3 python3-grpcio python3-protobuf \
+                      python3-pip python3-setuptools python3-wheel
 PROTOC_VERSION     := 3.21.12
 GRPC_PLUGIN_VERSION := 1.51.1
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)

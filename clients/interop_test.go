@@ -9,8 +9,10 @@
 package clients_test
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -140,7 +142,101 @@ func TestPythonClient(t *testing.T) {
 	if err != nil {
 		t.Fatalf("python -m unittest: %v\n%s", err, out)
 	}
-	t.Logf("python -m unittest:\n%s", lastLines(out, 6))
+	t.Logf("python -m unittest:\n%s", lastLines(out, 14))
+}
+
+// apiVersion is clients/VERSION, the version of every client package.
+func apiVersion(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("VERSION")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// TestTypeScriptPackage: what `npm pack` would publish holds the built
+// client, its types and the generated code, at the API's version.
+func TestTypeScriptPackage(t *testing.T) {
+	node(t)
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		missing(t, "npm is not on PATH")
+	}
+	out, err := command(timeout(t, time.Minute), tsDir, nil, npm, "pack", "--dry-run", "--json", "--loglevel=error")
+	if err != nil {
+		t.Fatalf("npm pack --dry-run: %v\n%s", err, out)
+	}
+	var packs []struct {
+		Name, Version string
+		Files         []struct{ Path string }
+	}
+	if err := json.Unmarshal([]byte(out), &packs); err != nil || len(packs) != 1 {
+		t.Fatalf("npm pack --json printed %q: %v", out, err)
+	}
+	if packs[0].Name != "@embedgate/client" || packs[0].Version != apiVersion(t) {
+		t.Errorf("package %s@%s, want @embedgate/client@%s", packs[0].Name, packs[0].Version, apiVersion(t))
+	}
+	files := map[string]bool{}
+	for _, f := range packs[0].Files {
+		files[f.Path] = true
+	}
+	for _, want := range []string{"package.json", "README.md", "dist/index.js", "dist/index.d.ts", "dist/gen/embedgate/v1/embed_token_pb.js", "dist/gen/google/rpc/error_details_pb.d.ts", "dist/gen/buf/validate/validate_pb.js"} {
+		if !files[want] {
+			t.Errorf("the package lacks %s", want)
+		}
+	}
+	for f := range files {
+		if strings.HasPrefix(f, "build/") || strings.HasPrefix(f, "test/") || strings.HasPrefix(f, "node_modules/") {
+			t.Errorf("the package holds %s", f)
+		}
+	}
+}
+
+// TestPythonPackage builds the wheel from pyproject.toml (offline, with
+// Debian's setuptools), installs it into a folder of its own and imports
+// the client from there.
+func TestPythonPackage(t *testing.T) {
+	py := python(t)
+	if out, err := exec.Command(py, "-c", "import setuptools, wheel, pip").CombinedOutput(); err != nil {
+		missing(t, "%s cannot build a wheel (Debian: python3-pip python3-setuptools python3-wheel): %s", py, bytes.TrimSpace(out))
+	}
+	src, dist := filepath.Join(t.TempDir(), "python"), t.TempDir()
+	if err := os.CopyFS(src, os.DirFS("python")); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"PYTHONDONTWRITEBYTECODE=1", "PIP_NO_INDEX=1", "PIP_DISABLE_PIP_VERSION_CHECK=1"}
+	if out, err := command(timeout(t, 2*time.Minute), src, env, py, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", dist, "."); err != nil {
+		t.Fatalf("pip wheel: %v\n%s", err, out)
+	}
+	wheel := filepath.Join(dist, "embedgate_client-"+apiVersion(t)+"-py3-none-any.whl")
+	zr, err := zip.OpenReader(wheel)
+	if err != nil {
+		t.Fatalf("the wheel: %v", err)
+	}
+	defer zr.Close()
+	files := map[string]bool{}
+	for _, f := range zr.File {
+		files[f.Name] = true
+	}
+	for _, want := range []string{
+		"embedgate_client/__init__.py", "embedgate_client/py.typed",
+		"embedgate/v1/embed_token_pb2.py", "embedgate/v1/embed_token_pb2.pyi", "embedgate/v1/embed_token_pb2_grpc.py", "embedgate/v1/reason_pb2.py",
+		"buf/validate/validate_pb2.py", "embedgate_client/_googleapis/google/rpc/error_details_pb2.py",
+	} {
+		if !files[want] {
+			t.Errorf("the wheel lacks %s", want)
+		}
+	}
+	site := t.TempDir()
+	if out, err := command(timeout(t, time.Minute), site, env, py, "-m", "pip", "install", "--no-deps", "-q", "--target", site, wheel); err != nil {
+		t.Fatalf("pip install --target: %v\n%s", err, out)
+	}
+	out, err := command(timeout(t, time.Minute), t.TempDir(), append(env, "PYTHONPATH="+site), py, "-c",
+		"import embedgate_client as eg; print(eg.__version__, eg.Reason.Name(eg.Reason.CALLER_RATE_LIMITED))")
+	if err != nil || strings.TrimSpace(out) != apiVersion(t)+" CALLER_RATE_LIMITED" {
+		t.Errorf("importing the client from the wheel: %v\n%s", err, out)
+	}
 }
 
 func lastLines(s string, n int) string {
