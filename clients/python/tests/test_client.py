@@ -8,6 +8,7 @@ secrets: nothing here prints one.
 
 import json
 import os
+import re
 import socket
 import ssl
 import threading
@@ -149,11 +150,17 @@ class ClientTest(unittest.TestCase):
         self.assertFalse(eg.is_retryable(ValueError("boom")))
 
     def test_every_reason_has_an_action(self):
+        """Every reason has an action of its own, the one the README's table gives."""
+        with open(os.path.join(os.path.dirname(__file__), "..", "README.md")) as f:
+            table = dict(re.findall(r"(?m)^\| `([A-Z_]+)` \| [A-Z_]+ \| (retry|fix the request|report) \|", f.read()))
         for name in eg.Reason.keys():
             if name == "REASON_UNSPECIFIED":
                 continue
             self.assertIn(name, eg._reasons._ACTIONS, f"{name} has no action: add it to _reasons.py")
+            self.assertEqual(eg.action(name).value, table.get(name), f"{name}: README.md and _reasons.py disagree")
+            self.assertIs(eg.action(eg.Reason.Value(name)), eg.action(name))
         self.assertIs(eg.action(9999), eg.Action.REPORT)
+        self.assertIs(eg.action("NEWER_THAN_THIS_CLIENT"), eg.Action.REPORT)
 
     def test_token_source_coalesces_and_caches(self):
         counter = Counter()

@@ -170,11 +170,16 @@ test("a closed port is UNAVAILABLE and retryable; a non-RPC error is neither", a
   assert.equal(isRetryable(new Error("boom")), false);
 });
 
-test("every reason has an action of its own", () => {
+test("every reason has an action of its own, the one the README's table gives", () => {
+  const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+  const table = new Map<string, string>();
+  for (const m of readme.matchAll(/^\| `([A-Z_]+)` \| [A-Z_]+ \| (retry|fix the request|report) \|/gm)) table.set(m[1], m[2]);
   for (const [name, value] of Object.entries(Reason)) {
     if (typeof value !== "number" || value === Reason.REASON_UNSPECIFIED) continue;
     assert.ok(isKnownReason(value), `${name} has no action: add it to src/reasons.ts`);
+    assert.equal(actionOf(value), table.get(name), `${name}: README.md and src/reasons.ts disagree`);
   }
+  assert.equal(actionOf(9999 as Reason), Action.Report);
 });
 
 test("the token source: one call for concurrent askers, cached until refreshTime", async () => {
