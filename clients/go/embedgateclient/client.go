@@ -163,7 +163,8 @@ func SPIFFECredentials(svids x509svid.Source, bundles x509bundle.Source, server 
 // DialWorkloadAPI returns a Client whose identity comes from the SPIFFE
 // Workload API (the SPIRE agent's socket, from SPIFFE_ENDPOINT_SOCKET unless
 // sourceOpts say otherwise), rotated as the agent rotates it. It waits, up to
-// ctx, for the first SVID. Close also closes the source.
+// ctx, for the first SVID. Close also closes the source. For other dial
+// options, build the source yourself and pass [SPIFFECredentials] to [Dial].
 func DialWorkloadAPI(ctx context.Context, target string, server tlsconfig.Authorizer, sourceOpts ...workloadapi.X509SourceOption) (*Client, error) {
 	src, err := workloadapi.NewX509Source(ctx, sourceOpts...)
 	if err != nil {

@@ -42,6 +42,11 @@ def dev(name):
     return os.path.join(DEV_DIR, name)
 
 
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def connect(caller="caller", interceptors=()):
     """A client for the caller whose files are CALLER.pem and CALLER-key.pem."""
     return eg.connect(
@@ -136,6 +141,27 @@ class ClientTest(unittest.TestCase):
                     self.assertEqual(eg.is_retryable(err), retry)
                     after = eg.retry_after(err)
                     self.assertEqual(after is not None and after > 0, retry, f"retry_after = {after}")
+
+    def test_asyncio_errors_decode(self):
+        import asyncio
+
+        async def call():
+            creds = grpc.ssl_channel_credentials(
+                root_certificates=read(dev("ca.pem")),
+                private_key=read(dev("caller-key.pem")),
+                certificate_chain=read(dev("caller.pem")),
+            )
+            options = [("grpc.ssl_target_name_override", SERVER_NAME)]
+            async with grpc.aio.secure_channel(ADDR, creds, options=options) as channel:
+                try:
+                    await eg.EmbedTokenServiceStub(channel).GenerateEmbedToken(sales("nope"), timeout=20)
+                except grpc.aio.AioRpcError as e:
+                    return e
+            self.fail("the call succeeded")
+
+        err = asyncio.run(call())
+        self.assertEqual(eg.reason(err), "INVALID_REQUEST")
+        self.assertEqual([v.field for v in eg.field_violations(err)], ["report_ids[0]"])
 
     def test_closed_port_is_retryable(self):
         with socket.socket() as s:

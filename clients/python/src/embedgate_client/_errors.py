@@ -50,9 +50,12 @@ class ErrorDetails:
 
 
 def error_details(err: BaseException) -> Optional[ErrorDetails]:
-    """Decodes an error raised by a call. Returns None for an exception that is
-    not a gRPC call's error (a bug in the caller, not an answer)."""
-    if not isinstance(err, grpc.RpcError) or not isinstance(err, grpc.Call):
+    """Decodes an error raised by a call (of a ``grpc`` or ``grpc.aio`` stub).
+    Returns None for an exception that is not a gRPC call's error (a bug in the
+    caller, not an answer)."""
+    # Sync calls raise a grpc.Call; grpc.aio raises an AioRpcError: both have
+    # code(), details() and trailing_metadata().
+    if not isinstance(err, grpc.RpcError) or not callable(getattr(err, "trailing_metadata", None)):
         return None
     info = bad = retry = None
     details: List[object] = []
