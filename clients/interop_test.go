@@ -142,7 +142,7 @@ func TestPythonClient(t *testing.T) {
 	if err != nil {
 		t.Fatalf("python -m unittest: %v\n%s", err, out)
 	}
-	t.Logf("python -m unittest:\n%s", lastLines(out, 14))
+	t.Logf("python -m unittest:\n%s", lastLines(out, 16))
 }
 
 // apiVersion is clients/VERSION, the version of every client package.

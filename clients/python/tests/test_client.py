@@ -163,6 +163,43 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(eg.reason(err), "INVALID_REQUEST")
         self.assertEqual([v.field for v in eg.field_violations(err)], ["report_ids[0]"])
 
+    def test_asyncio_token_source(self):
+        import asyncio
+
+        class AioCounter(grpc.aio.UnaryUnaryClientInterceptor):
+            calls = 0
+
+            async def intercept_unary_unary(self, continuation, client_call_details, request):
+                AioCounter.calls += 1
+                return await continuation(client_call_details, request)
+
+        now = [0.0]
+
+        async def run():
+            async with eg.connect_aio(
+                ADDR, ca=dev("ca.pem"), cert=dev("caller.pem"), key=dev("caller-key.pem"),
+                server_name=SERVER_NAME, interceptors=[AioCounter()],
+            ) as client:
+                tokens = client.report_tokens(sales(), clock=lambda: now[0])
+                got = await asyncio.gather(*(tokens.token() for _ in range(16)))
+                self.assertEqual(AioCounter.calls, 1, f"16 concurrent tasks made {AioCounter.calls} calls")
+                for t in got:
+                    self.assertIs(t, got[0])
+                now[0] = got[0].refresh_time.ToMicroseconds() / 1e6 - 1
+                self.assertIs(await tokens.token(), got[0])
+                now[0] += 1
+                fresh = await tokens.token()
+                self.assertEqual(AioCounter.calls, 2)
+                self.assertIsNot(fresh, got[0])
+
+                failing = client.report_tokens(sales(FOREIGN_REPORT))
+                results = await asyncio.gather(failing.token(), failing.token(), return_exceptions=True)
+                self.assertEqual(AioCounter.calls, 3)
+                self.assertEqual([eg.reason(r) for r in results], ["REPORT_NOT_ALLOWED"] * 2)
+                return got[0]
+
+        self.check_sales_token(asyncio.run(run()))
+
     def test_closed_port_is_retryable(self):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))

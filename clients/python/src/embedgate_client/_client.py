@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple, Any
+from typing import Any, List, Optional, Sequence, Tuple
 
 import grpc
 
@@ -50,16 +50,24 @@ def secure_channel(
 
     The files are read once, now: after a certificate rotation, open a new channel.
     """
-    creds = grpc.ssl_channel_credentials(
-        root_certificates=_read(ca), private_key=_read(key), certificate_chain=_read(cert)
-    )
-    opts = [("grpc.primary_user_agent", f"embedgate-python/{__version__}")]
-    if server_name:
-        opts += [("grpc.ssl_target_name_override", server_name), ("grpc.default_authority", server_name)]
-    channel = grpc.secure_channel(address, creds, options=opts + list(options))
+    creds, opts = _channel_args(ca, cert, key, server_name, options)
+    channel = grpc.secure_channel(address, creds, options=opts)
     if interceptors:
         channel = grpc.intercept_channel(channel, *interceptors)
     return channel
+
+
+def _channel_args(
+    ca: str, cert: str, key: str, server_name: Optional[str], options: Sequence[Tuple[str, Any]]
+) -> Tuple[grpc.ChannelCredentials, List[Tuple[str, Any]]]:
+    """The mTLS credentials and channel options of secure_channel and connect_aio."""
+    creds = grpc.ssl_channel_credentials(
+        root_certificates=_read(ca), private_key=_read(key), certificate_chain=_read(cert)
+    )
+    opts: List[Tuple[str, Any]] = [("grpc.primary_user_agent", f"embedgate-python/{__version__}")]
+    if server_name:
+        opts += [("grpc.ssl_target_name_override", server_name), ("grpc.default_authority", server_name)]
+    return creds, opts + list(options)
 
 
 class Client(EmbedTokenServiceStub):

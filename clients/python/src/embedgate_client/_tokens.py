@@ -18,6 +18,13 @@ def _now() -> float:
 T = TypeVar("T")
 
 
+def _refresh_seconds(token: object) -> float:
+    """The token's refresh_time in seconds since the epoch; 0 (never fresh) when unset."""
+    if not token.HasField("refresh_time"):  # type: ignore[attr-defined]
+        return 0.0
+    return token.refresh_time.ToMicroseconds() / 1e6  # type: ignore[attr-defined]
+
+
 class TokenSource(Generic[T]):
     """Hands out one embed token for one request until the token's
     ``refresh_time``, then asks Embedgate for a new one.
@@ -73,10 +80,9 @@ class TokenSource(Generic[T]):
                 self._inflight = None
             call.set_exception(e)
             raise
-        refresh = getattr(token, "refresh_time", None)
         with self._lock:
             self._token = token
-            self._fresh_until = refresh.ToMicroseconds() / 1e6 if refresh is not None and token.HasField("refresh_time") else 0.0
+            self._fresh_until = _refresh_seconds(token)
             self._inflight = None
         call.set_result(token)
         return token
