@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,13 +65,16 @@ var tsBuild once
 
 // once runs a build once per test process and remembers its error.
 type once struct {
+	mu   sync.Mutex
 	done bool
 	err  error
 }
 
 func (o *once) do(t *testing.T, f func() error) {
 	t.Helper()
-	if !o.done { // the tests that build do not run in parallel with each other
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.done {
 		o.done, o.err = true, f()
 	}
 	if o.err != nil {

@@ -3,6 +3,7 @@ package devpki
 import (
 	"crypto/x509"
 	"encoding/pem"
+	"net"
 	"path/filepath"
 	"testing"
 )
@@ -61,5 +62,32 @@ func TestReloadedCAIssuesVerifiableCertificates(t *testing.T) {
 	}
 	if _, err := LoadCA(filepath.Join(dir, "missing.pem"), filepath.Join(dir, "ca-key.pem")); err == nil {
 		t.Error("LoadCA of a missing file succeeded")
+	}
+}
+
+// TestServerSVID: a server certificate that is also an X.509-SVID has the
+// SPIFFE ID as its only URI SAN, and the host names and IPs as for
+// IssueServer.
+func TestServerSVID(t *testing.T) {
+	t.Parallel()
+	ca, err := NewCA("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := ca.IssueServerSVID("spiffe://example.test/ns/platform/sa/embedgate", "localhost", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(kp.CertPEM)
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cert.URIs) != 1 || cert.URIs[0].String() != "spiffe://example.test/ns/platform/sa/embedgate" ||
+		len(cert.DNSNames) != 1 || cert.DNSNames[0] != "localhost" || len(cert.IPAddresses) != 1 || !cert.IPAddresses[0].Equal(net.ParseIP("127.0.0.1")) {
+		t.Errorf("URIs %v, DNS %v, IPs %v", cert.URIs, cert.DNSNames, cert.IPAddresses)
+	}
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: ca.Pool(), DNSName: "localhost", KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		t.Errorf("the CA's pool does not verify it for localhost: %v", err)
 	}
 }

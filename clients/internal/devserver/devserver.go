@@ -47,8 +47,9 @@ const (
 	Stranger = "spiffe://embedgate.dev/ns/test/sa/stranger"
 	// ServerName is the name the dev server certificate is issued for.
 	ServerName = "localhost"
-	// SalesReport is acme's report on an RLS dataset (SalesDataset).
-	SalesReport  = "a1000000-0000-4000-8000-000000000001"
+	// SalesReport is acme's report on an RLS dataset.
+	SalesReport = "a1000000-0000-4000-8000-000000000001"
+	// SalesDataset is the dataset of SalesReport.
 	SalesDataset = "d1000000-0000-4000-8000-000000000001"
 	// ForeignReport exists, but is not acme's: REPORT_NOT_ALLOWED.
 	ForeignReport = "a2000000-0000-4000-8000-000000000001"
