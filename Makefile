@@ -68,13 +68,13 @@ bench: ## Run the benchmarks (ratios measured in one run).
 build: ## Build bin/embedgate.
 	go build -o bin/embedgate ./cmd/embedgate
 
-.PHONY: generate
 # Generated code, wiped first: gen/ (Go), and the generated parts of the
 # TypeScript and Python clients, with clients/VERSION stamped into each.
 GENERATED := gen $(TS_CLIENT)/src/gen clients/python/src/embedgate clients/python/src/buf \
 	clients/python/src/embedgate_client/_googleapis clients/python/src/embedgate_client/_version.py \
 	clients/go/embedgateclient/version.go
 
+.PHONY: generate
 generate: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) $(TS_DEPS) debian-packages ## Regenerate gen/ and the clients from proto/ (offline).
 	@protoc --version | grep -qx 'libprotoc $(PROTOC_VERSION)' || { echo "protoc $(PROTOC_VERSION) (Debian bookworm's protobuf-compiler) is required, found: $$(protoc --version)"; exit 1; }
 	@dpkg-query -W -f='$${Version}' protobuf-compiler-grpc | grep -q '^$(GRPC_PLUGIN_VERSION)-' || { echo "grpc_python_plugin $(GRPC_PLUGIN_VERSION) (Debian bookworm's protobuf-compiler-grpc) is required"; exit 1; }
@@ -132,7 +132,7 @@ debian-packages:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${db:Status-Abbrev}' $$p 2>/dev/null | grep -q '^ii' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:" $$missing; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
 $(GRPCURL):
