@@ -3,6 +3,7 @@ package embedgateclient_test
 import (
 	"context"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -470,4 +471,46 @@ func TestSPIFFE(t *testing.T) {
 			t.Fatal("DialWorkloadAPI without an agent succeeded")
 		}
 	})
+}
+
+// TestFileCredentialsRotation: a certificate rotated on disk is used from
+// the next connection on, without new credentials.
+func TestFileCredentialsRotation(t *testing.T) {
+	t.Parallel()
+	s := devserver.Start(t)
+	dir := t.TempDir()
+	install := func(name string) {
+		for _, suffix := range []string{".pem", "-key.pem"} {
+			b, err := os.ReadFile(s.File(name + suffix))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "svid"+suffix), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	install("stranger")
+	creds, err := embedgateclient.FileCredentials(embedgateclient.Files{
+		CA: s.File("ca.pem"), Cert: filepath.Join(dir, "svid.pem"), Key: filepath.Join(dir, "svid-key.pem"), ServerName: devserver.ServerName,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func() error {
+		c, err := embedgateclient.Dial(s.Addr, creds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_, err = c.GenerateEmbedToken(ctx(t), salesRequest())
+		return err
+	}
+	if err := call(); embedgateclient.ReasonOf(err) != embedgatev1.Reason_CALLER_NOT_IN_POLICY {
+		t.Fatalf("as the stranger: %v, want CALLER_NOT_IN_POLICY", err)
+	}
+	install("caller")
+	if err := call(); err != nil {
+		t.Fatalf("after rotating to the dev caller's certificate: %v", err)
+	}
 }
