@@ -200,6 +200,13 @@ class ClientTest(unittest.TestCase):
 
         self.check_sales_token(asyncio.run(run()))
 
+    def test_server_name_is_checked(self):
+        with eg.connect(ADDR, ca=dev("ca.pem"), cert=dev("caller.pem"), key=dev("caller-key.pem"),
+                        server_name="not-embedgate.example") as wrong:
+            with self.assertRaises(grpc.RpcError) as caught:
+                wrong.GenerateEmbedToken(sales(), timeout=10)
+        self.assertEqual(eg.error_details(caught.exception).code, grpc.StatusCode.UNAVAILABLE)
+
     def test_closed_port_is_retryable(self):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))

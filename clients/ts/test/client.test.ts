@@ -170,6 +170,15 @@ test("a closed port is UNAVAILABLE and retryable; a non-RPC error is neither", a
   assert.equal(isRetryable(new Error("boom")), false);
 });
 
+test("serverName is what the server certificate is checked against", async () => {
+  const wrong = createEmbedgateClient(addr, {
+    ca: join(dir, "ca.pem"), cert: join(dir, "caller.pem"), key: join(dir, "caller-key.pem"), serverName: "not-embedgate.example",
+  });
+  const err = await thrown(() => wrong.generateEmbedToken(sales));
+  // connect-node reports the failed handshake as INTERNAL, naming the host.
+  assert.match(errorDetails(err)?.message ?? "", /not-embedgate\.example/);
+});
+
 test("every reason has an action of its own, the one the README's table gives", () => {
   const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
   const table = new Map<string, string>();
