@@ -16,7 +16,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x65mbedgate/v1/embed_token.proto\x12\x0c\x65mbedgate.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcf\x02\n\x19GenerateEmbedTokenRequest\x12I\n\x06tenant\x18\x01 \x01(\tB1\xbaH.r,\x10\x01\x18?2&^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$R\x06tenant\x12(\n\x04user\x18\x02 \x01(\tB\x14\xbaH\x11r\x0f\x10\x01\x18\x80\x02\x32\x08^[^\\s]+$R\x04user\x12\x32\n\nreport_ids\x18\x03 \x03(\tB\x13\xbaH\x10\x92\x01\r\x08\x01\x10\x32\x18\x01\"\x05r\x03\xb0\x01\x01R\treportIds\x12\x1d\n\nallow_edit\x18\x04 \x01(\x08R\tallowEdit\x12G\n\x08lifetime\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationB\x10\xbaH\r\xaa\x01\n\"\x04\x08\x80\xa3\x05\x32\x02\x08<R\x08lifetime\x12!\n\x0c\x61llow_create\x18\x06 \x01(\x08R\x0b\x61llowCreate\"\xfe\x01\n\x1aGenerateEmbedTokenResponse\x12\x14\n\x05token\x18\x01 \x01(\tR\x05token\x12\x19\n\x08token_id\x18\x02 \x01(\tR\x07tokenId\x12;\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nexpireTime\x12=\n\x0crefresh_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0brefreshTime\x12\x33\n\x07reports\x18\x05 \x03(\x0b\x32\x19.embedgate.v1.EmbedReportR\x07reports\"\x90\x01\n\x0b\x45mbedReport\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n\tembed_url\x18\x03 \x01(\tR\x08\x65mbedUrl\x12\x1d\n\ndataset_id\x18\x04 \x01(\tR\tdatasetId\x12!\n\x0cworkspace_id\x18\x05 \x01(\tR\x0bworkspaceId\"\xb5\x02\n\"GenerateDashboardEmbedTokenRequest\x12I\n\x06tenant\x18\x01 \x01(\tB1\xbaH.r,\x10\x01\x18?2&^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$R\x06tenant\x12(\n\x04user\x18\x02 \x01(\tB\x14\xbaH\x11r\x0f\x10\x01\x18\x80\x02\x32\x08^[^\\s]+$R\x04user\x12+\n\x0c\x64\x61shboard_id\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01R\x0b\x64\x61shboardId\x12$\n\x07tile_id\x18\x04 \x01(\tB\x0b\xbaH\x08\xd8\x01\x01r\x03\xb0\x01\x01R\x06tileId\x12G\n\x08lifetime\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationB\x10\xbaH\r\xaa\x01\n\"\x04\x08\x80\xa3\x05\x32\x02\x08<R\x08lifetime\"\xbb\x02\n#GenerateDashboardEmbedTokenResponse\x12\x14\n\x05token\x18\x01 \x01(\tR\x05token\x12\x19\n\x08token_id\x18\x02 \x01(\tR\x07tokenId\x12;\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nexpireTime\x12=\n\x0crefresh_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0brefreshTime\x12:\n\tdashboard\x18\x05 \x01(\x0b\x32\x1c.embedgate.v1.EmbedDashboardR\tdashboard\x12+\n\x04tile\x18\x06 \x01(\x0b\x32\x17.embedgate.v1.EmbedTileR\x04tile\"Q\n\x0e\x45mbedDashboard\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n\tembed_url\x18\x03 \x01(\tR\x08\x65mbedUrl\"\x8a\x01\n\tEmbedTile\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n\x05title\x18\x02 \x01(\tR\x05title\x12\x1b\n\tembed_url\x18\x03 \x01(\tR\x08\x65mbedUrl\x12\x1b\n\treport_id\x18\x04 \x01(\tR\x08reportId\x12\x1d\n\ndataset_id\x18\x05 \x01(\tR\tdatasetId\"\xe0\x01\n\x18\x45xplainEmbedTokenRequest\x12J\n\x0b\x65mbed_token\x18\x01 \x01(\x0b\x32\'.embedgate.v1.GenerateEmbedTokenRequestH\x00R\nembedToken\x12\x66\n\x15\x64\x61shboard_embed_token\x18\x02 \x01(\x0b\x32\x30.embedgate.v1.GenerateDashboardEmbedTokenRequestH\x00R\x13\x64\x61shboardEmbedTokenB\x10\n\x07request\x12\x05\xbaH\x02\x08\x01\"\xf7\x02\n\x19\x45xplainEmbedTokenResponse\x12\x18\n\x07\x61llowed\x18\x01 \x01(\x08R\x07\x61llowed\x12\x12\n\x04\x63ode\x18\x02 \x01(\tR\x04\x63ode\x12\x16\n\x06reason\x18\x03 \x01(\tR\x06reason\x12\x18\n\x07message\x18\x04 \x01(\tR\x07message\x12\x12\n\x04rule\x18\x05 \x01(\tR\x04rule\x12%\n\x0epolicy_version\x18\x06 \x01(\tR\rpolicyVersion\x12\x16\n\x06\x63\x61ller\x18\x07 \x01(\tR\x06\x63\x61ller\x12\x45\n\x0fpowerbi_request\x18\x08 \x01(\x0b\x32\x1c.embedgate.v1.PowerBIRequestR\x0epowerbiRequest\x12\x35\n\x08lifetime\x18\t \x01(\x0b\x32\x19.google.protobuf.DurationR\x08lifetime\x12)\n\x10lifetime_clamped\x18\n \x01(\x08R\x0flifetimeClamped\"m\n\x0ePowerBIRequest\x12\x16\n\x06method\x18\x01 \x01(\tR\x06method\x12\x10\n\x03url\x18\x02 \x01(\tR\x03url\x12\x1d\n\nprofile_id\x18\x03 \x01(\tR\tprofileId\x12\x12\n\x04\x62ody\x18\x04 \x01(\tR\x04\x62ody2\xe7\x02\n\x11\x45mbedTokenService\x12g\n\x12GenerateEmbedToken\x12\'.embedgate.v1.GenerateEmbedTokenRequest\x1a(.embedgate.v1.GenerateEmbedTokenResponse\x12\x82\x01\n\x1bGenerateDashboardEmbedToken\x12\x30.embedgate.v1.GenerateDashboardEmbedTokenRequest\x1a\x31.embedgate.v1.GenerateDashboardEmbedTokenResponse\x12\x64\n\x11\x45xplainEmbedToken\x12&.embedgate.v1.ExplainEmbedTokenRequest\x1a\'.embedgate.v1.ExplainEmbedTokenResponseB=Z;github.com/embedgate/embedgate/gen/embedgate/v1;embedgatev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x65mbedgate/v1/embed_token.proto\x12\x0c\x65mbedgate.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\x03\n\x19GenerateEmbedTokenRequest\x12I\n\x06tenant\x18\x01 \x01(\tB1\xbaH.r,\x10\x01\x18?2&^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$R\x06tenant\x12\x30\n\x04user\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18\x80\x02\x32\x10^[^\\p{Z}\\p{C}]+$R\x04user\x12\x98\x01\n\nreport_ids\x18\x03 \x03(\tBy\xbaHv\xba\x01\x65\n\x11report_ids.unique\x12(report ids must be unique, ignoring case\x1a&this.map(id, id.lowerAscii()).unique()\x92\x01\x0b\x08\x01\x10\x32\"\x05r\x03\xb0\x01\x01R\treportIds\x12\x1d\n\nallow_edit\x18\x04 \x01(\x08R\tallowEdit\x12G\n\x08lifetime\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationB\x10\xbaH\r\xaa\x01\n\"\x04\x08\x80\xa3\x05\x32\x02\x08<R\x08lifetime\x12!\n\x0c\x61llow_create\x18\x06 \x01(\x08R\x0b\x61llowCreate\"\xfe\x01\n\x1aGenerateEmbedTokenResponse\x12\x14\n\x05token\x18\x01 \x01(\tR\x05token\x12\x19\n\x08token_id\x18\x02 \x01(\tR\x07tokenId\x12;\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nexpireTime\x12=\n\x0crefresh_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0brefreshTime\x12\x33\n\x07reports\x18\x05 \x03(\x0b\x32\x19.embedgate.v1.EmbedReportR\x07reports\"\x90\x01\n\x0b\x45mbedReport\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n\tembed_url\x18\x03 \x01(\tR\x08\x65mbedUrl\x12\x1d\n\ndataset_id\x18\x04 \x01(\tR\tdatasetId\x12!\n\x0cworkspace_id\x18\x05 \x01(\tR\x0bworkspaceId\"\xbd\x02\n\"GenerateDashboardEmbedTokenRequest\x12I\n\x06tenant\x18\x01 \x01(\tB1\xbaH.r,\x10\x01\x18?2&^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$R\x06tenant\x12\x30\n\x04user\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18\x80\x02\x32\x10^[^\\p{Z}\\p{C}]+$R\x04user\x12+\n\x0c\x64\x61shboard_id\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01R\x0b\x64\x61shboardId\x12$\n\x07tile_id\x18\x04 \x01(\tB\x0b\xbaH\x08\xd8\x01\x01r\x03\xb0\x01\x01R\x06tileId\x12G\n\x08lifetime\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationB\x10\xbaH\r\xaa\x01\n\"\x04\x08\x80\xa3\x05\x32\x02\x08<R\x08lifetime\"\xbb\x02\n#GenerateDashboardEmbedTokenResponse\x12\x14\n\x05token\x18\x01 \x01(\tR\x05token\x12\x19\n\x08token_id\x18\x02 \x01(\tR\x07tokenId\x12;\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nexpireTime\x12=\n\x0crefresh_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0brefreshTime\x12:\n\tdashboard\x18\x05 \x01(\x0b\x32\x1c.embedgate.v1.EmbedDashboardR\tdashboard\x12+\n\x04tile\x18\x06 \x01(\x0b\x32\x17.embedgate.v1.EmbedTileR\x04tile\"Q\n\x0e\x45mbedDashboard\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n\tembed_url\x18\x03 \x01(\tR\x08\x65mbedUrl\"\x8a\x01\n\tEmbedTile\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n\x05title\x18\x02 \x01(\tR\x05title\x12\x1b\n\tembed_url\x18\x03 \x01(\tR\x08\x65mbedUrl\x12\x1b\n\treport_id\x18\x04 \x01(\tR\x08reportId\x12\x1d\n\ndataset_id\x18\x05 \x01(\tR\tdatasetId\"\xe0\x01\n\x18\x45xplainEmbedTokenRequest\x12J\n\x0b\x65mbed_token\x18\x01 \x01(\x0b\x32\'.embedgate.v1.GenerateEmbedTokenRequestH\x00R\nembedToken\x12\x66\n\x15\x64\x61shboard_embed_token\x18\x02 \x01(\x0b\x32\x30.embedgate.v1.GenerateDashboardEmbedTokenRequestH\x00R\x13\x64\x61shboardEmbedTokenB\x10\n\x07request\x12\x05\xbaH\x02\x08\x01\"\xf7\x02\n\x19\x45xplainEmbedTokenResponse\x12\x18\n\x07\x61llowed\x18\x01 \x01(\x08R\x07\x61llowed\x12\x12\n\x04\x63ode\x18\x02 \x01(\tR\x04\x63ode\x12\x16\n\x06reason\x18\x03 \x01(\tR\x06reason\x12\x18\n\x07message\x18\x04 \x01(\tR\x07message\x12\x12\n\x04rule\x18\x05 \x01(\tR\x04rule\x12%\n\x0epolicy_version\x18\x06 \x01(\tR\rpolicyVersion\x12\x16\n\x06\x63\x61ller\x18\x07 \x01(\tR\x06\x63\x61ller\x12\x45\n\x0fpowerbi_request\x18\x08 \x01(\x0b\x32\x1c.embedgate.v1.PowerBIRequestR\x0epowerbiRequest\x12\x35\n\x08lifetime\x18\t \x01(\x0b\x32\x19.google.protobuf.DurationR\x08lifetime\x12)\n\x10lifetime_clamped\x18\n \x01(\x08R\x0flifetimeClamped\"m\n\x0ePowerBIRequest\x12\x16\n\x06method\x18\x01 \x01(\tR\x06method\x12\x10\n\x03url\x18\x02 \x01(\tR\x03url\x12\x1d\n\nprofile_id\x18\x03 \x01(\tR\tprofileId\x12\x12\n\x04\x62ody\x18\x04 \x01(\tR\x04\x62ody2\xe7\x02\n\x11\x45mbedTokenService\x12g\n\x12GenerateEmbedToken\x12\'.embedgate.v1.GenerateEmbedTokenRequest\x1a(.embedgate.v1.GenerateEmbedTokenResponse\x12\x82\x01\n\x1bGenerateDashboardEmbedToken\x12\x30.embedgate.v1.GenerateDashboardEmbedTokenRequest\x1a\x31.embedgate.v1.GenerateDashboardEmbedTokenResponse\x12\x64\n\x11\x45xplainEmbedToken\x12&.embedgate.v1.ExplainEmbedTokenRequest\x1a\'.embedgate.v1.ExplainEmbedTokenResponseB=Z;github.com/embedgate/embedgate/gen/embedgate/v1;embedgatev1b\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'embedgate.v1.embed_token_pb2', globals())
@@ -27,15 +27,15 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _GENERATEEMBEDTOKENREQUEST.fields_by_name['tenant']._options = None
   _GENERATEEMBEDTOKENREQUEST.fields_by_name['tenant']._serialized_options = b'\272H.r,\020\001\030?2&^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$'
   _GENERATEEMBEDTOKENREQUEST.fields_by_name['user']._options = None
-  _GENERATEEMBEDTOKENREQUEST.fields_by_name['user']._serialized_options = b'\272H\021r\017\020\001\030\200\0022\010^[^\\s]+$'
+  _GENERATEEMBEDTOKENREQUEST.fields_by_name['user']._serialized_options = b'\272H\031r\027\020\001\030\200\0022\020^[^\\p{Z}\\p{C}]+$'
   _GENERATEEMBEDTOKENREQUEST.fields_by_name['report_ids']._options = None
-  _GENERATEEMBEDTOKENREQUEST.fields_by_name['report_ids']._serialized_options = b'\272H\020\222\001\r\010\001\0202\030\001\"\005r\003\260\001\001'
+  _GENERATEEMBEDTOKENREQUEST.fields_by_name['report_ids']._serialized_options = b'\272Hv\272\001e\n\021report_ids.unique\022(report ids must be unique, ignoring case\032&this.map(id, id.lowerAscii()).unique()\222\001\013\010\001\0202\"\005r\003\260\001\001'
   _GENERATEEMBEDTOKENREQUEST.fields_by_name['lifetime']._options = None
   _GENERATEEMBEDTOKENREQUEST.fields_by_name['lifetime']._serialized_options = b'\272H\r\252\001\n\"\004\010\200\243\0052\002\010<'
   _GENERATEDASHBOARDEMBEDTOKENREQUEST.fields_by_name['tenant']._options = None
   _GENERATEDASHBOARDEMBEDTOKENREQUEST.fields_by_name['tenant']._serialized_options = b'\272H.r,\020\001\030?2&^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$'
   _GENERATEDASHBOARDEMBEDTOKENREQUEST.fields_by_name['user']._options = None
-  _GENERATEDASHBOARDEMBEDTOKENREQUEST.fields_by_name['user']._serialized_options = b'\272H\021r\017\020\001\030\200\0022\010^[^\\s]+$'
+  _GENERATEDASHBOARDEMBEDTOKENREQUEST.fields_by_name['user']._serialized_options = b'\272H\031r\027\020\001\030\200\0022\020^[^\\p{Z}\\p{C}]+$'
   _GENERATEDASHBOARDEMBEDTOKENREQUEST.fields_by_name['dashboard_id']._options = None
   _GENERATEDASHBOARDEMBEDTOKENREQUEST.fields_by_name['dashboard_id']._serialized_options = b'\272H\005r\003\260\001\001'
   _GENERATEDASHBOARDEMBEDTOKENREQUEST.fields_by_name['tile_id']._options = None
@@ -45,25 +45,25 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _EXPLAINEMBEDTOKENREQUEST.oneofs_by_name['request']._options = None
   _EXPLAINEMBEDTOKENREQUEST.oneofs_by_name['request']._serialized_options = b'\272H\002\010\001'
   _GENERATEEMBEDTOKENREQUEST._serialized_start=143
-  _GENERATEEMBEDTOKENREQUEST._serialized_end=478
-  _GENERATEEMBEDTOKENRESPONSE._serialized_start=481
-  _GENERATEEMBEDTOKENRESPONSE._serialized_end=735
-  _EMBEDREPORT._serialized_start=738
-  _EMBEDREPORT._serialized_end=882
-  _GENERATEDASHBOARDEMBEDTOKENREQUEST._serialized_start=885
-  _GENERATEDASHBOARDEMBEDTOKENREQUEST._serialized_end=1194
-  _GENERATEDASHBOARDEMBEDTOKENRESPONSE._serialized_start=1197
-  _GENERATEDASHBOARDEMBEDTOKENRESPONSE._serialized_end=1512
-  _EMBEDDASHBOARD._serialized_start=1514
-  _EMBEDDASHBOARD._serialized_end=1595
-  _EMBEDTILE._serialized_start=1598
-  _EMBEDTILE._serialized_end=1736
-  _EXPLAINEMBEDTOKENREQUEST._serialized_start=1739
-  _EXPLAINEMBEDTOKENREQUEST._serialized_end=1963
-  _EXPLAINEMBEDTOKENRESPONSE._serialized_start=1966
-  _EXPLAINEMBEDTOKENRESPONSE._serialized_end=2341
-  _POWERBIREQUEST._serialized_start=2343
-  _POWERBIREQUEST._serialized_end=2452
-  _EMBEDTOKENSERVICE._serialized_start=2455
-  _EMBEDTOKENSERVICE._serialized_end=2814
+  _GENERATEEMBEDTOKENREQUEST._serialized_end=589
+  _GENERATEEMBEDTOKENRESPONSE._serialized_start=592
+  _GENERATEEMBEDTOKENRESPONSE._serialized_end=846
+  _EMBEDREPORT._serialized_start=849
+  _EMBEDREPORT._serialized_end=993
+  _GENERATEDASHBOARDEMBEDTOKENREQUEST._serialized_start=996
+  _GENERATEDASHBOARDEMBEDTOKENREQUEST._serialized_end=1313
+  _GENERATEDASHBOARDEMBEDTOKENRESPONSE._serialized_start=1316
+  _GENERATEDASHBOARDEMBEDTOKENRESPONSE._serialized_end=1631
+  _EMBEDDASHBOARD._serialized_start=1633
+  _EMBEDDASHBOARD._serialized_end=1714
+  _EMBEDTILE._serialized_start=1717
+  _EMBEDTILE._serialized_end=1855
+  _EXPLAINEMBEDTOKENREQUEST._serialized_start=1858
+  _EXPLAINEMBEDTOKENREQUEST._serialized_end=2082
+  _EXPLAINEMBEDTOKENRESPONSE._serialized_start=2085
+  _EXPLAINEMBEDTOKENRESPONSE._serialized_end=2460
+  _POWERBIREQUEST._serialized_start=2462
+  _POWERBIREQUEST._serialized_end=2571
+  _EMBEDTOKENSERVICE._serialized_start=2574
+  _EMBEDTOKENSERVICE._serialized_end=2933
 # @@protoc_insertion_point(module_scope)
