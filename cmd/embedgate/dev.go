@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 // for it. The ids are the fixture's (emulator/demo.yaml).
 const (
 	devCaller       = "spiffe://embedgate.dev/ns/demo/sa/web-frontend"
+	devServerID     = "spiffe://embedgate.dev/ns/platform/sa/embedgate" // the dev server certificate's SPIFFE ID
 	devEntraTenant  = "c0ffee00-0000-4000-8000-000000000001"
 	devClientID     = "c0ffee00-0000-4000-8000-0000000000a1"
 	devClientSecret = "embedgate-dev-secret" // the emulator's demo secret; dev only
@@ -117,9 +119,16 @@ func serveDev(ctx context.Context, o *devOptions, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	endpoints := filepath.Join(dir, "endpoints.json")
+	_ = os.Remove(endpoints) // a stale one would name a listener that is gone
 	return server.Run(ctx, cfg, server.RunOptions{
 		Logger: logger,
 		Ready: func(addr net.Addr) {
+			// For scripts and tests: the addresses, machine-readable.
+			b, _ := json.Marshal(map[string]string{"grpc": addr.String(), "emulator": emu.URL(), "server_id": devServerID})
+			if err := os.WriteFile(endpoints, append(b, '\n'), 0o600); err != nil {
+				logger.Error("cannot write "+endpoints, "error", err)
+			}
 			fmt.Fprint(stdout, devBanner(o.grpcurl, dir, addr.String(), emu.URL()))
 		},
 	})
@@ -138,7 +147,9 @@ func writeDevPKI(dir string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := ca.IssueServer("localhost", "127.0.0.1", "::1")
+	// An X.509-SVID as in a SPIFFE mesh, with names for clients that check
+	// those instead (grpcurl).
+	srv, err := ca.IssueServerSVID(devServerID, "localhost", "127.0.0.1", "::1")
 	if err != nil {
 		return err
 	}

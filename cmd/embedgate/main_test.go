@@ -195,6 +195,9 @@ func TestPrintedCommandsWorkAsPasted(t *testing.T) {
 	t.Parallel()
 	grpcurl := os.Getenv("EMBEDGATE_TEST_GRPCURL")
 	if grpcurl == "" {
+		if os.Getenv("EMBEDGATE_CI") == "1" {
+			t.Fatal("EMBEDGATE_TEST_GRPCURL is not set, and CI (EMBEDGATE_CI=1) requires this test: run it with make test")
+		}
 		t.Skip("EMBEDGATE_TEST_GRPCURL is not set (make test sets it)")
 	}
 	dir := t.TempDir()

@@ -392,8 +392,7 @@ func (f *fakeWorkloadAPI) FetchX509SVID(_ *workload.X509SVIDRequest, stream work
 func TestSPIFFE(t *testing.T) {
 	t.Parallel()
 	s := devserver.Start(t)
-	serverID := spiffeid.RequireFromString("spiffe://embedgate.dev/ns/platform/sa/embedgate")
-	s.UseSPIFFEServerCertificate(t, serverID.String())
+	serverID := spiffeid.RequireFromString(s.ServerID) // dev mode's server certificate is an X.509-SVID
 
 	td := spiffeid.RequireTrustDomainFromString("embedgate.dev")
 	svid, err := x509svid.Load(s.File("caller.pem"), s.File("caller-key.pem"))

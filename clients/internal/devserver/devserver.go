@@ -12,7 +12,6 @@
 package devserver
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -24,7 +23,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -86,6 +84,8 @@ type Server struct {
 	Dir string
 	// EmulatorURL is the emulator's base URL (its CA: Dir/emulator-ca.pem).
 	EmulatorURL string
+	// ServerID is the SPIFFE ID of the dev server's certificate.
+	ServerID string
 
 	log *lockedBuffer
 }
@@ -142,8 +142,6 @@ func Binary(t testing.TB) string {
 	return binary
 }
 
-var banner = regexp.MustCompile(`is serving on (\S+); the Entra ID \+ Power BI emulator on (\S+)\.`)
-
 // Start starts a server for this test and stops it when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
@@ -196,27 +194,31 @@ func Start(t testing.TB) *Server {
 		}
 	})
 
-	// The banner names the address the listener got; read it, and keep
-	// draining stdout so that the server never blocks on it.
-	found := make(chan []string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := banner.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m
+	// Keep draining stdout so that the server never blocks on it; the
+	// addresses come from the endpoints.json dev mode writes once serving.
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		if b, err := os.ReadFile(s.File("endpoints.json")); err == nil {
+			var e struct {
+				GRPC     string `json:"grpc"`
+				Emulator string `json:"emulator"`
+				ServerID string `json:"server_id"`
 			}
+			if err := json.Unmarshal(b, &e); err != nil {
+				t.Fatalf("endpoints.json: %v", err)
+			}
+			s.Addr, s.EmulatorURL, s.ServerID = e.GRPC, e.Emulator, e.ServerID
+			return s
 		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case m := <-found:
-		s.Addr, s.EmulatorURL = m[1], m[2]
-	case err := <-exited:
-		t.Fatalf("embedgate serve --dev exited before serving: %v\n%s", err, s.Log())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("embedgate serve --dev printed no address within 60s\n%s", s.Log())
+		select {
+		case err := <-exited:
+			t.Fatalf("embedgate serve --dev exited before serving: %v\n%s", err, s.Log())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("embedgate serve --dev wrote no endpoints.json within 60s\n%s", s.Log())
+		}
 	}
-	return s
 }
 
 // CheckNoSecrets fails when text (a log, a test's output) holds an embed
@@ -272,45 +274,6 @@ func (s *Server) Lookup(ctx context.Context, tokenID string) (Grant, error) {
 	}
 	var g Grant
 	return g, json.NewDecoder(resp.Body).Decode(&g)
-}
-
-// UseSPIFFEServerCertificate rotates the server's certificate (the server
-// re-reads its files on the next handshake) to one that is also an
-// X.509-SVID for id, as Embedgate's certificate is in a SPIFFE mesh; it
-// keeps the DNS name and IP of the dev certificate. It returns once the
-// server presents it.
-func (s *Server) UseSPIFFEServerCertificate(t testing.TB, id string) {
-	t.Helper()
-	ca, err := devpki.LoadCA(s.File("ca.pem"), s.File("ca-key.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kp, err := ca.IssueServerSVID(id, ServerName, "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := kp.WriteFiles(s.File("server.pem"), s.File("server-key.pem")); err != nil {
-		t.Fatal(err)
-	}
-	caller, err := tls.LoadX509KeyPair(s.File("caller.pem"), s.File("caller-key.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{caller}, ServerName: ServerName, NextProtos: []string{"h2"}, MinVersion: tls.VersionTLS12}
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		conn, err := tls.Dial("tcp", s.Addr, cfg)
-		if err == nil {
-			uris := conn.ConnectionState().PeerCertificates[0].URIs
-			conn.Close()
-			if len(uris) == 1 && uris[0].String() == id {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the server did not switch to its SPIFFE certificate within 20s (last error: %v)\n%s", err, s.Log())
-		}
-		time.Sleep(50 * time.Millisecond) // poll: the next handshake re-reads the files
-	}
 }
 
 type lockedBuffer struct {
