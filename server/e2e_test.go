@@ -105,6 +105,15 @@ func TestGenerateEmbedToken(t *testing.T) {
 			},
 		},
 		{
+			// RLS fails closed: the tenant has RLS, the model enforces
+			// none, the policy does not say that is intended. Nothing is
+			// minted (checked below at the emulator).
+			name:       "RLS tenant on a dataset that enforces no RLS",
+			req:        &embedgatev1.GenerateEmbedTokenRequest{Tenant: "leaky", User: "mallory", ReportIds: []string{invReport}},
+			wantCode:   codes.FailedPrecondition,
+			wantReason: "RLS_NOT_ENFORCED",
+		},
+		{
 			name:     "no client certificate: the handshake fails",
 			noCert:   true,
 			req:      acme(salesReport),
@@ -520,5 +529,29 @@ func TestShortEntraToken(t *testing.T) {
 	}
 	if r := resp.GetRefreshTime().AsTime(); !r.Before(resp.GetExpireTime().AsTime()) {
 		t.Errorf("refresh_time %v is not before expire_time", r)
+	}
+}
+
+// TestRLSFailsClosed: an RLS tenant is refused a report whose model enforces
+// no RLS, and Power BI is never asked to mint (checked at the emulator); the
+// same report is embedded without an identity for a tenant whose policy lists
+// it under rls.without_rls.
+func TestRLSFailsClosed(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOptions{})
+	_, err := s.client.GenerateEmbedToken(context.Background(), &embedgatev1.GenerateEmbedTokenRequest{Tenant: "leaky", User: "mallory", ReportIds: []string{invReport}})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(status.Convert(err).Message(), invDataset) {
+		t.Fatalf("leaky: %v, want FAILED_PRECONDITION naming dataset %s", err, invDataset)
+	}
+	checkDetails(t, err, "RLS_NOT_ENFORCED", "")
+	if n := s.emu.Counters()[emulator.RouteGenerateToken]; n != 0 {
+		t.Errorf("GenerateToken calls = %d: something was minted", n)
+	}
+	resp, err := s.client.GenerateEmbedToken(context.Background(), &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice", ReportIds: []string{invReport}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := lookup(t, s.emu, resp.GetTokenId()); len(g.Identities) != 0 {
+		t.Errorf("acme's token for a model without RLS carries identities %v", g.Identities)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/embedgate/embedgate/emulator"
 	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
 	"github.com/embedgate/embedgate/internal/devpki"
+	"github.com/embedgate/embedgate/powerbi"
 	"github.com/embedgate/embedgate/server"
 )
 
@@ -54,7 +55,7 @@ const (
 const testPolicy = `
 callers:
   - id: ` + frontend + `
-    tenants: [acme, globex, finance]
+    tenants: [acme, globex, finance, leaky]
   - id: ` + batch + `
     tenants: [acme]
     rate_limit:
@@ -86,6 +87,11 @@ tenants:
   finance:
     workspace_id: a0000000-0000-4000-8000-000000000009
     reports: ["*"]
+  leaky:       # RLS, on a model republished without its roles
+    workspace_id: `+acmeWorkspace+`
+    reports: [`+invReport+`]
+    rls:
+      roles: [Customer]
   umbrella:
     workspace_id: a0000000-0000-4000-8000-000000000003
     reports: ["*"]
@@ -108,11 +114,12 @@ type stack struct {
 }
 
 type stackOptions struct {
-	secret    string          // the client secret the server reads; "" = the right one
-	auditFile bool            // write the audit stream to audit.jsonl in the stack's folder
-	metrics   bool            // serve /metrics on a loopback port (stack.metricsURL)
-	faults    emulator.Faults // the emulator's faults from its start
-	preflight bool            // run the preflight at start and on reload (off by default: it calls Power BI)
+	secret    string           // the client secret the server reads; "" = the right one
+	auditFile bool             // write the audit stream to audit.jsonl in the stack's folder
+	metrics   bool             // serve /metrics on a loopback port (stack.metricsURL)
+	faults    emulator.Faults  // the emulator's faults from its start
+	preflight bool             // run the preflight at start and on reload (off by default: it calls Power BI)
+	now       func() time.Time // the clock of the emulator and of the gateway (nil: the real one)
 }
 
 func startStack(t testing.TB, o stackOptions) *stack {
@@ -120,7 +127,7 @@ func startStack(t testing.TB, o stackOptions) *stack {
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &server.SyncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	emu, err := emulator.Start(context.Background(), emulator.Config{Logger: logger.With("component", "emulator"), Faults: o.faults}) // outlives the server: shutdown is tested against it
+	emu, err := emulator.Start(context.Background(), emulator.Config{Logger: logger.With("component", "emulator"), Faults: o.faults, Now: o.now}) // outlives the server: shutdown is tested against it
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,10 +174,15 @@ shutdown_grace: 5s
 	done := make(chan error, 1)
 	var metricsAddr net.Addr
 	go func() {
+		var pbiOpts []powerbi.Option
+		if o.now != nil {
+			pbiOpts = append(pbiOpts, powerbi.WithClock(o.now))
+		}
 		done <- server.Run(ctx, cfg, server.RunOptions{
-			Logger:       logger,
-			Ready:        func(a net.Addr) { ready <- a },
-			MetricsReady: func(a net.Addr) { metricsAddr = a }, // called before Ready
+			Logger:         logger,
+			PowerBIOptions: pbiOpts,
+			Ready:          func(a net.Addr) { ready <- a },
+			MetricsReady:   func(a net.Addr) { metricsAddr = a }, // called before Ready
 		})
 	}()
 	s := &stack{emu: emu, ca: ca, dir: dir, logs: logs}

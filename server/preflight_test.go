@@ -127,12 +127,14 @@ func TestCheckOnline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// testPolicy's finance tenant is the one the demo app has no role in.
+	// testPolicy's finance tenant is the one the demo app has no role in;
+	// leaky's model enforces no RLS.
 	var got []string
 	for _, f := range findings {
 		got = append(got, fmt.Sprint(f))
 	}
-	if len(got) != 1 || !strings.HasPrefix(got[0], "tenant finance: workspace a0000000-0000-4000-8000-000000000009") {
-		t.Errorf("findings = %q, want the finance workspace only", got)
+	if len(got) != 2 || !strings.HasPrefix(got[0], "tenant finance: workspace a0000000-0000-4000-8000-000000000009") ||
+		!strings.HasPrefix(got[1], "tenant leaky: dataset "+invDataset) {
+		t.Errorf("findings = %q, want the finance workspace and leaky's dataset", got)
 	}
 }

@@ -289,7 +289,10 @@ func TestPolicyHotReload(t *testing.T) {
 		t.Fatalf("umbrella before the edit: %v", err)
 	}
 	policyFile := filepath.Join(s.dir, "policy.yaml")
-	edited := strings.Replace(testPolicy, "tenants: [acme, globex, finance]", "tenants: [acme, globex, finance, umbrella]", 1)
+	edited := strings.Replace(testPolicy, "tenants: [acme, globex, finance, leaky]", "tenants: [acme, globex, finance, leaky, umbrella]", 1)
+	if edited == testPolicy {
+		t.Fatal("the policy edit changed nothing")
+	}
 	writeAtomically(t, policyFile, edited)
 	waitFor("the valid edit to apply", func() bool {
 		_, err := s.client.GenerateEmbedToken(context.Background(), umbrella)
@@ -419,8 +422,9 @@ func TestPreflightAtStartAndReload(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	// testPolicy's finance tenant lives in a workspace the demo app has no role in.
-	waitUntil("the preflight counts one problem", func() bool { return strings.Contains(s.scrape(t), "embedgate_preflight_problems 1") })
+	// testPolicy's finance tenant lives in a workspace the demo app has no
+	// role in; leaky's model enforces no RLS.
+	waitUntil("the preflight counts two problems", func() bool { return strings.Contains(s.scrape(t), "embedgate_preflight_problems 2") })
 	if !strings.Contains(s.logs.String(), "preflight: tenant finance: workspace a0000000-0000-4000-8000-000000000009") {
 		t.Errorf("the finding is not logged")
 	}
@@ -428,8 +432,9 @@ func TestPreflightAtStartAndReload(t *testing.T) {
 	if _, err := s.client.GenerateEmbedToken(context.Background(), &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice", ReportIds: []string{salesReport}}); err != nil {
 		t.Fatal(err)
 	}
-	fixed := strings.Replace(testPolicy, "tenants: [acme, globex, finance]", "tenants: [acme, globex]", 1)
+	fixed := strings.Replace(testPolicy, "tenants: [acme, globex, finance, leaky]", "tenants: [acme, globex, leaky]", 1)
 	fixed = strings.Replace(fixed, "  finance:\n    workspace_id: a0000000-0000-4000-8000-000000000009\n    reports: [\"*\"]\n", "", 1)
+	fixed = strings.Replace(fixed, "    rls:\n      roles: [Customer]\n  umbrella:", "    rls:\n      roles: [Customer]\n      without_rls: ["+invReport+"]\n  umbrella:", 1)
 	if fixed == testPolicy {
 		t.Fatal("the policy edit changed nothing")
 	}
