@@ -88,8 +88,8 @@ tenants:
     workspace_id: a0000000-0000-4000-8000-000000000009
     reports: ["*"]
   leaky:       # RLS, on a model republished without its roles
-    workspace_id: `+acmeWorkspace+`
-    reports: [`+invReport+`]
+    workspace_id: ` + acmeWorkspace + `
+    reports: [` + invReport + `]
     rls:
       roles: [Customer]
   umbrella:
