@@ -1,3 +1,5 @@
+//go:build !production
+
 package main
 
 import (
@@ -76,6 +78,18 @@ tenants:
       custom_data: "{tenant}"
     max_lifetime: 60m
 `
+
+// buildFlavour is printed by `embedgate version`.
+const buildFlavour = "development (serve --dev and emulator included)"
+
+// devUsageNote completes the usage text; the production build says there
+// what it leaves out.
+const devUsageNote = ""
+
+// runEmulator is `embedgate emulator`.
+func runEmulator(ctx context.Context, args []string, stdout io.Writer) error {
+	return emulator.RunCommand(ctx, args, stdout)
+}
 
 type devOptions struct {
 	enabled bool

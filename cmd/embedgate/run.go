@@ -6,14 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"runtime/debug"
 
-	"github.com/embedgate/embedgate/emulator"
+	"github.com/embedgate/embedgate/internal/buildinfo"
 	"github.com/embedgate/embedgate/server"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 const usage = `usage: embedgate <command> [flags]
 
@@ -23,7 +19,7 @@ commands:
   check --config FILE     validate a config and its policy; list every problem
         [--online]        and check them against Entra ID and Power BI
   emulator [flags]        run the Entra ID + Power BI emulator alone (see emulator/README.md)
-  version                 print the version
+  version                 print the version, commit, date and Go version
 `
 
 // errUsage marks a command line that could not be understood.
@@ -31,7 +27,7 @@ var errUsage = errors.New("see 'embedgate help'")
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage+devUsageNote)
 		return errUsage
 	}
 	cmd, args := args[0], args[1:]
@@ -41,15 +37,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "check":
 		return check(ctx, args, stdout, stderr)
 	case "emulator":
-		return emulator.RunCommand(ctx, args, stdout)
+		return runEmulator(ctx, args, stdout)
 	case "version":
-		fmt.Fprintln(stdout, "embedgate", buildVersion())
+		printVersion(stdout)
 		return nil
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usage+devUsageNote)
 		return nil
 	default:
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage+devUsageNote)
 		return fmt.Errorf("unknown command %q: %w", cmd, errUsage)
 	}
 }
@@ -115,12 +111,11 @@ func check(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func buildVersion() string {
-	if version != "dev" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return version
+// printVersion prints what `embedgate version` promises: the version on
+// the first line, then the commit, its date, the Go toolchain and the build
+// flavour (whether the dev commands are in this binary).
+func printVersion(w io.Writer) {
+	bi := buildinfo.Get()
+	fmt.Fprintf(w, "embedgate %s\ncommit: %s\ndate:   %s\ngo:     %s %s\nbuild:  %s\n",
+		bi.Version, bi.Commit, bi.Date, bi.GoVersion, bi.Platform, buildFlavour)
 }
