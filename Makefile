@@ -13,11 +13,51 @@ BUF_VERSION                := 1.75.0
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 GRPCURL_VERSION            := v1.9.3
+HELM_VERSION               := v3.22.0
+GOVULNCHECK_VERSION        := v1.9.0
+CYCLONEDX_GOMOD_VERSION    := v1.10.0
+# The Go vulnerability database, as the golang.org/x/vulndb module (its OSV
+# files, indexed locally): vulnerability checks are offline and reproducible;
+# a newer database is a deliberate bump of this line.
+VULNDB_VERSION             := v0.0.0-20261105234957-e22db6528018
+# The Go toolchain the image and the release binaries are built with (and
+# scanned with): the newest the module proxy serves, carrying every standard
+# library fix the pinned database knows. The go command fetches it on first use.
+RELEASE_GO                 := go1.27.3
 
 BUF                := $(TOOLS)/buf-$(BUF_VERSION)/node_modules/.bin/buf
 PROTOC_GEN_GO      := $(TOOLBIN)/.protoc-gen-go-$(PROTOC_GEN_GO_VERSION)
 PROTOC_GEN_GO_GRPC := $(TOOLBIN)/.protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION)
 GRPCURL            := $(TOOLS)/grpcurl-$(GRPCURL_VERSION)/grpcurl
+HELM               := $(TOOLS)/helm-$(HELM_VERSION)/helm
+GOVULNCHECK        := $(TOOLS)/govulncheck-$(GOVULNCHECK_VERSION)-$(RELEASE_GO)/govulncheck
+VULNDB             := $(TOOLS)/vulndb-$(VULNDB_VERSION)
+CYCLONEDX_GOMOD    := $(TOOLS)/cyclonedx-gomod-$(CYCLONEDX_GOMOD_VERSION)/cyclonedx-gomod
+CHARTCHECK         := $(TOOLS)/chartcheck/chartcheck
+
+# What a production build stamps into internal/buildinfo. DATE is the
+# commit's date, not the build's, so that rebuilding a commit gives the same
+# bytes. Override all three when building outside a git checkout (the image).
+VERSION ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null || echo v0.0.0-dev)
+COMMIT  ?= $(shell c=$$(git rev-parse HEAD 2>/dev/null) && { git diff --quiet HEAD 2>/dev/null && echo $$c || echo $$c-dirty; } || echo unknown)
+DATE    ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo unknown)
+BUILDINFO := github.com/embedgate/embedgate/internal/buildinfo
+LDFLAGS   := -s -w -buildid= -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).commit=$(COMMIT) -X $(BUILDINFO).date=$(DATE)
+# The production build: static, reproducible, without dev mode and the
+# emulator (-tags production). The Dockerfile runs this same target.
+STATIC_ENV   = CGO_ENABLED=0 GOTOOLCHAIN=$(RELEASE_GO)
+STATIC_FLAGS = -trimpath -buildvcs=false -tags production -ldflags '$(LDFLAGS)'
+GOOS   ?= $(shell go env GOOS)
+GOARCH ?= $(shell go env GOARCH)
+OUT    ?= bin/$(GOOS)_$(GOARCH)/embedgate
+IMAGE  ?= embedgate:$(VERSION)
+RELEASE_PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+
+# The value sets the chart is linted, rendered and validated with.
+CHART       := charts/embedgate
+CHART_SETS  := $(basename $(notdir $(wildcard $(CHART)/ci/*-values.yaml)))
+CHART_OUT   := bin/chart
+KUBE_VERSION := 1.31.0
 
 GO_TEST_FLAGS ?= -race -timeout 15m
 
@@ -108,8 +148,87 @@ lint: $(BUF) ## buf lint and format check, gofmt, go vet.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/'))" || { gofmt -l $$(git ls-files '*.go' | grep -v '^gen/'); echo "gofmt: files above need formatting"; exit 1; }
 	go vet ./...
 
+.PHONY: static
+static: ## The production binary: static, stamped, -tags production (OUT, GOOS, GOARCH).
+	$(STATIC_ENV) GOOS=$(GOOS) GOARCH=$(GOARCH) go build $(STATIC_FLAGS) -o $(OUT) ./cmd/embedgate
+
+# With a container engine, build the image (the Dockerfile runs `make
+# static`). Without one (this repository's CI), build the same binary the
+# same way and run it as the image would (uid 65532, no dev commands).
+.PHONY: image
+image: ## Build the container image, or without a container engine the image's binary, and smoke-test it.
+	@if docker info >/dev/null 2>&1; then \
+	  docker build --build-arg GO_VERSION=$(RELEASE_GO:go%=%) --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg DATE=$(DATE) -t $(IMAGE) . && \
+	  docker run --rm --read-only $(IMAGE) version; \
+	elif command -v podman >/dev/null 2>&1; then \
+	  podman build --build-arg GO_VERSION=$(RELEASE_GO:go%=%) --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg DATE=$(DATE) -t $(IMAGE) . && \
+	  podman run --rm --read-only $(IMAGE) version; \
+	else \
+	  echo "no container engine: building and running the image's binary instead"; \
+	  $(MAKE) --no-print-directory static GOOS=linux OUT=bin/image/embedgate && \
+	  $(MAKE) --no-print-directory smoke BIN=bin/image/embedgate; \
+	fi
+
+# What the image's binary must be: static, production, stamped, runnable as
+# the image's user, and without the dev commands.
+.PHONY: smoke
+smoke:
+	@go version -m $(BIN) | grep -q 'CGO_ENABLED=0' || { echo "$(BIN) is not static"; exit 1; }
+	@go version -m $(BIN) | grep -q -- '-tags=production' || { echo "$(BIN) is not a production build"; exit 1; }
+	@if readelf -l $(BIN) 2>/dev/null | grep -q INTERP; then echo "$(BIN) needs a dynamic loader"; exit 1; fi
+	@run() { if [ "$$(id -u)" = 0 ] && command -v setpriv >/dev/null; then setpriv --reuid=65532 --regid=65532 --clear-groups "$$@"; else "$$@"; fi; }; \
+	run $(BIN) version | tee /dev/stderr | grep -q '^commit: $(COMMIT)$$' || { echo "commit not stamped"; exit 1; }; \
+	if run $(BIN) serve --dev 2>&1 | grep -q 'not available in this production build'; then :; else echo "serve --dev is in the production binary"; exit 1; fi; \
+	if run $(BIN) emulator 2>&1 | grep -q 'not available in this production build'; then :; else echo "the emulator is in the production binary"; exit 1; fi
+	@if go list -deps -tags production ./cmd/embedgate | grep -q '/emulator$$'; then echo "-tags production still imports the emulator"; exit 1; fi
+	@echo "$(BIN): static, production (no serve --dev, no emulator), stamped, runs as uid 65532"
+
+.PHONY: release
+release: $(CYCLONEDX_GOMOD) $(HELM) ## Static binaries for $(RELEASE_PLATFORMS), SBOMs, the chart, SHA256SUMS in dist/.
+	rm -rf dist && mkdir -p dist
+	@set -e; for p in $(RELEASE_PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; name=embedgate_$(VERSION)_$${os}_$${arch}; \
+	  echo "== $$name"; \
+	  $(MAKE) --no-print-directory static GOOS=$$os GOARCH=$$arch OUT=dist/$$name; \
+	  GOTOOLCHAIN=$(RELEASE_GO) GOOS=$$os GOARCH=$$arch CGO_ENABLED=0 GOFLAGS=-tags=production \
+	    $(CYCLONEDX_GOMOD) app -json -licenses -std -main cmd/embedgate -output dist/$$name.cdx.json . ; \
+	done
+	$(HELM) package $(CHART) --destination dist --app-version $(patsubst v%,%,$(VERSION))
+	cd dist && sha256sum * > SHA256SUMS && cat SHA256SUMS
+
+.PHONY: vulncheck
+vulncheck: $(GOVULNCHECK) $(VULNDB)/index/db.json ## govulncheck, offline, the production build with the release Go.
+	@# The database must work: a module with a known vulnerability is flagged.
+	@cd tools/testdata/vulncanary && GOTOOLCHAIN=$(RELEASE_GO) $(GOVULNCHECK) -db file://$(VULNDB) -format json . | grep -q '"osv": *"GO-2021-0113"' \
+	  || { echo "vulncheck: the offline database did not flag the canary (GO-2021-0113)"; exit 1; }
+	GOTOOLCHAIN=$(RELEASE_GO) $(GOVULNCHECK) -db file://$(VULNDB) -tags production ./...
+
+.PHONY: chart
+chart: $(HELM) $(CHARTCHECK) ## Lint, render and validate the Helm chart offline, for every value set in its ci/.
+	@rm -rf $(CHART_OUT) && mkdir -p $(CHART_OUT)
+	@set -e; for set in $(CHART_SETS); do \
+	  $(HELM) lint --strict --quiet $(CHART) -f $(CHART)/ci/$$set.yaml --kube-version $(KUBE_VERSION); \
+	  $(HELM) template embedgate $(CHART) -n platform -f $(CHART)/ci/$$set.yaml --kube-version $(KUBE_VERSION) \
+	    --api-versions monitoring.coreos.com/v1/ServiceMonitor > $(CHART_OUT)/$$set.yaml; \
+	done
+	$(CHARTCHECK) validate $(CHART_OUT)/*.yaml
+	cd tools && go test ./...
+
+# Not in .ci/run yet: the chart writes config keys (admin_listen,
+# shutdown_delay, reflection, pprof) and relies on the AKS workload-identity
+# variables, which the server does not know yet.
+.PHONY: chart-config-check
+chart-config-check: chart ## Run `embedgate check` on the config and policy each chart value set renders.
+	go build -o bin/embedgate ./cmd/embedgate
+	@set -e; fail=0; for set in $(CHART_SETS); do \
+	  root=$(CHART_OUT)/$$set.root; rm -rf $$root; \
+	  config=$$($(CHARTCHECK) extract -out $$root $(CHART_OUT)/$$set.yaml); \
+	  echo "== $$set"; \
+	  env $$(cat $$root/env) bin/embedgate check --config $$config || fail=1; \
+	done; exit $$fail
+
 .PHONY: tools
-tools: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) $(GRPCURL) $(TS_DEPS) debian-packages ## Install the pinned tools into .tools/.
+tools: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) $(GRPCURL) $(TS_DEPS) debian-packages $(HELM) $(GOVULNCHECK) $(VULNDB)/index/db.json $(CYCLONEDX_GOMOD) ## Install the pinned tools into .tools/.
 
 $(BUF):
 	npm install --no-audit --no-fund --loglevel=error --prefix $(TOOLS)/buf-$(BUF_VERSION) @bufbuild/buf@$(BUF_VERSION)
@@ -137,3 +256,20 @@ debian-packages:
 
 $(GRPCURL):
 	GOBIN=$(dir $@) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+
+$(HELM):
+	GOBIN=$(dir $@) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+# Built with the release Go: it type-checks code for the toolchain it scans.
+$(GOVULNCHECK):
+	GOTOOLCHAIN=$(RELEASE_GO) GOBIN=$(dir $@) go install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
+
+$(VULNDB)/index/db.json:
+	GOBIN=$(VULNDB)-bin go install golang.org/x/vulndb/cmd/indexdb@$(VULNDB_VERSION)
+	rm -rf $(VULNDB) && $(VULNDB)-bin/indexdb -vulns "$$(go mod download -json golang.org/x/vulndb@$(VULNDB_VERSION) | sed -n 's/^\t"Dir": "\(.*\)",$$/\1/p')/data/osv" -out $(VULNDB)
+
+$(CYCLONEDX_GOMOD):
+	GOBIN=$(dir $@) go install github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@$(CYCLONEDX_GOMOD_VERSION)
+
+$(CHARTCHECK): tools/go.mod tools/go.sum $(wildcard tools/chartcheck/*.go)
+	cd tools && go build -o $(CHARTCHECK) ./chartcheck
