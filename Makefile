@@ -186,7 +186,7 @@ smoke:
 # The SBOM of each binary is read from the binary itself (its embedded
 # module list and build settings), licenses from the module cache, offline.
 .PHONY: release
-release: $(CYCLONEDX_GOMOD) $(HELM) ## Static binaries for $(RELEASE_PLATFORMS), CycloneDX SBOMs, the chart, SHA256SUMS in dist/.
+release: $(CYCLONEDX_GOMOD) $(HELM) ## Static binaries (linux, darwin; amd64, arm64), CycloneDX SBOMs, the chart, SHA256SUMS in dist/.
 	rm -rf dist && mkdir -p dist
 	@set -e; for p in $(RELEASE_PLATFORMS); do \
 	  os=$${p%/*}; arch=$${p#*/}; name=embedgate_$(VERSION)_$${os}_$${arch}; \
