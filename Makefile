@@ -177,7 +177,7 @@ smoke:
 	@go version -m $(BIN) | grep -q -- '-tags=production' || { echo "$(BIN) is not a production build"; exit 1; }
 	@if readelf -l $(BIN) 2>/dev/null | grep -q INTERP; then echo "$(BIN) needs a dynamic loader"; exit 1; fi
 	@run() { if [ "$$(id -u)" = 0 ] && command -v setpriv >/dev/null; then setpriv --reuid=65532 --regid=65532 --clear-groups "$$@"; else "$$@"; fi; }; \
-	run $(BIN) version | tee /dev/stderr | grep -q '^commit: $(COMMIT)$$' || { echo "commit not stamped"; exit 1; }; \
+	out=$$(run $(BIN) version) && echo "$$out" && echo "$$out" | grep -q '^commit: $(COMMIT)$$' || { echo "commit not stamped"; exit 1; }; \
 	if run $(BIN) serve --dev 2>&1 | grep -q 'not available in this production build'; then :; else echo "serve --dev is in the production binary"; exit 1; fi; \
 	if run $(BIN) emulator 2>&1 | grep -q 'not available in this production build'; then :; else echo "the emulator is in the production binary"; exit 1; fi
 	@if go list -deps -tags production ./cmd/embedgate | grep -q '/emulator$$'; then echo "-tags production still imports the emulator"; exit 1; fi
