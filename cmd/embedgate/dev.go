@@ -139,8 +139,11 @@ func serveDev(ctx context.Context, o *devOptions, stdout, stderr io.Writer) erro
 		Logger: logger,
 		Ready: func(addr net.Addr) {
 			// For scripts and tests: the addresses, machine-readable.
+			// Written aside and renamed, so a reader never sees half of it.
 			b, _ := json.Marshal(map[string]string{"grpc": addr.String(), "emulator": emu.URL(), "server_id": devServerID})
-			if err := os.WriteFile(endpoints, append(b, '\n'), 0o600); err != nil {
+			if err := os.WriteFile(endpoints+".tmp", append(b, '\n'), 0o600); err == nil {
+				err = os.Rename(endpoints+".tmp", endpoints)
+			} else {
 				logger.Error("cannot write "+endpoints, "error", err)
 			}
 			fmt.Fprint(stdout, devBanner(o.grpcurl, dir, addr.String(), emu.URL()))

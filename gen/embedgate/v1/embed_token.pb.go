@@ -44,8 +44,11 @@ type GenerateEmbedTokenRequest struct {
 	AllowEdit bool `protobuf:"varint,4,opt,name=allow_edit,json=allowEdit,proto3" json:"allow_edit,omitempty"`
 	// How long the token should live, from 1 minute to 24 hours. Unset means
 	// the tenant's default. A lifetime above the tenant's maximum is shortened
-	// to the maximum, and Power BI never issues a token that outlives its own
-	// credential: expire_time in the response is the truth.
+	// to the maximum. Power BI caps a token at the remaining life of the Entra
+	// token that mints it; Embedgate renews that Entra token before minting
+	// when it would not last, so up to 44 minutes always comes back in full,
+	// and a longer lifetime may come back shorter (Entra's tokens live 60 to
+	// 90 minutes). expire_time in the response is the truth.
 	Lifetime *durationpb.Duration `protobuf:"bytes,5,opt,name=lifetime,proto3" json:"lifetime,omitempty"`
 	// Ask for a token that may also create reports and save copies
 	// ("save as") in the tenant's create workspace. Granted only where the
@@ -139,8 +142,12 @@ type GenerateEmbedTokenResponse struct {
 	TokenId string `protobuf:"bytes,2,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
 	// When the token expires, exactly as Power BI returned it.
 	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
-	// When a client should ask for a new token (before expire_time), so that
-	// an open report never sees an expired token.
+	// When a client should ask for a new token, and when the same request
+	// stops getting this one: 10m30s before expire_time (but at least 30 s
+	// after it was issued), or halfway through a token of 10m30s or less. A
+	// client that instead follows Microsoft's guidance (ask again when 10
+	// minutes or less remain) also always gets a token with more than 10
+	// minutes left. Never the issue time.
 	RefreshTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=refresh_time,json=refreshTime,proto3" json:"refresh_time,omitempty"`
 	// One entry per requested report, in request order.
 	Reports       []*EmbedReport `protobuf:"bytes,5,rep,name=reports,proto3" json:"reports,omitempty"`
@@ -389,7 +396,8 @@ type GenerateDashboardEmbedTokenResponse struct {
 	TokenId string `protobuf:"bytes,2,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
 	// When the token expires, exactly as Power BI returned it.
 	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
-	// When a client should ask for a new token.
+	// When a client should ask for a new token, as for
+	// GenerateEmbedTokenResponse.refresh_time.
 	RefreshTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=refresh_time,json=refreshTime,proto3" json:"refresh_time,omitempty"`
 	// The dashboard (always set).
 	Dashboard *EmbedDashboard `protobuf:"bytes,5,opt,name=dashboard,proto3" json:"dashboard,omitempty"`

@@ -49,11 +49,20 @@ type EmbedTokenServiceClient interface {
 	//     not the tenant's, or edit or create rights are not granted. A denial
 	//     never says whether an item exists.
 	//   - NOT_FOUND: Power BI has no such report in the tenant's workspace.
-	//   - FAILED_PRECONDITION: Power BI refused the request as configured (for
-	//     example the dataset's RLS rules and the tenant policy disagree, or a
-	//     paginated report is mixed with other reports).
+	//   - FAILED_PRECONDITION: Power BI and the tenant's setup disagree: the
+	//     dataset's RLS rules and the policy (RLS_IDENTITY_MISMATCH; a tenant
+	//     with RLS on a dataset enforcing none, RLS_NOT_ENFORCED, nothing
+	//     minted), Embedgate's service principal may not use the workspace
+	//     (POWERBI_NOT_AUTHORIZED, POWERBI_PRINCIPAL_NOT_ALLOWED,
+	//     POWERBI_FORBIDDEN), Power BI refused the request
+	//     (POWERBI_REJECTED_REQUEST), or a paginated report is mixed with other
+	//     reports (UNSUPPORTED_ITEM).
 	//   - RESOURCE_EXHAUSTED: throttled by Power BI or over the caller's rate
-	//     (google.rpc.RetryInfo says when to retry).
+	//     (google.rpc.RetryInfo says when to retry), or the workspace's trial
+	//     embed tokens are used up (POWERBI_QUOTA_EXCEEDED, no RetryInfo).
+	//
+	// The reasons are the values of embedgate.v1.Reason, each documented with
+	// what the caller does.
 	//   - UNAVAILABLE: Entra ID or Power BI could not be reached; safe to retry.
 	//   - INTERNAL: Embedgate's own Power BI credential is rejected.
 	GenerateEmbedToken(ctx context.Context, in *GenerateEmbedTokenRequest, opts ...grpc.CallOption) (*GenerateEmbedTokenResponse, error)
@@ -136,11 +145,20 @@ type EmbedTokenServiceServer interface {
 	//     not the tenant's, or edit or create rights are not granted. A denial
 	//     never says whether an item exists.
 	//   - NOT_FOUND: Power BI has no such report in the tenant's workspace.
-	//   - FAILED_PRECONDITION: Power BI refused the request as configured (for
-	//     example the dataset's RLS rules and the tenant policy disagree, or a
-	//     paginated report is mixed with other reports).
+	//   - FAILED_PRECONDITION: Power BI and the tenant's setup disagree: the
+	//     dataset's RLS rules and the policy (RLS_IDENTITY_MISMATCH; a tenant
+	//     with RLS on a dataset enforcing none, RLS_NOT_ENFORCED, nothing
+	//     minted), Embedgate's service principal may not use the workspace
+	//     (POWERBI_NOT_AUTHORIZED, POWERBI_PRINCIPAL_NOT_ALLOWED,
+	//     POWERBI_FORBIDDEN), Power BI refused the request
+	//     (POWERBI_REJECTED_REQUEST), or a paginated report is mixed with other
+	//     reports (UNSUPPORTED_ITEM).
 	//   - RESOURCE_EXHAUSTED: throttled by Power BI or over the caller's rate
-	//     (google.rpc.RetryInfo says when to retry).
+	//     (google.rpc.RetryInfo says when to retry), or the workspace's trial
+	//     embed tokens are used up (POWERBI_QUOTA_EXCEEDED, no RetryInfo).
+	//
+	// The reasons are the values of embedgate.v1.Reason, each documented with
+	// what the caller does.
 	//   - UNAVAILABLE: Entra ID or Power BI could not be reached; safe to retry.
 	//   - INTERNAL: Embedgate's own Power BI credential is rejected.
 	GenerateEmbedToken(context.Context, *GenerateEmbedTokenRequest) (*GenerateEmbedTokenResponse, error)

@@ -59,8 +59,11 @@ export type GenerateEmbedTokenRequest = Message<"embedgate.v1.GenerateEmbedToken
   /**
    * How long the token should live, from 1 minute to 24 hours. Unset means
    * the tenant's default. A lifetime above the tenant's maximum is shortened
-   * to the maximum, and Power BI never issues a token that outlives its own
-   * credential: expire_time in the response is the truth.
+   * to the maximum. Power BI caps a token at the remaining life of the Entra
+   * token that mints it; Embedgate renews that Entra token before minting
+   * when it would not last, so up to 44 minutes always comes back in full,
+   * and a longer lifetime may come back shorter (Entra's tokens live 60 to
+   * 90 minutes). expire_time in the response is the truth.
    *
    * @generated from field: google.protobuf.Duration lifetime = 5;
    */
@@ -114,8 +117,12 @@ export type GenerateEmbedTokenResponse = Message<"embedgate.v1.GenerateEmbedToke
   expireTime?: Timestamp | undefined;
 
   /**
-   * When a client should ask for a new token (before expire_time), so that
-   * an open report never sees an expired token.
+   * When a client should ask for a new token, and when the same request
+   * stops getting this one: 10m30s before expire_time (but at least 30 s
+   * after it was issued), or halfway through a token of 10m30s or less. A
+   * client that instead follows Microsoft's guidance (ask again when 10
+   * minutes or less remain) also always gets a token with more than 10
+   * minutes left. Never the issue time.
    *
    * @generated from field: google.protobuf.Timestamp refresh_time = 4;
    */
@@ -265,7 +272,8 @@ export type GenerateDashboardEmbedTokenResponse = Message<"embedgate.v1.Generate
   expireTime?: Timestamp | undefined;
 
   /**
-   * When a client should ask for a new token.
+   * When a client should ask for a new token, as for
+   * GenerateEmbedTokenResponse.refresh_time.
    *
    * @generated from field: google.protobuf.Timestamp refresh_time = 4;
    */
@@ -575,11 +583,20 @@ export const EmbedTokenService: GenService<{
    *    not the tenant's, or edit or create rights are not granted. A denial
    *    never says whether an item exists.
    *  - NOT_FOUND: Power BI has no such report in the tenant's workspace.
-   *  - FAILED_PRECONDITION: Power BI refused the request as configured (for
-   *    example the dataset's RLS rules and the tenant policy disagree, or a
-   *    paginated report is mixed with other reports).
+   *  - FAILED_PRECONDITION: Power BI and the tenant's setup disagree: the
+   *    dataset's RLS rules and the policy (RLS_IDENTITY_MISMATCH; a tenant
+   *    with RLS on a dataset enforcing none, RLS_NOT_ENFORCED, nothing
+   *    minted), Embedgate's service principal may not use the workspace
+   *    (POWERBI_NOT_AUTHORIZED, POWERBI_PRINCIPAL_NOT_ALLOWED,
+   *    POWERBI_FORBIDDEN), Power BI refused the request
+   *    (POWERBI_REJECTED_REQUEST), or a paginated report is mixed with other
+   *    reports (UNSUPPORTED_ITEM).
    *  - RESOURCE_EXHAUSTED: throttled by Power BI or over the caller's rate
-   *    (google.rpc.RetryInfo says when to retry).
+   *    (google.rpc.RetryInfo says when to retry), or the workspace's trial
+   *    embed tokens are used up (POWERBI_QUOTA_EXCEEDED, no RetryInfo).
+   *
+   * The reasons are the values of embedgate.v1.Reason, each documented with
+   * what the caller does.
    *  - UNAVAILABLE: Entra ID or Power BI could not be reached; safe to retry.
    *  - INTERNAL: Embedgate's own Power BI credential is rejected.
    *
