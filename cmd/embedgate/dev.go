@@ -141,9 +141,11 @@ func serveDev(ctx context.Context, o *devOptions, stdout, stderr io.Writer) erro
 			// For scripts and tests: the addresses, machine-readable.
 			// Written aside and renamed, so a reader never sees half of it.
 			b, _ := json.Marshal(map[string]string{"grpc": addr.String(), "emulator": emu.URL(), "server_id": devServerID})
-			if err := os.WriteFile(endpoints+".tmp", append(b, '\n'), 0o600); err == nil {
+			err := os.WriteFile(endpoints+".tmp", append(b, '\n'), 0o600)
+			if err == nil {
 				err = os.Rename(endpoints+".tmp", endpoints)
-			} else {
+			}
+			if err != nil {
 				logger.Error("cannot write "+endpoints, "error", err)
 			}
 			fmt.Fprint(stdout, devBanner(o.grpcurl, dir, addr.String(), emu.URL()))
