@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/embedgate/embedgate/internal/testkit"
 )
 
 // Ids of the demo fixture and of the extra test tenant.
@@ -121,25 +123,8 @@ func testFixture(t *testing.T) *Fixture {
 	return f
 }
 
-// clock is an adjustable Config.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// newClock is an adjustable Config.Now.
+func newClock() *testkit.Clock { return testkit.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)) }
 
 // startServer starts a private emulator for tests that change its state
 // (faults, counters, clock).

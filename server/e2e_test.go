@@ -19,6 +19,7 @@ import (
 
 	"github.com/embedgate/embedgate/emulator"
 	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
+	"github.com/embedgate/embedgate/internal/testkit"
 )
 
 // grantedIdentity is what the emulator says a token grants, in the shape
@@ -294,16 +295,13 @@ func TestEntraRejectsSecret(t *testing.T) {
 	}
 	// Loud in health too: readiness on the service fails, liveness does not.
 	hc := healthpb.NewHealthClient(s.dial(t, s.clientCert(t)))
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{Service: embedgatev1.EmbedTokenService_ServiceDesc.ServiceName})
-		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_NOT_SERVING {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("health of the service = %v, %v; want NOT_SERVING", resp.GetStatus(), err)
-		}
-		time.Sleep(10 * time.Millisecond)
+	var health *healthpb.HealthCheckResponse
+	var healthErr error
+	if !testkit.Poll(func() bool {
+		health, healthErr = hc.Check(context.Background(), &healthpb.HealthCheckRequest{Service: embedgatev1.EmbedTokenService_ServiceDesc.ServiceName})
+		return healthErr == nil && health.GetStatus() == healthpb.HealthCheckResponse_NOT_SERVING
+	}) {
+		t.Fatalf("health of the service = %v, %v; want NOT_SERVING", health.GetStatus(), healthErr)
 	}
 	if resp, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		t.Errorf("overall health = %v, %v; want SERVING", resp.GetStatus(), err)
@@ -395,13 +393,7 @@ func TestGracefulShutdown(t *testing.T) {
 		result <- err
 	}()
 	// Wait until the call has reached Power BI, then shut down.
-	deadline := time.Now().Add(10 * time.Second)
-	for s.emu.Counters()[emulator.RouteGetReport] == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the call never reached the emulator")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, "the call to reach the emulator", func() bool { return s.emu.Counters()[emulator.RouteGetReport] > 0 })
 	if err := s.stop(); err != nil {
 		t.Fatalf("Run returned %v", err)
 	}

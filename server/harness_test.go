@@ -21,6 +21,7 @@ import (
 	"github.com/embedgate/embedgate/emulator"
 	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
 	"github.com/embedgate/embedgate/internal/devpki"
+	"github.com/embedgate/embedgate/internal/testkit"
 	"github.com/embedgate/embedgate/powerbi"
 	"github.com/embedgate/embedgate/server"
 )
@@ -106,7 +107,7 @@ type stack struct {
 	addr   string
 	ca     *devpki.CA
 	dir    string
-	logs   *server.SyncBuffer
+	logs   *testkit.Buffer
 	client embedgatev1.EmbedTokenServiceClient
 	stop   func() error // shuts the server down (as SIGTERM does) and returns Run's error
 	// metricsURL is http://host:port/metrics when stackOptions.metrics.
@@ -125,7 +126,7 @@ type stackOptions struct {
 func startStack(t testing.TB, o stackOptions) *stack {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &server.SyncBuffer{}
+	logs := &testkit.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	emu, err := emulator.Start(context.Background(), emulator.Config{Logger: logger.With("component", "emulator"), Faults: o.faults, Now: o.now}) // outlives the server: shutdown is tested against it
 	if err != nil {
@@ -211,7 +212,7 @@ shutdown_grace: 5s
 		if o.auditFile { // the audit file is scanned for leaks too
 			data, err := os.ReadFile(filepath.Join(dir, "audit.jsonl"))
 			must(t, err)
-			audit := &server.SyncBuffer{}
+			audit := &testkit.Buffer{}
 			audit.Write(data)
 			watchForLeaks(audit)
 		}
@@ -225,11 +226,11 @@ shutdown_grace: 5s
 // second once all tests have run.
 var leaks struct {
 	mu      sync.Mutex
-	logs    []*server.SyncBuffer
+	logs    []*testkit.Buffer
 	secrets []string
 }
 
-func watchForLeaks(logs *server.SyncBuffer, secrets ...string) {
+func watchForLeaks(logs *testkit.Buffer, secrets ...string) {
 	leaks.mu.Lock()
 	defer leaks.mu.Unlock()
 	if logs != nil {

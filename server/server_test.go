@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -26,6 +25,7 @@ import (
 	"github.com/embedgate/embedgate/authz"
 	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
 	"github.com/embedgate/embedgate/internal/devpki"
+	"github.com/embedgate/embedgate/internal/testkit"
 	"github.com/embedgate/embedgate/powerbi"
 )
 
@@ -53,7 +53,7 @@ func (f issuerFunc) Plan(context.Context, powerbi.TokenRequest) (*powerbi.Plan, 
 type testServer struct {
 	addr string
 	ca   *devpki.CA
-	logs *SyncBuffer
+	logs *testkit.Buffer
 	cfg  *Config
 	srv  *Server
 	stop func() // shuts down as SIGTERM does; idempotent
@@ -61,7 +61,7 @@ type testServer struct {
 
 // startServer runs New's server on a real mTLS listener with the given
 // gateway, and returns a client for testCaller and the log output.
-func startServer(t *testing.T, gateway Gateway) (embedgatev1.EmbedTokenServiceClient, *SyncBuffer) {
+func startServer(t *testing.T, gateway Gateway) (embedgatev1.EmbedTokenServiceClient, *testkit.Buffer) {
 	t.Helper()
 	ts := newTestServer(t, gateway, nil)
 	return ts.dialTLS(t, testCaller), ts.logs
@@ -109,7 +109,7 @@ tenants:
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &SyncBuffer{}
+	logs := &testkit.Buffer{}
 	srv, err := New(cfg, Options{
 		Policy:  fixedPolicy{policy},
 		Gateway: gateway,
@@ -225,25 +225,6 @@ func TestOneLogRecordPerCall(t *testing.T) {
 	if strings.Contains(logs.String(), token) {
 		t.Error("the token reached the logs")
 	}
-}
-
-// SyncBuffer is a bytes.Buffer safe for the server's concurrent writes.
-// Exported (test-only) so the package's external tests share it.
-type SyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *SyncBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *SyncBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // TestShutdownHealth: shutting down turns health NOT_SERVING, so load

@@ -19,6 +19,7 @@ import (
 
 	"github.com/embedgate/embedgate/emulator"
 	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
+	"github.com/embedgate/embedgate/internal/testkit"
 )
 
 // TestTenantModel covers the shapes real tenants have: several workspaces,
@@ -275,16 +276,11 @@ func TestPolicyHotReload(t *testing.T) {
 			}
 		}
 	}()
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s; logs:\n%s", what, s.logs.String())
-			}
-			time.Sleep(10 * time.Millisecond)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logs:\n%s", s.logs.String())
 		}
-	}
+	})
 	if _, err := s.client.GenerateEmbedToken(context.Background(), umbrella); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("umbrella before the edit: %v", err)
 	}
@@ -294,18 +290,18 @@ func TestPolicyHotReload(t *testing.T) {
 		t.Fatal("the policy edit changed nothing")
 	}
 	writeAtomically(t, policyFile, edited)
-	waitFor("the valid edit to apply", func() bool {
+	testkit.Eventually(t, "the valid edit to apply", func() bool {
 		_, err := s.client.GenerateEmbedToken(context.Background(), umbrella)
 		return err == nil
 	})
 
 	writeAtomically(t, policyFile, edited+"\n  broken:\n    workspace_id: not-a-uuid\n")
-	waitFor("the invalid edit to be rejected", func() bool { return strings.Contains(s.logs.String(), "policy rejected") })
+	testkit.Eventually(t, "the invalid edit to be rejected", func() bool { return strings.Contains(s.logs.String(), "policy rejected") })
 	if _, err := s.client.GenerateEmbedToken(context.Background(), umbrella); err != nil {
 		t.Errorf("after a rejected edit the old policy no longer serves: %v", err)
 	}
 	before := calls.Load()
-	waitFor("more calls after the rejected edit", func() bool { return calls.Load() > before+3 })
+	testkit.Eventually(t, "more calls after the rejected edit", func() bool { return calls.Load() > before+3 })
 	halt()
 	if failures.Load() != 0 || calls.Load() == 0 {
 		t.Errorf("%d of %d calls failed", failures.Load(), calls.Load())
@@ -384,13 +380,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	scrape := func() string { return s.scrape(t) }
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(scrape(), "embedgate_credential_ok 1") {
-		if time.Now().After(deadline) {
-			t.Fatal("embedgate_credential_ok never became 1")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, "embedgate_credential_ok to become 1", func() bool { return strings.Contains(scrape(), "embedgate_credential_ok 1") })
 	text := scrape()
 	for _, want := range []string{
 		`embedgate_decisions_total{code="OK",outcome="allowed"} 2`,

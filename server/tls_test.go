@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -17,6 +16,7 @@ import (
 
 	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
 	"github.com/embedgate/embedgate/internal/devpki"
+	"github.com/embedgate/embedgate/internal/testkit"
 )
 
 // TestTLSRotation: the server certificate and the client CA bundle are
@@ -57,11 +57,11 @@ func TestTLSRotation(t *testing.T) {
 	}
 	bundle := append(append([]byte{}, ts.ca.CertPEM...), ca2.CertPEM...)
 	writeReplacing(t, ts.cfg.TLS.ClientCAFile, bundle)
-	eventually(t, "a caller of the added CA is accepted", func() bool { return second() == nil })
+	testkit.Eventually(t, "a caller of the added CA is accepted", func() bool { return second() == nil })
 
 	// A broken rotation is logged once and the current files keep serving.
 	writeReplacing(t, ts.cfg.TLS.CertFile, []byte("half-written"))
-	eventually(t, "the broken rotation is noticed", func() bool {
+	testkit.Eventually(t, "the broken rotation is noticed", func() bool {
 		return strings.Contains(ts.logs.String(), "rotated TLS files do not load")
 	})
 	for range 3 {
@@ -98,7 +98,7 @@ func TestTLSRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	// New connections get the rotated certificate once the watch has read it.
-	eventually(t, "new connections get the rotated certificate", func() bool {
+	testkit.Eventually(t, "new connections get the rotated certificate", func() bool {
 		var mu sync.Mutex
 		var seen *big.Int
 		after := ts.dial(t, credentials.NewTLS(&tls.Config{
@@ -119,18 +119,6 @@ func TestTLSRotation(t *testing.T) {
 	})
 	if err := call(before); err != nil {
 		t.Errorf("a connection made before the rotation broke: %v", err)
-	}
-}
-
-// eventually polls cond until it holds, failing t after 10 seconds.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

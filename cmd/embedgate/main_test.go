@@ -10,15 +10,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
+	"github.com/embedgate/embedgate/internal/testkit"
 )
 
 // TestDevMode runs `embedgate serve --dev` as `make run` does and follows
@@ -26,11 +25,11 @@ import (
 func TestDevMode(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	out := &syncBuffer{}
+	out := &testkit.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--dev", "--dev-dir", dir, "--dev-listen", "127.0.0.1:0", "--grpcurl", "/opt/grpcurl"}, out, &syncBuffer{})
+		done <- run(ctx, []string{"serve", "--dev", "--dev-dir", dir, "--dev-listen", "127.0.0.1:0", "--grpcurl", "/opt/grpcurl"}, out, &testkit.Buffer{})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -39,13 +38,9 @@ func TestDevMode(t *testing.T) {
 		}
 	})
 	addrRE := regexp.MustCompile(`-d '(\{.*\})' (127\.0\.0\.1:\d+) embedgate\.v1\.EmbedTokenService/GenerateEmbedToken`)
-	deadline := time.Now().Add(30 * time.Second)
 	var m []string
-	for m = addrRE.FindStringSubmatch(out.String()); m == nil; m = addrRE.FindStringSubmatch(out.String()) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no grpcurl command printed; output:\n%s", out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testkit.Poll(func() bool { m = addrRE.FindStringSubmatch(out.String()); return m != nil }) {
+		t.Fatalf("no grpcurl command printed; output:\n%s", out.String())
 	}
 	banner := out.String()
 	for _, f := range []string{"ca.pem", "caller.pem", "caller-key.pem"} {
@@ -171,23 +166,6 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestPrintedCommandsWorkAsPasted runs every grpcurl command `make run`
 // prints, through a shell, with the pinned grpcurl: the README's contract
 // with a new user. `make test` provides grpcurl; plain `go test` skips.
@@ -201,11 +179,11 @@ func TestPrintedCommandsWorkAsPasted(t *testing.T) {
 		t.Skip("EMBEDGATE_TEST_GRPCURL is not set (make test sets it)")
 	}
 	dir := t.TempDir()
-	out := &syncBuffer{}
+	out := &testkit.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--dev", "--dev-dir", dir, "--dev-listen", "127.0.0.1:0", "--grpcurl", grpcurl}, out, &syncBuffer{})
+		done <- run(ctx, []string{"serve", "--dev", "--dev-dir", dir, "--dev-listen", "127.0.0.1:0", "--grpcurl", grpcurl}, out, &testkit.Buffer{})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -213,12 +191,8 @@ func TestPrintedCommandsWorkAsPasted(t *testing.T) {
 			t.Errorf("run: %v", err)
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(out.String(), "Ctrl-C to stop") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no banner; output:\n%s", out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testkit.Poll(func() bool { return strings.Contains(out.String(), "Ctrl-C to stop") }) {
+		t.Fatalf("no banner; output:\n%s", out.String())
 	}
 	var commands []string
 	for _, line := range strings.Split(out.String(), "\n") {
