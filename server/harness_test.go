@@ -209,6 +209,8 @@ shutdown_grace: 5s
 			t.Errorf("server.Run: %v", err)
 		}
 		emu.Close()
+		// Every Entra access token the emulator handed out is a secret too.
+		watchForLeaks(nil, emu.AccessTokens()...)
 		if o.auditFile { // the audit file is scanned for leaks too
 			data, err := os.ReadFile(filepath.Join(dir, "audit.jsonl"))
 			must(t, err)
@@ -222,7 +224,8 @@ shutdown_grace: 5s
 }
 
 // leaks collects every log written and every secret and token handed out
-// by the stacks of this test binary; TestMain scans the first for the
+// by the stacks of this test binary (client secrets, embed tokens, the Entra
+// access tokens the emulator issued); TestMain scans the first for the
 // second once all tests have run.
 var leaks struct {
 	mu      sync.Mutex
