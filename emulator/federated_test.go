@@ -2,15 +2,11 @@ package emulator
 
 import (
 	"context"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"net/url"
 	"strings"
@@ -18,6 +14,8 @@ import (
 	"time"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
+
+	"github.com/embedgate/embedgate/internal/testkit"
 )
 
 const (
@@ -62,35 +60,6 @@ func newFedSetup(t *testing.T) fedSetup {
 	return fedSetup{srv: startServer(t, Config{Fixture: f}), ecKey: ecKey, rsaKey: gh.key}
 }
 
-// signJWT signs claims with an RSA (RS256) or EC P-256 (ES256) key, with
-// only a kid in the header, as external issuers do.
-func signJWT(t *testing.T, key crypto.Signer, claims map[string]any) string {
-	t.Helper()
-	alg := "RS256"
-	if _, ok := key.(*ecdsa.PrivateKey); ok {
-		alg = "ES256"
-	}
-	h, _ := json.Marshal(map[string]any{"alg": alg, "typ": "JWT", "kid": "k1"})
-	c, _ := json.Marshal(claims)
-	input := base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(c)
-	sum := sha256.Sum256([]byte(input))
-	var sig []byte
-	switch k := key.(type) {
-	case *rsa.PrivateKey:
-		var err error
-		if sig, err = rsa.SignPKCS1v15(rand.Reader, k, crypto.SHA256, sum[:]); err != nil {
-			t.Fatal(err)
-		}
-	case *ecdsa.PrivateKey:
-		r, s, err := ecdsa.Sign(rand.Reader, k, sum[:])
-		if err != nil {
-			t.Fatal(err)
-		}
-		sig = append(r.FillBytes(make([]byte, 32)), s.FillBytes(make([]byte, 32))...)
-	}
-	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
-}
-
 func fedClaims(iss, sub, aud string, mut func(map[string]any)) map[string]any {
 	now := time.Now()
 	m := map[string]any{"iss": iss, "sub": sub, "aud": aud, "iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix()}
@@ -116,19 +85,19 @@ func TestFederatedCredentials(t *testing.T) {
 		wantCode   int
 		wantMsg    string // the error_description before "\r\nTrace ID"
 	}{
-		{"Kubernetes token, default audience", signJWT(t, fs.ecKey, fedClaims(k8sIssuer, k8sSub, def, nil)), 200, 0, ""},
-		{"GitHub token, its own audience", signJWT(t, fs.rsaKey, fedClaims(ghIssuer, ghSub, "api://custom", nil)), 200, 0, ""},
-		{"audience as an array", signJWT(t, fs.ecKey, fedClaims(k8sIssuer, k8sSub, "", func(m map[string]any) { m["aud"] = []string{"x", def} })), 200, 0, ""},
-		{"GitHub token, default audience the credential does not list", signJWT(t, fs.rsaKey, fedClaims(ghIssuer, ghSub, def, nil)), 400, 70021,
+		{"Kubernetes token, default audience", testkit.SignJWT(t, fs.ecKey, fedClaims(k8sIssuer, k8sSub, def, nil)), 200, 0, ""},
+		{"GitHub token, its own audience", testkit.SignJWT(t, fs.rsaKey, fedClaims(ghIssuer, ghSub, "api://custom", nil)), 200, 0, ""},
+		{"audience as an array", testkit.SignJWT(t, fs.ecKey, fedClaims(k8sIssuer, k8sSub, "", func(m map[string]any) { m["aud"] = []string{"x", def} })), 200, 0, ""},
+		{"GitHub token, default audience the credential does not list", testkit.SignJWT(t, fs.rsaKey, fedClaims(ghIssuer, ghSub, def, nil)), 400, 70021,
 			"AADSTS70021: No matching federated identity record found for presented assertion. Assertion Issuer: '" + ghIssuer +
 				"'. Assertion Subject: '" + ghSub + "'. Assertion Audience: '" + def +
 				"'. https://docs.microsoft.com/en-us/azure/active-directory/develop/workload-identity-federation"},
-		{"subject in another case", signJWT(t, fs.ecKey, fedClaims(k8sIssuer, strings.ToUpper(k8sSub), def, nil)), 400, 70021, ""},
-		{"unknown issuer", signJWT(t, fs.ecKey, fedClaims("https://evil.example", k8sSub, def, nil)), 400, 70021, ""},
-		{"issuer with a trailing slash", signJWT(t, fs.ecKey, fedClaims(k8sIssuer+"/", k8sSub, def, nil)), 400, 70021, ""},
-		{"signed by another key", signJWT(t, other, fedClaims(k8sIssuer, k8sSub, def, nil)), 401, 700027, ""},
-		{"RS256 claimed for the EC key", signJWT(t, fs.rsaKey, fedClaims(k8sIssuer, k8sSub, def, nil)), 401, 700027, ""},
-		{"expired", signJWT(t, fs.ecKey, fedClaims(k8sIssuer, k8sSub, def, func(m map[string]any) { m["exp"] = time.Now().Add(-time.Minute).Unix() })), 401, 700027, ""},
+		{"subject in another case", testkit.SignJWT(t, fs.ecKey, fedClaims(k8sIssuer, strings.ToUpper(k8sSub), def, nil)), 400, 70021, ""},
+		{"unknown issuer", testkit.SignJWT(t, fs.ecKey, fedClaims("https://evil.example", k8sSub, def, nil)), 400, 70021, ""},
+		{"issuer with a trailing slash", testkit.SignJWT(t, fs.ecKey, fedClaims(k8sIssuer+"/", k8sSub, def, nil)), 400, 70021, ""},
+		{"signed by another key", testkit.SignJWT(t, other, fedClaims(k8sIssuer, k8sSub, def, nil)), 401, 700027, ""},
+		{"RS256 claimed for the EC key", testkit.SignJWT(t, fs.rsaKey, fedClaims(k8sIssuer, k8sSub, def, nil)), 401, 700027, ""},
+		{"expired", testkit.SignJWT(t, fs.ecKey, fedClaims(k8sIssuer, k8sSub, def, func(m map[string]any) { m["exp"] = time.Now().Add(-time.Minute).Unix() })), 401, 700027, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -167,7 +136,7 @@ func TestFederatedWithMSAL(t *testing.T) {
 	t.Parallel()
 	fs := newFedSetup(t)
 	cred := confidential.NewCredFromAssertionCallback(func(context.Context, confidential.AssertionRequestOptions) (string, error) {
-		return signJWT(t, fs.ecKey, fedClaims(k8sIssuer, k8sSub, defaultFederatedAudience, nil)), nil
+		return testkit.SignJWT(t, fs.ecKey, fedClaims(k8sIssuer, k8sSub, defaultFederatedAudience, nil)), nil
 	})
 	hc := httpClient(t, fs.srv)
 	app, err := confidential.New(fs.srv.URL()+"/"+fedTenant, fedClient, cred,
