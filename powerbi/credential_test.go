@@ -1,9 +1,34 @@
 package powerbi
 
 import (
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"testing"
 	"time"
+
+	"github.com/embedgate/embedgate/internal/testkit"
 )
+
+// federatedToken is a JWT of another identity provider (a Kubernetes
+// service account token, say) for Entra's workload identity federation.
+func federatedToken(t *testing.T, key *rsa.PrivateKey, issuer, subject string, exp time.Time) string {
+	t.Helper()
+	return testkit.SignJWT(t, key, map[string]any{
+		"iss": issuer, "sub": subject, "aud": []string{"api://AzureADTokenExchange"},
+		"iat": exp.Add(-time.Hour).Unix(), "nbf": exp.Add(-time.Hour).Unix(), "exp": exp.Unix(),
+	})
+}
+
+// publicKeyPEM is key as a PEM PUBLIC KEY.
+func publicKeyPEM(t *testing.T, key *rsa.PublicKey) string {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
 
 // TestUsable is the renewal rule of the Entra token in use, case by case.
 func TestUsable(t *testing.T) {

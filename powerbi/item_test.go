@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/embedgate/embedgate/emulator"
 )
 
 func TestDashboardToken(t *testing.T) {
@@ -40,10 +43,9 @@ func TestDashboardToken(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantPath := groupPath(testWS, "dashboards", dashSales, "GenerateToken")
-			checkOnePost(t, e.f, wantPath)
-			checkBody(t, "body", e.f.lastBody(), tt.wantBody)
+			checkBody(t, "body", string(e.onlyMint(t, wantPath).Body), tt.wantBody)
 			want := []Embedded{{Kind: KindDashboard, ID: dashSales, Name: "Sales overview", EmbedURL: dashboardEmbedURL(testWS, dashSales), WorkspaceID: testWS}}
-			if diff := cmp.Diff(want, tok.Items); diff != "" {
+			if diff := cmp.Diff(want, tok.Items, ignoreEmbedConfig); diff != "" {
 				t.Errorf("dashboard (-want +got):\n%s", diff)
 			}
 			if tok.TokenID == "" || tok.RequestID == "" {
@@ -54,13 +56,13 @@ func TestDashboardToken(t *testing.T) {
 				groupPath(testWS, "dashboards", dashSales), groupPath(testWS, "dashboards", dashSales, "tiles"),
 				groupPath(testWS, "datasets", dsRLS), groupPath(testWS, "datasets", dsPlain), groupPath(testWS, "datasets", dsNoRoles),
 			} {
-				if got := e.f.getsOf(p); got != 1 {
+				if got := e.gets(p); got != 1 {
 					t.Errorf("GETs of %s = %d, want 1", p, got)
 				}
 			}
-			for i, h := range append(e.f.metaHeaders, e.f.genHeaders...) {
-				if got := h.Get(headerProfileID); got != testProfile {
-					t.Errorf("call %d: profile header = %q", i, got)
+			for _, c := range append(e.recorded(getRoutes...), e.mints()...) {
+				if got := c.Header.Get(headerProfileID); got != testProfile {
+					t.Errorf("%s %s: profile header = %q", c.Route, c.Path, got)
 				}
 			}
 			p, err := e.c.Plan(context.Background(), tt.r)
@@ -68,11 +70,11 @@ func TestDashboardToken(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkBody(t, "plan body", string(p.Body), tt.wantBody)
-			if p.Method != http.MethodPost || p.URL != e.f.srv.URL+wantPath || p.ProfileID != testProfile || len(p.Items) != 1 {
+			if p.Method != http.MethodPost || p.URL != e.emu.URL()+wantPath || p.ProfileID != testProfile || len(p.Items) != 1 {
 				t.Errorf("plan = %+v", p)
 			}
-			if e.f.totalGets() != 5 || e.f.generatePosts() != 1 {
-				t.Errorf("PlanItem made calls: %d GETs, %d POSTs (metadata is cached)", e.f.totalGets(), e.f.generatePosts())
+			if e.totalGets() != 5 || e.generatePosts() != 1 {
+				t.Errorf("Plan made calls: %d GETs, %d POSTs (metadata is cached)", e.totalGets(), e.generatePosts())
 			}
 		})
 	}
@@ -120,18 +122,17 @@ func TestTileToken(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantPath := groupPath(testWS, "dashboards", dashSales, "tiles", tt.tile, "GenerateToken")
-			checkOnePost(t, e.f, wantPath)
-			checkBody(t, "body", e.f.lastBody(), tt.wantBody)
-			ft := fakeTiles[tt.tile]
-			want := []Embedded{{Kind: KindTile, ID: tt.tile, Name: ft.title, EmbedURL: tileEmbedURL(testWS, dashSales, tt.tile), WorkspaceID: testWS,
-				ReportID: ft.report, DatasetID: ft.dataset, DashboardID: dashSales}}
-			if diff := cmp.Diff(want, tok.Items); diff != "" {
+			checkBody(t, "body", string(e.onlyMint(t, wantPath).Body), tt.wantBody)
+			tile, dataset := tileOf(t, tt.tile)
+			want := []Embedded{{Kind: KindTile, ID: tt.tile, Name: tile.Title, EmbedURL: tileEmbedURL(testWS, dashSales, tt.tile), WorkspaceID: testWS,
+				ReportID: tile.ReportID, DatasetID: dataset, DashboardID: dashSales}}
+			if diff := cmp.Diff(want, tok.Items, ignoreEmbedConfig); diff != "" {
 				t.Errorf("tile (-want +got):\n%s", diff)
 			}
-			if got := e.f.getsOf(groupPath(testWS, "dashboards", dashSales, "tiles", tt.tile)); got != 1 {
+			if got := e.gets(groupPath(testWS, "dashboards", dashSales, "tiles", tt.tile)); got != 1 {
 				t.Errorf("tile GETs = %d, want 1", got)
 			}
-			if got := e.f.totalGets(); got != 1+tt.wantDS {
+			if got := e.totalGets(); got != 1+tt.wantDS {
 				t.Errorf("GETs = %d, want the tile and %d dataset(s)", got, tt.wantDS)
 			}
 			p, err := e.c.Plan(context.Background(), r)
@@ -139,7 +140,7 @@ func TestTileToken(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkBody(t, "plan body", string(p.Body), tt.wantBody)
-			if p.URL != e.f.srv.URL+wantPath {
+			if p.URL != e.emu.URL()+wantPath {
 				t.Errorf("plan URL = %s", p.URL)
 			}
 		})
@@ -151,10 +152,10 @@ func TestItemTokenErrors(t *testing.T) {
 	tests := []struct {
 		name    string
 		r       TokenRequest
-		route   string   // fake route to inject into, "" for none
-		answer  []canned // what it answers, in turn
+		route   string           // emulator route answering answer
+		answer  *emulator.Answer // nil: the emulator's own answer
 		wantIs  error
-		wantAPI *APIError
+		wantAPI *APIError // RequestID aside
 		wantPE  *PreconditionError
 		wantGen int
 	}{{
@@ -169,12 +170,12 @@ func TestItemTokenErrors(t *testing.T) {
 		name:    "unknown dashboard",
 		r:       TokenRequest{Items: dashItem(testWS, "00000000-0000-4000-8000-0000000000ff")},
 		wantIs:  ErrNotFound,
-		wantAPI: &APIError{Op: "GetDashboard", Status: 404, Code: "PowerBIEntityNotFound", Message: "Get dashboard failed"},
+		wantAPI: &APIError{Op: "GetDashboard", Status: 404, Code: "PowerBIEntityNotFound"},
 	}, {
 		name:    "unknown tile",
 		r:       TokenRequest{Items: tileItem(testWS, dashSales, "00000000-0000-4000-8000-0000000000ff")},
 		wantIs:  ErrNotFound,
-		wantAPI: &APIError{Op: "GetTile", Status: 404, Code: "PowerBIEntityNotFound", Message: "Get tile failed"},
+		wantAPI: &APIError{Op: "GetTile", Status: 404, Code: "PowerBIEntityNotFound"},
 	}, {
 		name:    "workspace not authorized",
 		r:       TokenRequest{Items: dashItem("00000000-0000-4000-8000-0000000000ee", dashSales)},
@@ -183,28 +184,28 @@ func TestItemTokenErrors(t *testing.T) {
 	}, {
 		name:  "tiles throttled",
 		r:     TokenRequest{Items: dashItem(testWS, dashSales), Identity: &Identity{Username: "a", Roles: []string{"r"}, WithoutRLS: []string{dsPlain}}},
-		route: "tiles", answer: []canned{{status: 429, header: map[string]string{"Retry-After": "9"}}},
+		route: emulator.RouteGetTiles, answer: new(times(1, answer(429, "", "Retry-After", "9"))),
 		wantIs: ErrThrottled,
 	}, {
 		name:  "Power BI rejects the dashboard token",
 		r:     TokenRequest{Items: dashItem(testWS, dashSales), Identity: &Identity{Username: "a", Roles: []string{"r"}, WithoutRLS: []string{dsPlain}}},
-		route: "generate", answer: []canned{{status: 400, body: `{"error":{"code":"InvalidRequest","message":"Creating embed token with multiple identities is not supported"}}`}},
+		route: emulator.RouteDashboardGenerateTokenInGroup, answer: new(times(1, answer(400, `{"error":{"code":"InvalidRequest","message":"Creating embed token with multiple identities is not supported"}}`))),
 		wantIs:  ErrBadRequest,
 		wantAPI: &APIError{Op: "GenerateDashboardToken", Status: 400, Code: "InvalidRequest", Message: "Creating embed token with multiple identities is not supported"},
 		wantGen: 1,
 	}, {
 		name:  "tile token 403, again with a fresh Entra token, is forbidden",
 		r:     TokenRequest{Items: tileItem(testWS, dashSales, tilePlain)},
-		route: "generate", answer: []canned{{status: 403}, {status: 403}},
+		route: emulator.RouteTileGenerateTokenInGroup, answer: new(times(2, answer(403, ""))),
 		wantIs:  ErrForbidden,
 		wantAPI: &APIError{Op: "GenerateTileToken", Status: 403},
 		wantGen: 2,
 	}, {
 		name:  "tile token 403 naming the trial quota",
 		r:     TokenRequest{Items: tileItem(testWS, dashSales, tilePlain)},
-		route: "generate", answer: []canned{quota403, quota403},
+		route: emulator.RouteTileGenerateTokenInGroup, answer: new(times(2, answer(403, string(errorBody("Forbidden", quotaMessage))))),
 		wantIs:  ErrQuotaExceeded,
-		wantAPI: &APIError{Op: "GenerateTileToken", Status: 403, Code: "Forbidden", Message: "The user has exceeded the amount of embed token that can be generated on a shared capacity.", Quota: true},
+		wantAPI: &APIError{Op: "GenerateTileToken", Status: 403, Code: "Forbidden", Message: quotaMessage, Quota: true},
 		wantGen: 2,
 	}, {
 		name:   "an RLS tenant on a tile whose dataset enforces no RLS",
@@ -227,14 +228,14 @@ func TestItemTokenErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
-			if tt.route != "" {
-				e.f.push(tt.route, tt.answer...)
+			if tt.answer != nil {
+				e.emu.SetAnswer(tt.route, *tt.answer)
 			}
 			_, err := e.c.Issue(context.Background(), tt.r)
 			if !errors.Is(err, tt.wantIs) {
 				t.Fatalf("err = %v, want %v", err, tt.wantIs)
 			}
-			if got := e.f.generatePosts(); got != tt.wantGen {
+			if got := e.generatePosts(); got != tt.wantGen {
 				t.Errorf("GenerateToken POSTs = %d, want %d", got, tt.wantGen)
 			}
 			if tt.wantAPI != nil {
@@ -242,8 +243,10 @@ func TestItemTokenErrors(t *testing.T) {
 				if !errors.As(err, &ae) {
 					t.Fatalf("err %T is not an *APIError", err)
 				}
-				ae.RequestID = ""
-				if diff := cmp.Diff(tt.wantAPI, ae); diff != "" {
+				if ae.RequestID == "" {
+					t.Errorf("no RequestId in %v", err)
+				}
+				if diff := cmp.Diff(tt.wantAPI, ae, cmpopts.IgnoreFields(APIError{}, "RequestID")); diff != "" {
 					t.Errorf("APIError (-want +got):\n%s", diff)
 				}
 			}
@@ -262,7 +265,7 @@ func TestItemTokenErrors(t *testing.T) {
 					t.Errorf("err = %#v", err)
 				}
 			}
-			if _, perr := e.c.Plan(context.Background(), tt.r); tt.route == "" && !errors.Is(perr, tt.wantIs) {
+			if _, perr := e.c.Plan(context.Background(), tt.r); tt.answer == nil && !errors.Is(perr, tt.wantIs) {
 				t.Errorf("Plan err = %v, want %v", perr, tt.wantIs)
 			}
 		})
@@ -280,11 +283,11 @@ func TestItemMetadataCachedAndForgotten(t *testing.T) {
 		}
 	}
 	tiles := groupPath(testWS, "dashboards", dashSales, "tiles")
-	if got := e.f.getsOf(tiles); got != 1 {
+	if got := e.gets(tiles); got != 1 {
 		t.Errorf("tile list GETs = %d, want 1 (cached)", got)
 	}
 	// A rejected token drops what it was built from.
-	e.f.push("generate", canned{status: 400, body: `{"error":{"code":"InvalidRequest","message":"Creating embed token for accessing dataset x requires effective identity to be provided"}}`})
+	e.emu.SetAnswer(emulator.RouteDashboardGenerateTokenInGroup, times(1, answer(400, `{"error":{"code":"InvalidRequest","message":"Creating embed token for accessing dataset x requires effective identity to be provided"}}`)))
 	if _, err := e.c.Issue(ctx, r); !errors.Is(err, ErrBadRequest) {
 		t.Fatalf("err = %v", err)
 	}
@@ -292,7 +295,7 @@ func TestItemMetadataCachedAndForgotten(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range []string{tiles, groupPath(testWS, "dashboards", dashSales), groupPath(testWS, "datasets", dsRLS)} {
-		if got := e.f.getsOf(p); got != 2 {
+		if got := e.gets(p); got != 2 {
 			t.Errorf("GETs of %s = %d, want 2", p, got)
 		}
 	}
@@ -305,7 +308,7 @@ func TestItemMetadataCachedAndForgotten(t *testing.T) {
 		}
 		e.clock.Advance(DefaultMetadataTTL)
 	}
-	if got := e.f.getsOf(groupPath(testWS, "dashboards", dashSales, "tiles", tileSales)); got != 2 {
+	if got := e.gets(groupPath(testWS, "dashboards", dashSales, "tiles", tileSales)); got != 2 {
 		t.Errorf("tile GETs = %d, want 2", got)
 	}
 }
@@ -317,7 +320,5 @@ func TestItemLogsNeverHoldTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if logs := e.logs.String(); strings.Contains(logs, tok.Token) || strings.Contains(logs, "eyJ0eXAiOiJKV1QifQ") {
-		t.Errorf("logs hold a token:\n%s", logs)
-	}
+	e.checkNoSecretsLogged(t, tok.Token)
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/embedgate/embedgate/emulator"
 )
 
 // checkBody compares a request body with the exact JSON wanted, showing a
@@ -25,14 +27,6 @@ func checkBody(t *testing.T, what, got, want string) {
 	}
 	_ = json.Unmarshal([]byte(got), &g)
 	t.Errorf("%s\n got %s\nwant %s\ndiff (-want +got):\n%s", what, got, want, cmp.Diff(w, g))
-}
-
-// checkOnePost checks that exactly one GenerateToken POST went to path.
-func checkOnePost(t *testing.T, f *fake, path string) {
-	t.Helper()
-	if n, got := f.generatePosts(), f.lastPath(); n != 1 || got != path {
-		t.Errorf("POSTs = %d, last to %s; want one to %s", n, got, path)
-	}
 }
 
 func groupPath(ws string, parts ...string) string {
@@ -89,19 +83,18 @@ func TestGenerateTokenAcrossWorkspaces(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkOnePost(t, e.f, "/v1.0/myorg/GenerateToken")
-			checkBody(t, "body", e.f.lastBody(), tt.want)
+			checkBody(t, "body", string(e.onlyMint(t, "/v1.0/myorg/GenerateToken").Body), tt.want)
 			// Each report (and its dataset) was read in its own workspace.
 			for i, ref := range tt.r.Items {
-				ws := ref.WorkspaceID
-				if got := e.f.getsOf(groupPath(ws, "reports", ref.ID)); got != 1 {
+				ws, world := ref.WorkspaceID, reportOf(t, ref.ID)
+				if got := e.gets(groupPath(ws, "reports", ref.ID)); got != 1 {
 					t.Errorf("GETs of report %s in %s = %d, want 1", ref.ID, ws, got)
 				}
-				if got := e.f.getsOf(groupPath(ws, "datasets", fakeReports[ref.ID].dataset)); got != 1 {
+				if got := e.gets(groupPath(ws, "datasets", world.DatasetID)); got != 1 {
 					t.Errorf("GETs of dataset of %s in %s = %d, want 1", ref.ID, ws, got)
 				}
-				want := Embedded{Kind: KindReport, ID: ref.ID, Name: fakeReports[ref.ID].name, EmbedURL: embedURLFor(ws, ref.ID), WorkspaceID: ws, DatasetID: fakeReports[ref.ID].dataset}
-				if diff := cmp.Diff(want, tok.Items[i]); diff != "" {
+				want := Embedded{Kind: KindReport, ID: ref.ID, Name: world.Name, EmbedURL: reportEmbedURL(ws, ref.ID), WorkspaceID: ws, DatasetID: world.DatasetID}
+				if diff := cmp.Diff(want, tok.Items[i], ignoreEmbedConfig); diff != "" {
 					t.Errorf("report %d (-want +got):\n%s", i, diff)
 				}
 			}
@@ -110,7 +103,7 @@ func TestGenerateTokenAcrossWorkspaces(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkBody(t, "plan body", string(p.Body), tt.want)
-			if p.URL != e.f.srv.URL+"/v1.0/myorg/GenerateToken" || p.Method != http.MethodPost {
+			if p.URL != e.emu.URL()+"/v1.0/myorg/GenerateToken" || p.Method != http.MethodPost {
 				t.Errorf("plan = %s %s", p.Method, p.URL)
 			}
 			if diff := cmp.Diff(tok.Items, p.Items); diff != "" {
@@ -122,9 +115,14 @@ func TestGenerateTokenAcrossWorkspaces(t *testing.T) {
 
 func TestLonePaginatedReportUsesV1Route(t *testing.T) {
 	t.Parallel()
+	// Power BI may give a paginated report a dataset; its reportType
+	// still marks it.
+	withDataset := answer(http.StatusOK, `{"id":"`+repWS2RDL+`","reportType":"PaginatedReport","name":"Statement","datasetId":"`+dsRLS2+`","datasetWorkspaceId":"`+testWS2+`",`+
+		`"embedUrl":"`+rdlEmbedURL(testWS2, repWS2RDL)+`&w=2&config=e30%3d"}`)
 	tests := []struct {
 		name     string
 		r        TokenRequest
+		report   *emulator.Answer // what Get Report answers, if not the emulator's own
 		ws       string
 		wantBody string
 	}{{
@@ -147,6 +145,7 @@ func TestLonePaginatedReportUsesV1Route(t *testing.T) {
 		name: "reportType alone marks it; other workspace; edit and targets do not apply",
 		r: TokenRequest{Items: []Item{rep(testWS2, repWS2RDL)}, AllowEdit: true, TargetWorkspaceIDs: []string{testWS2},
 			Identity: &Identity{Username: "alice", CustomData: "acme"}},
+		report:   &withDataset,
 		ws:       testWS2,
 		wantBody: `{"accessLevel":"View","identities":[{"username":"alice","customData":"acme","reports":["` + repWS2RDL + `"]}]}`,
 	}}
@@ -154,6 +153,9 @@ func TestLonePaginatedReportUsesV1Route(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
+			if tt.report != nil {
+				e.emu.SetAnswer(emulator.RouteGetReport, *tt.report)
+			}
 			tt.r.ProfileID = testProfile
 			tok, err := e.c.Issue(context.Background(), tt.r)
 			if err != nil {
@@ -161,18 +163,18 @@ func TestLonePaginatedReportUsesV1Route(t *testing.T) {
 			}
 			id := tt.r.Items[0].ID
 			wantPath := groupPath(tt.ws, "reports", id, "GenerateToken")
-			checkOnePost(t, e.f, wantPath)
-			checkBody(t, "body", e.f.lastBody(), tt.wantBody)
-			if got := e.f.genHeaders[0].Get(headerProfileID); got != testProfile {
+			mint := e.onlyMint(t, wantPath)
+			checkBody(t, "body", string(mint.Body), tt.wantBody)
+			if got := mint.Header.Get(headerProfileID); got != testProfile {
 				t.Errorf("profile header = %q", got)
 			}
 			for i, rep := range tok.Items {
-				want := Embedded{Kind: KindReport, ID: tt.r.Items[i].ID, Name: fakeReports[id].name, EmbedURL: embedURLFor(tt.ws, id), WorkspaceID: tt.ws}
-				if diff := cmp.Diff(want, rep); diff != "" {
+				want := Embedded{Kind: KindReport, ID: tt.r.Items[i].ID, Name: reportOf(t, id).Name, EmbedURL: rdlEmbedURL(tt.ws, id), WorkspaceID: tt.ws}
+				if diff := cmp.Diff(want, rep, ignoreEmbedConfig); diff != "" {
 					t.Errorf("report (-want +got):\n%s", diff)
 				}
 			}
-			if got := e.f.getsOf(groupPath(tt.ws, "datasets", dsRLS2)); got != 0 {
+			if got := e.calls(emulator.RouteGetDataset); got != 0 {
 				t.Errorf("dataset GETs for a paginated report = %d, want 0", got)
 			}
 			p, err := e.c.Plan(context.Background(), tt.r)
@@ -180,7 +182,7 @@ func TestLonePaginatedReportUsesV1Route(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkBody(t, "plan body", string(p.Body), tt.wantBody)
-			if p.URL != e.f.srv.URL+wantPath || p.ProfileID != testProfile {
+			if p.URL != e.emu.URL()+wantPath || p.ProfileID != testProfile {
 				t.Errorf("plan URL %s profile %q", p.URL, p.ProfileID)
 			}
 		})
@@ -221,7 +223,7 @@ func TestTokenPreconditionsPerDataset(t *testing.T) {
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}
-			if got := e.f.generatePosts(); got != 0 {
+			if got := e.generatePosts(); got != 0 {
 				t.Errorf("GenerateToken POSTs = %d, want 0", got)
 			}
 			var pe *PreconditionError
@@ -246,7 +248,7 @@ func TestRejectedTokenForgetsMetadataOfEveryWorkspace(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	r := TokenRequest{Items: []Item{rep(testWS, repSales), rep(testWS2, repWS2)}, Identity: &Identity{Username: "alice", Roles: []string{"Customer"}}}
-	e.f.push("generate", canned{status: 404, body: `{"error":{"code":"PowerBIEntityNotFound","message":"Get report failed"}}`})
+	e.emu.SetAnswer(emulator.RouteGenerateToken, times(1, answer(404, `{"error":{"code":"PowerBIEntityNotFound","message":"Get report failed"}}`)))
 	if _, err := e.c.Issue(context.Background(), r); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("err = %v, want ErrNotFound", err)
 	}
@@ -254,7 +256,7 @@ func TestRejectedTokenForgetsMetadataOfEveryWorkspace(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range []string{groupPath(testWS, "reports", repSales), groupPath(testWS2, "reports", repWS2), groupPath(testWS, "datasets", dsRLS), groupPath(testWS2, "datasets", dsRLS2)} {
-		if got := e.f.getsOf(p); got != 2 {
+		if got := e.gets(p); got != 2 {
 			t.Errorf("GETs of %s = %d, want 2 (refetched after the 404)", p, got)
 		}
 	}

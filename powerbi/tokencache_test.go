@@ -6,6 +6,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/embedgate/embedgate/emulator"
+	"github.com/embedgate/embedgate/internal/testkit"
 )
 
 func TestRefreshAt(t *testing.T) {
@@ -128,7 +131,7 @@ func TestTokenReusedUntilRefresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := e.f.generatePosts(); got != 1 {
+	if got := e.generatePosts(); got != 1 {
 		t.Errorf("POSTs = %d, want 1", got)
 	}
 	if !second.Cached || second.TokenID != first.TokenID || !second.Issued.Equal(first.Issued) {
@@ -145,22 +148,22 @@ func TestTokenReusedUntilRefresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := e.f.generatePosts(); got != 2 || other.Cached || other.TokenID == first.TokenID {
+	if got := e.generatePosts(); got != 2 || other.Cached || other.TokenID == first.TokenID {
 		t.Errorf("other user: POSTs = %d, Cached = %v, TokenID %s; want a new token", got, other.Cached, other.TokenID)
 	}
 
 	// Reused up to the refresh point, replaced from it on.
 	at := first.RefreshAt
 	e.clock.Advance(at.Sub(e.clock.Now()) - time.Nanosecond)
-	if tok := mustToken(t)(e.c.Issue(ctx, r)); !tok.Cached || e.f.generatePosts() != 2 {
-		t.Fatalf("just before the refresh point: Cached %v, POSTs %d; want the cached token", tok.Cached, e.f.generatePosts())
+	if tok := mustToken(t)(e.c.Issue(ctx, r)); !tok.Cached || e.generatePosts() != 2 {
+		t.Fatalf("just before the refresh point: Cached %v, POSTs %d; want the cached token", tok.Cached, e.generatePosts())
 	}
 	e.clock.Advance(time.Nanosecond)
 	fresh, err := e.c.Issue(ctx, r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := e.f.generatePosts(); got != 3 || fresh.Cached || fresh.TokenID == first.TokenID || !fresh.Issued.Equal(at) {
+	if got := e.generatePosts(); got != 3 || fresh.Cached || fresh.TokenID == first.TokenID || !fresh.Issued.Equal(at) {
 		t.Errorf("at the refresh point: POSTs = %d, Cached %v, Issued %v; want a new token issued %v", got, fresh.Cached, fresh.Issued, at)
 	}
 	if tok := mustToken(t)(e.c.Issue(ctx, r)); !tok.Cached || tok.TokenID != fresh.TokenID {
@@ -182,15 +185,15 @@ func TestItemTokenReused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := e.f.generatePosts(); got != 1 || !second.Cached || second.TokenID != first.TokenID {
+	if got := e.generatePosts(); got != 1 || !second.Cached || second.TokenID != first.TokenID {
 		t.Errorf("POSTs = %d, Cached %v; want one POST and the token from cache", got, second.Cached)
 	}
 	if second.Items[0].Name != "Sales overview" {
 		t.Errorf("a caller's change reached the cache: dashboard name %q", second.Items[0].Name)
 	}
 	r.Items = tileItem(testWS, dashSales, tileSales)
-	if tok := mustToken(t)(e.c.Issue(ctx, r)); tok.Cached || e.f.generatePosts() != 2 {
-		t.Errorf("tile: Cached %v, POSTs %d; want a token of its own", tok.Cached, e.f.generatePosts())
+	if tok := mustToken(t)(e.c.Issue(ctx, r)); tok.Cached || e.generatePosts() != 2 {
+		t.Errorf("tile: Cached %v, POSTs %d; want a token of its own", tok.Cached, e.generatePosts())
 	}
 }
 
@@ -206,21 +209,11 @@ func mustToken(t *testing.T) func(*EmbedToken, error) *EmbedToken {
 	}
 }
 
-// gateGenerate makes GenerateToken POSTs wait until the returned func is
-// called.
-func gateGenerate(f *fake) (release func()) {
-	gate := make(chan struct{})
-	f.mu.Lock()
-	f.genGate = gate
-	f.mu.Unlock()
-	return sync.OnceFunc(func() { close(gate) })
-}
-
 func TestConcurrentIdenticalRequestsShareOnePost(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	release := gateGenerate(e.f)
-	defer release()
+	gate := e.emu.Gate(emulator.RouteGenerateToken)
+	defer gate.Open()
 	const n = 8
 	var wg sync.WaitGroup
 	toks := make([]*EmbedToken, n)
@@ -228,10 +221,10 @@ func TestConcurrentIdenticalRequestsShareOnePost(t *testing.T) {
 	for i := range n {
 		wg.Go(func() { toks[i], errs[i] = e.c.Issue(context.Background(), req(repPlain)) })
 	}
-	waitFor(t, "all callers waiting on one POST", func() bool {
-		return e.c.mintSF.waiting.Load() == n && e.f.generatePosts() == 1
+	testkit.Eventually(t, "all callers waiting on one POST, held at Power BI", func() bool {
+		return e.c.mintSF.waiting.Load() == n && gate.Waiting() > 0
 	})
-	release()
+	gate.Open()
 	wg.Wait()
 	for i := range n {
 		if errs[i] != nil {
@@ -244,7 +237,7 @@ func TestConcurrentIdenticalRequestsShareOnePost(t *testing.T) {
 			t.Errorf("callers %d and 0 share their Reports", i)
 		}
 	}
-	if got := e.f.generatePosts(); got != 1 {
+	if got := e.generatePosts(); got != 1 {
 		t.Errorf("POSTs = %d, want 1", got)
 	}
 }
@@ -252,8 +245,8 @@ func TestConcurrentIdenticalRequestsShareOnePost(t *testing.T) {
 func TestCancelledCallerDoesNotCancelSharedMint(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	release := gateGenerate(e.f)
-	defer release()
+	gate := e.emu.Gate(emulator.RouteGenerateToken)
+	defer gate.Open()
 	ctx, cancel := context.WithCancel(context.Background())
 	impatient := make(chan error, 1)
 	go func() {
@@ -269,8 +262,8 @@ func TestCancelledCallerDoesNotCancelSharedMint(t *testing.T) {
 		tok, err := e.c.Issue(context.Background(), req(repPlain))
 		patient <- result{tok, err}
 	}()
-	waitFor(t, "both callers waiting on one POST", func() bool {
-		return e.c.mintSF.waiting.Load() == 2 && e.f.generatePosts() == 1
+	testkit.Eventually(t, "both callers waiting on one POST, held at Power BI", func() bool {
+		return e.c.mintSF.waiting.Load() == 2 && gate.Waiting() > 0
 	})
 	cancel()
 	select {
@@ -281,7 +274,7 @@ func TestCancelledCallerDoesNotCancelSharedMint(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the cancelled caller did not return while the POST was pending")
 	}
-	release()
+	gate.Open()
 	res := <-patient
 	if res.err != nil {
 		t.Fatalf("the other caller failed: %v", res.err)
@@ -289,29 +282,28 @@ func TestCancelledCallerDoesNotCancelSharedMint(t *testing.T) {
 	if tok := mustToken(t)(e.c.Issue(context.Background(), req(repPlain))); !tok.Cached || tok.TokenID != res.tok.TokenID {
 		t.Errorf("next call: Cached %v, TokenID %s; want the shared token from cache", tok.Cached, tok.TokenID)
 	}
-	if got := e.f.generatePosts(); got != 1 {
+	if got := e.generatePosts(); got != 1 {
 		t.Errorf("POSTs = %d, want 1", got)
 	}
 }
 
 func TestFailedMintNotCached(t *testing.T) {
 	t.Parallel()
-	unavailable := canned{status: 503, body: `{"error":{"code":"ServiceUnavailable","message":"try later"}}`}
 	tests := []struct {
-		name    string
-		answers []canned
-		want    error
+		name   string
+		answer emulator.Answer
+		want   error
 	}{
-		{"503 after the retry", []canned{unavailable, unavailable}, ErrUnavailable},
-		{"400", []canned{{status: 400, body: `{"error":{"code":"InvalidRequest","message":"no"}}`}}, ErrBadRequest},
-		{"429", []canned{{status: 429, body: `{"error":{"code":"TooManyRequests"}}`, header: map[string]string{"Retry-After": "5"}}}, ErrThrottled},
+		{"503 after the retry", times(2, answer(503, `{"error":{"code":"ServiceUnavailable","message":"try later"}}`)), ErrUnavailable},
+		{"400", times(1, answer(400, `{"error":{"code":"InvalidRequest","message":"no"}}`)), ErrBadRequest},
+		{"429", times(1, answer(429, `{"error":{"code":"TooManyRequests"}}`, "Retry-After", "5")), ErrThrottled},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
 			ctx := context.Background()
-			e.f.push("generate", tt.answers...)
+			e.emu.SetAnswer(emulator.RouteGenerateToken, tt.answer)
 			if _, err := e.c.Issue(ctx, req(repPlain)); !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
@@ -319,8 +311,8 @@ func TestFailedMintNotCached(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := len(tt.answers) + 1; tok.Cached || e.f.generatePosts() != want {
-				t.Errorf("after the failure: Cached %v, POSTs %d; want a new POST (%d in all)", tok.Cached, e.f.generatePosts(), want)
+			if want := tt.answer.Times + 1; tok.Cached || e.generatePosts() != want {
+				t.Errorf("after the failure: Cached %v, POSTs %d; want a new POST (%d in all)", tok.Cached, e.generatePosts(), want)
 			}
 		})
 	}
@@ -343,7 +335,7 @@ func TestTokenCacheDisabled(t *testing.T) {
 		}
 		seen[tok.TokenID] = true
 	}
-	if got := e.f.generatePosts(); got != 3 {
+	if got := e.generatePosts(); got != 3 {
 		t.Errorf("POSTs = %d, want 3", got)
 	}
 }
