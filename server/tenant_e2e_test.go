@@ -402,19 +402,14 @@ func TestMetrics(t *testing.T) {
 func TestPreflightAtStartAndReload(t *testing.T) {
 	t.Parallel()
 	s := startStack(t, stackOptions{metrics: true, preflight: true})
-	waitUntil := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting until %s; logs:\n%s", what, s.logs.String())
-			}
-			time.Sleep(10 * time.Millisecond)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logs:\n%s", s.logs.String())
 		}
-	}
+	})
 	// testPolicy's finance tenant lives in a workspace the demo app has no
 	// role in; leaky's model enforces no RLS.
-	waitUntil("the preflight counts two problems", func() bool { return strings.Contains(s.scrape(t), "embedgate_preflight_problems 2") })
+	testkit.Eventually(t, "the preflight to count two problems", func() bool { return strings.Contains(s.scrape(t), "embedgate_preflight_problems 2") })
 	if !strings.Contains(s.logs.String(), "preflight: tenant finance: workspace a0000000-0000-4000-8000-000000000009") {
 		t.Errorf("the finding is not logged")
 	}
@@ -429,5 +424,5 @@ func TestPreflightAtStartAndReload(t *testing.T) {
 		t.Fatal("the policy edit changed nothing")
 	}
 	writeFile(t, s.dir, "policy.yaml", fixed)
-	waitUntil("the reload's preflight clears the count", func() bool { return strings.Contains(s.scrape(t), "embedgate_preflight_problems 0") })
+	testkit.Eventually(t, "the reload's preflight to clear the count", func() bool { return strings.Contains(s.scrape(t), "embedgate_preflight_problems 0") })
 }
