@@ -310,14 +310,7 @@ func auditLine(on bool) string {
 // URI SANs.
 func (s *stack) clientCert(t testing.TB, uris ...string) *tls.Certificate {
 	t.Helper()
-	kp, err := s.ca.IssueClient(uris...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := kp.TLSCertificate()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := server.IssueClientCert(t, s.ca, uris...)
 	return &c
 }
 

@@ -131,10 +131,11 @@ tenants:
 	return &testServer{addr: lis.Addr().String(), ca: ca, logs: logs, cfg: cfg, srv: srv, stop: stop}
 }
 
-// dialTLS connects with a client certificate whose URI SANs are uris.
-func (ts *testServer) dialTLS(t *testing.T, uris ...string) embedgatev1.EmbedTokenServiceClient {
+// IssueClientCert issues a caller certificate from ca with the given URI
+// SANs. Exported (test-only) so the package's external tests share it.
+func IssueClientCert(t testing.TB, ca *devpki.CA, uris ...string) tls.Certificate {
 	t.Helper()
-	kp, err := ts.ca.IssueClient(uris...)
+	kp, err := ca.IssueClient(uris...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,6 +143,13 @@ func (ts *testServer) dialTLS(t *testing.T, uris ...string) embedgatev1.EmbedTok
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cert
+}
+
+// dialTLS connects with a client certificate whose URI SANs are uris.
+func (ts *testServer) dialTLS(t *testing.T, uris ...string) embedgatev1.EmbedTokenServiceClient {
+	t.Helper()
+	cert := IssueClientCert(t, ts.ca, uris...)
 	return ts.dial(t, credentials.NewTLS(&tls.Config{
 		RootCAs: ts.ca.Pool(), ServerName: "localhost", Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
 	}))

@@ -39,14 +39,7 @@ func TestTLSRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kp, err := ca2.IssueClient(testCaller)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert2, err := kp.TLSCertificate()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert2 := IssueClientCert(t, ca2, testCaller)
 	second := func() error {
 		return call(ts.dial(t, credentials.NewTLS(&tls.Config{
 			RootCAs: ts.ca.Pool(), ServerName: "localhost", Certificates: []tls.Certificate{cert2}, MinVersion: tls.VersionTLS12,
@@ -89,14 +82,7 @@ func TestTLSRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	leaf := parsed.SerialNumber
-	kp1, err := ts.ca.IssueClient(testCaller)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert1, err := kp1.TLSCertificate()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert1 := IssueClientCert(t, ts.ca, testCaller)
 	// New connections get the rotated certificate once the watch has read it.
 	testkit.Eventually(t, "new connections get the rotated certificate", func() bool {
 		var mu sync.Mutex
