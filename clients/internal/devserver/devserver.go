@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/embedgate/embedgate/internal/devpki"
+	"github.com/embedgate/embedgate/internal/testkit"
 )
 
 // The identities and ids of the test world (the emulator's demo fixture).
@@ -87,7 +88,7 @@ type Server struct {
 	// ServerID is the SPIFFE ID of the dev server's certificate.
 	ServerID string
 
-	log *lockedBuffer
+	log *testkit.Buffer
 }
 
 // File returns the path of a file in the dev folder.
@@ -167,7 +168,7 @@ func Start(t testing.TB) *Server {
 		t.Fatal(err)
 	}
 
-	s := &Server{Dir: dir, log: &lockedBuffer{}}
+	s := &Server{Dir: dir, log: &testkit.Buffer{}}
 	cmd := exec.Command(bin, "serve", "--dev", "--dev-dir", dir, "--dev-listen", "127.0.0.1:0")
 	cmd.Stderr = s.log
 	stdout, err := cmd.StdoutPipe()
@@ -274,21 +275,4 @@ func (s *Server) Lookup(ctx context.Context, tokenID string) (Grant, error) {
 	}
 	var g Grant
 	return g, json.NewDecoder(resp.Body).Decode(&g)
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
