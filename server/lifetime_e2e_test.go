@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,27 +10,13 @@ import (
 
 	"github.com/embedgate/embedgate/emulator"
 	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
+	"github.com/embedgate/embedgate/internal/testkit"
 )
 
 // simClock is the simulated time the emulator (Entra's token expiry, Power
 // BI's embed-token expiry) and the gateway (Entra token age, token cache)
-// share in these tests: real time plus an offset the test advances.
-type simClock struct {
-	mu     sync.Mutex
-	offset time.Duration
-}
-
-func (c *simClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.offset)
-}
-
-func (c *simClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.offset += d
-}
+// share in these tests: it starts now and moves only when the test moves it.
+func simClock() *testkit.Clock { return testkit.NewClock(time.Now()) }
 
 func entraCalls(emu *emulator.Server) int64 { return emu.Counters()[emulator.RouteEntraToken] }
 
@@ -41,7 +26,7 @@ func entraCalls(emu *emulator.Server) int64 { return emu.Counters()[emulator.Rou
 // one Entra call; asking again costs none.
 func TestLifetimeHoldsAsTheEntraTokenAges(t *testing.T) {
 	t.Parallel()
-	clock := &simClock{}
+	clock := simClock()
 	s := startStack(t, stackOptions{now: clock.Now}) // Entra tokens live 3599 s
 	ask := func(user string) time.Duration {
 		t.Helper()
@@ -75,11 +60,11 @@ func TestLifetimeHoldsAsTheEntraTokenAges(t *testing.T) {
 // issue time.
 func TestShortEntraTokensCauseNoStorm(t *testing.T) {
 	t.Parallel()
-	clock := &simClock{}
+	clock := simClock()
 	s := startStack(t, stackOptions{now: clock.Now, faults: emulator.Faults{TokenLifetime: 4 * time.Minute}})
-	if err := waitEntraWarm(s); err != nil {
-		t.Fatal(err)
-	}
+	// The server's first sign-in done, the counts that follow are the
+	// requests' own.
+	testkit.Eventually(t, "the server's first sign-in", func() bool { return entraCalls(s.emu) > 0 })
 	before := entraCalls(s.emu)
 	const requests, every = 80, 15 * time.Second // 20 minutes of traffic
 	for i := range requests {
@@ -101,19 +86,6 @@ func TestShortEntraTokensCauseNoStorm(t *testing.T) {
 	}
 }
 
-// waitEntraWarm waits until the server's first sign-in is done, so that the
-// counts that follow are the requests' own.
-func waitEntraWarm(s *stack) error {
-	deadline := time.Now().Add(20 * time.Second)
-	for entraCalls(s.emu) == 0 {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no Entra sign-in within 20s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return nil
-}
-
 // TestMicrosoftRefreshGuidance plays the JavaScript client guidance for two
 // hours of simulated time: check every 30 s, and ask for a new token when 10
 // minutes or less remain. Every token it gets has more than 10 minutes
@@ -125,7 +97,7 @@ func TestMicrosoftRefreshGuidance(t *testing.T) {
 	for _, lifetime := range []time.Duration{30 * time.Minute, 60 * time.Minute} {
 		t.Run(lifetime.String(), func(t *testing.T) {
 			t.Parallel()
-			clock := &simClock{}
+			clock := simClock()
 			s := startStack(t, stackOptions{now: clock.Now, faults: emulator.Faults{RandomTokenLifetime: true}})
 			req := &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice@acme.example", ReportIds: []string{salesReport}, Lifetime: durationpb.New(lifetime)}
 			var expire time.Time
