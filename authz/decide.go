@@ -173,10 +173,9 @@ func notAllowed(k Kind) error {
 
 // identity expands the tenant's rls block for one user.
 func (r *rls) identity(user, tenantKey, rule string) (*Identity, *Denial) {
-	expand := strings.NewReplacer("{user}", user, "{tenant}", tenantKey)
 	id := &Identity{
-		Username:   expand.Replace(r.username),
-		CustomData: expand.Replace(r.customData),
+		Username:   r.username.expand(user, tenantKey),
+		CustomData: r.customData.expand(user, tenantKey),
 		Roles:      slices.Clone(r.roles),
 		WithoutRLS: slices.Clone(r.withoutRLS),
 	}

@@ -112,8 +112,8 @@ func (t *tenant) listed(k Kind) list {
 type rls struct {
 	roles        []string
 	datasetRoles map[string][]string // nil when none
-	username     string
-	customData   string
+	username     template
+	customData   template
 	withoutRLS   []string // lower case
 }
 
@@ -241,7 +241,7 @@ func (f *policyFile) compile(ver string) *Policy {
 			pt.defaultLifetime = *t.DefaultLifetime
 		}
 		if r := t.RLS; r != nil {
-			pt.rls = &rls{roles: slices.Clone(r.Roles), username: DefaultUsernameTemplate, customData: r.CustomData}
+			pt.rls = &rls{roles: slices.Clone(r.Roles), username: parseTemplate(DefaultUsernameTemplate), customData: parseTemplate(r.CustomData)}
 			for ds, roles := range r.DatasetRoles {
 				if pt.rls.datasetRoles == nil {
 					pt.rls.datasetRoles = make(map[string][]string, len(r.DatasetRoles))
@@ -252,7 +252,7 @@ func (f *policyFile) compile(ver string) *Policy {
 				pt.rls.withoutRLS = append(pt.rls.withoutRLS, strings.ToLower(id))
 			}
 			if r.Username != nil {
-				pt.rls.username = *r.Username
+				pt.rls.username = parseTemplate(*r.Username)
 			}
 		}
 		b, _ := json.Marshal(t) // cannot fail: strings, bools, durations, slices and maps of them

@@ -289,7 +289,7 @@ func checkLifetime(d time.Duration) error {
 	return nil
 }
 
-// placeholders are the only template placeholders; templateReplacer expands them.
+// placeholders are the only template placeholders; template.expand fills them.
 var placeholders = []string{"{user}", "{tenant}"}
 
 // checkTemplate rejects any brace that is not part of a known placeholder, so that a

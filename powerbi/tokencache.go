@@ -4,9 +4,11 @@ import (
 	"container/list"
 	"context"
 	"crypto/sha256"
-	"encoding/json"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -70,18 +72,80 @@ func RefreshAt(issued, expiration time.Time) time.Time {
 	return at.Truncate(time.Second)
 }
 
-// grantKey identifies a request's grant: the sha256 of the canonical JSON of
-// the operation and the whole request.
+// grantKey identifies a request's grant: the sha256 of a canonical encoding
+// of the whole request.
 type grantKey [sha256.Size]byte
 
-// grantKeyOf keys every field of the request exactly as given (report order,
-// as the token lists reports in request order; the case of ids; role order;
-// nil versus empty target workspaces), so that two requests share a token
-// only if they would make the same POST. DatasetRoles is a map, which
-// encoding/json writes with sorted keys.
+// grantKeyOf keys every field of the request exactly as given (item order,
+// as the token lists items in request order; the case of ids; role order; nil
+// versus empty target workspaces; DatasetRoles in key order), so that two
+// requests share a token only if they would make the same POST. Each value is
+// written with its length, so no two requests encode alike. A field added to
+// TokenRequest must be written here: TestGrantKeyCoversEveryField changes
+// every field by reflection and fails on one that does not change the key.
 func grantKeyOf(r TokenRequest) grantKey {
-	b, _ := json.Marshal(r) // cannot fail: requests hold strings, slices, maps of them, ints, bools and durations
-	return sha256.Sum256(b)
+	var k keyWriter
+	k.h = sha256.New()
+	k.str(r.ProfileID)
+	k.int(int64(len(r.Items)))
+	for _, it := range r.Items {
+		k.int(int64(it.Kind))
+		k.str(it.ID)
+		k.str(it.WorkspaceID)
+		k.str(it.DashboardID)
+	}
+	k.strs(r.TargetWorkspaceIDs)
+	k.bool(r.AllowEdit)
+	k.int(int64(r.Lifetime))
+	k.bool(r.Identity != nil)
+	if id := r.Identity; id != nil {
+		k.str(id.Username)
+		k.str(id.CustomData)
+		k.strs(id.Roles)
+		k.bool(id.DatasetRoles != nil)
+		k.int(int64(len(id.DatasetRoles)))
+		for _, ds := range slices.Sorted(maps.Keys(id.DatasetRoles)) {
+			k.str(ds)
+			k.strs(id.DatasetRoles[ds])
+		}
+		k.strs(id.WithoutRLS)
+	}
+	var key grantKey
+	k.h.Sum(key[:0])
+	return key
+}
+
+// keyWriter writes length-prefixed values into a hash.
+type keyWriter struct {
+	h   hash.Hash
+	buf [binary.MaxVarintLen64]byte
+}
+
+func (k *keyWriter) int(v int64) { k.h.Write(k.buf[:binary.PutVarint(k.buf[:], v)]) }
+
+func (k *keyWriter) str(s string) {
+	k.int(int64(len(s)))
+	k.h.Write([]byte(s))
+}
+
+func (k *keyWriter) bool(b bool) {
+	if b {
+		k.int(1)
+	} else {
+		k.int(0)
+	}
+}
+
+// strs writes a list, telling nil from empty.
+func (k *keyWriter) strs(s []string) {
+	if s == nil {
+		k.int(-1)
+		return
+	}
+	k.int(int64(len(s)))
+	for _, v := range s {
+		k.str(v)
+	}
 }
 
 // Issue mints one embed token for r (see plan for the route each kind

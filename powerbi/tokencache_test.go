@@ -3,6 +3,7 @@ package powerbi
 import (
 	"context"
 	"errors"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -367,4 +368,62 @@ func TestTokenCacheBounded(t *testing.T) {
 	if got := c.size(); got != 3 {
 		t.Errorf("size = %d, want 3", got)
 	}
+}
+
+// TestGrantKeyCoversEveryField changes every field of a full TokenRequest by
+// reflection, one at a time, down into its items and identity, and fails on a
+// field whose change leaves the key as it was: two requests that differ in it
+// would share a token. A field added to TokenRequest without a line in
+// grantKeyOf fails here.
+func TestGrantKeyCoversEveryField(t *testing.T) {
+	t.Parallel()
+	full := func() TokenRequest {
+		return TokenRequest{
+			ProfileID:          testProfile,
+			Items:              []Item{{Kind: KindTile, ID: tileSales, WorkspaceID: testWS, DashboardID: dashSales}},
+			TargetWorkspaceIDs: []string{testWS},
+			AllowEdit:          false,
+			Lifetime:           time.Hour,
+			Identity: &Identity{Username: "alice", CustomData: "acme", Roles: []string{"A"},
+				DatasetRoles: map[string][]string{dsRLS: {"EU"}}, WithoutRLS: []string{repPlain}},
+		}
+	}
+	base := grantKeyOf(full())
+	var walk func(path string, get func(*TokenRequest) reflect.Value)
+	walk = func(path string, get func(*TokenRequest) reflect.Value) {
+		r := full()
+		f := get(&r)
+		switch f.Kind() {
+		case reflect.Struct:
+			for i := range f.NumField() {
+				name := f.Type().Field(i).Name
+				walk(path+"."+name, func(r *TokenRequest) reflect.Value { return get(r).Field(i) })
+			}
+			return
+		case reflect.Pointer:
+			walk(path, func(r *TokenRequest) reflect.Value { return get(r).Elem() })
+			f.Set(reflect.Zero(f.Type())) // and nil itself is a change
+		case reflect.Slice:
+			if f.Len() > 0 && f.Index(0).Kind() == reflect.Struct {
+				walk(path+"[0]", func(r *TokenRequest) reflect.Value { return get(r).Index(0) })
+			}
+			f.Set(reflect.Append(f, f.Index(0)))
+		case reflect.Map:
+			for _, k := range f.MapKeys() {
+				f.SetMapIndex(k, reflect.ValueOf([]string{"changed"}))
+			}
+		case reflect.String:
+			f.SetString(f.String() + "x")
+		case reflect.Bool:
+			f.SetBool(!f.Bool())
+		case reflect.Int, reflect.Int64:
+			f.SetInt(f.Int() + 1)
+		default:
+			t.Fatalf("%s: a %s field: teach this test (and grantKeyOf) about it", path, f.Kind())
+		}
+		if grantKeyOf(r) == base {
+			t.Errorf("changing %s leaves the grant key as it was", path)
+		}
+	}
+	walk("TokenRequest", func(r *TokenRequest) reflect.Value { return reflect.ValueOf(r).Elem() })
 }

@@ -91,9 +91,11 @@ func (s *embedService) issue(ctx context.Context, areq authz.Request) (*powerbi.
 		return nil, errorStatus(err).Err()
 	}
 	areq.Caller = caller
+	// The request passed validation: its tenant may join the call record.
 	grant, err := s.policy.Current().Decide(areq)
 	if err != nil {
 		st := errorStatus(err)
+		logging.AddFields(ctx, logging.Fields{"tenant", areq.Tenant})
 		s.audit.denied(ctx, areq, err, st)
 		s.metrics.decision(outcomeDenied, st.Code())
 		return nil, st.Err()
@@ -101,14 +103,12 @@ func (s *embedService) issue(ctx context.Context, areq authz.Request) (*powerbi.
 	tok, err := s.gateway.Issue(ctx, tokenRequest(grant))
 	if err != nil {
 		st := errorStatus(err)
-		if id := powerbi.RequestIDOf(err); id != "" {
-			logging.AddFields(ctx, logging.Fields{"pbi_request_id", id})
-		}
+		logging.AddFields(ctx, logging.Fields{"tenant", areq.Tenant, "pbi_request_id", powerbi.RequestIDOf(err)})
 		s.audit.failed(ctx, areq, grant, err, st)
 		s.metrics.decision(outcomeFailed, st.Code())
 		return nil, st.Err()
 	}
-	logging.AddFields(ctx, logging.Fields{"token_id", tok.TokenID, "pbi_request_id", tok.RequestID})
+	logging.AddFields(ctx, logging.Fields{"tenant", areq.Tenant, "token_id", tok.TokenID, "pbi_request_id", tok.RequestID})
 	s.audit.allowed(ctx, areq, grant, tok)
 	s.metrics.decision(outcomeAllowed, codes.OK)
 	s.metrics.token(tok)

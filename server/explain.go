@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -32,6 +33,7 @@ func (s *embedService) ExplainEmbedToken(ctx context.Context, req *embedgatev1.E
 		return nil, status.Error(codes.InvalidArgument, "request: one of embed_token or dashboard_embed_token is required")
 	}
 	areq.Caller = caller
+	logging.AddFields(ctx, logging.Fields{"tenant", areq.Tenant})
 	policy := s.policy.Current()
 	resp := &embedgatev1.ExplainEmbedTokenResponse{Caller: caller, PolicyVersion: policy.Version()}
 	grant, err := policy.Decide(areq)

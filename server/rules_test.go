@@ -1,7 +1,12 @@
 package server
 
 import (
+	"sync/atomic"
 	"testing"
+
+	"buf.build/go/protovalidate"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	validatepb "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"google.golang.org/protobuf/proto"
@@ -53,12 +58,48 @@ func TestRequestRulesAgree(t *testing.T) {
 	}
 	// Uniqueness ignores case in both: a case-sensitive `unique` would let
 	// through what Decide refuses.
-	if rep.GetUnique() || len(reports.GetCel()) != 1 || reports.GetCel()[0].GetExpression() != "this.map(id, id.lowerAscii()).unique()" {
+	if rep.GetUnique() || len(reports.GetCel()) != 1 || reports.GetCel()[0].GetExpression() != "size(this) < 2 || this.map(id, id.lowerAscii()).unique()" {
 		t.Errorf("report_ids: unique %v, CEL %v; want uniqueness ignoring case, as authz", rep.GetUnique(), reports.GetCel())
 	}
 	dash := rules(&embedgatev1.GenerateDashboardEmbedTokenRequest{}, "dashboard_id").GetString()
 	tile := rules(&embedgatev1.GenerateDashboardEmbedTokenRequest{}, "tile_id").GetString()
 	if !dash.GetUuid() || !tile.GetUuid() {
 		t.Errorf("dashboard_id uuid %v, tile_id uuid %v; authz wants uuids", dash.GetUuid(), tile.GetUuid())
+	}
+}
+
+// countingValidator counts the rule evaluations it makes.
+type countingValidator struct {
+	protovalidate.Validator
+	n atomic.Int64
+}
+
+func (c *countingValidator) Validate(m proto.Message, opts ...protovalidate.ValidationOption) error {
+	c.n.Add(1)
+	return c.Validator.Validate(m, opts...)
+}
+
+// TestValidatorKeepsOnlyPasses: a request seen valid is not evaluated again;
+// an invalid one is evaluated (and refused) every time.
+func TestValidatorKeepsOnlyPasses(t *testing.T) {
+	t.Parallel()
+	pv, err := protovalidate.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cv := &countingValidator{Validator: pv}
+	val := newValidator(cv)
+	good := &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice", ReportIds: []string{"a1000000-0000-4000-8000-000000000001"}}
+	bad := &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice", ReportIds: []string{"a1000000-0000-4000-8000-000000000001", "A1000000-0000-4000-8000-000000000001"}}
+	for range 3 {
+		if err := val.validate(good); err != nil {
+			t.Fatal(err)
+		}
+		if err := val.validate(bad); status.Code(err) != codes.InvalidArgument {
+			t.Fatalf("a repeated id differing in case: %v, want InvalidArgument", err)
+		}
+	}
+	if got := cv.n.Load(); got != 1+3 {
+		t.Errorf("evaluations = %d, want 1 for the valid request and 3 for the invalid one", got)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/embedgate/embedgate/authz"
 	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
+	"github.com/embedgate/embedgate/internal/logwriter"
 	"github.com/embedgate/embedgate/powerbi"
 )
 
@@ -55,7 +56,11 @@ func Run(ctx context.Context, cfg *Config, opts RunOptions) error {
 			return fmt.Errorf("audit_file: %w", err)
 		}
 		defer f.Close()
-		auditLog = slog.New(slog.NewJSONHandler(f, nil))
+		// Batched, and flushed when Run returns (after the drain): every
+		// record of every call reaches the file, in order.
+		w := logwriter.New(f)
+		defer w.Close()
+		auditLog = slog.New(slog.NewJSONHandler(w, nil))
 	}
 	var metrics *Metrics
 	var metricsLis net.Listener

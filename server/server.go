@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -110,6 +111,9 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	c := newChain(logger, opts.Metrics, authenticator{trustDomain: td, mesh: mesh}, newCallerLimits(opts.Policy), validator, now)
 	gs := grpc.NewServer(append(serverOpts,
 		grpc.ConnectionTimeout(handshakeTimeout),
+		// Calls run on a pool of goroutines whose stacks have already grown,
+		// instead of a new goroutine per call growing its stack each time.
+		grpc.NumStreamWorkers(uint32(4*runtime.GOMAXPROCS(0))),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: 30 * time.Minute, MaxConnectionAgeGrace: cfg.ShutdownGrace}),
 		grpc.ChainUnaryInterceptor(c.unary...),

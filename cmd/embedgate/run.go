@@ -6,8 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
 
 	"github.com/embedgate/embedgate/internal/buildinfo"
+	"github.com/embedgate/embedgate/internal/logwriter"
 	"github.com/embedgate/embedgate/server"
 )
 
@@ -21,6 +24,9 @@ commands:
   emulator [flags]        run the Entra ID + Power BI emulator alone (see emulator/README.md)
   version                 print the version, commit, date and Go version
 `
+
+// defaultGCPercent is serve's GOGC when the environment sets none.
+const defaultGCPercent = 400
 
 // errUsage marks a command line that could not be understood.
 var errUsage = errors.New("see 'embedgate help'")
@@ -71,7 +77,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger, err := server.NewLogger(stderr, cfg.Log)
+	// The heap is small and short-lived per call: collect less often than
+	// Go's default unless the operator says otherwise (GOGC; GOMEMLIMIT stays
+	// the ceiling).
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
+	// Records are written in batches; whatever is buffered goes out when Run
+	// returns, after the last call has drained.
+	out := logwriter.New(stderr)
+	defer out.Close()
+	logger, err := server.NewLogger(out, cfg.Log)
 	if err != nil {
 		return err
 	}

@@ -925,13 +925,13 @@ var File_embedgate_v1_embed_token_proto protoreflect.FileDescriptor
 
 const file_embedgate_v1_embed_token_proto_rawDesc = "" +
 	"\n" +
-	"\x1eembedgate/v1/embed_token.proto\x12\fembedgate.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\x03\n" +
+	"\x1eembedgate/v1/embed_token.proto\x12\fembedgate.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd2\x03\n" +
 	"\x19GenerateEmbedTokenRequest\x12I\n" +
 	"\x06tenant\x18\x01 \x01(\tB1\xbaH.r,\x10\x01\x18?2&^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$R\x06tenant\x120\n" +
-	"\x04user\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18\x80\x022\x10^[^\\p{Z}\\p{C}]+$R\x04user\x12\x98\x01\n" +
+	"\x04user\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18\x80\x022\x10^[^\\p{Z}\\p{C}]+$R\x04user\x12\xac\x01\n" +
 	"\n" +
-	"report_ids\x18\x03 \x03(\tBy\xbaHv\xba\x01e\n" +
-	"\x11report_ids.unique\x12(report ids must be unique, ignoring case\x1a&this.map(id, id.lowerAscii()).unique()\x92\x01\v\b\x01\x102\"\x05r\x03\xb0\x01\x01R\treportIds\x12\x1d\n" +
+	"report_ids\x18\x03 \x03(\tB\x8c\x01\xbaH\x88\x01\xba\x01w\n" +
+	"\x11report_ids.unique\x12(report ids must be unique, ignoring case\x1a8size(this) < 2 || this.map(id, id.lowerAscii()).unique()\x92\x01\v\b\x01\x102\"\x05r\x03\xb0\x01\x01R\treportIds\x12\x1d\n" +
 	"\n" +
 	"allow_edit\x18\x04 \x01(\bR\tallowEdit\x12G\n" +
 	"\blifetime\x18\x05 \x01(\v2\x19.google.protobuf.DurationB\x10\xbaH\r\xaa\x01\n" +

@@ -1,0 +1,199 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/embedgate/embedgate/emulator"
+	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
+	"github.com/embedgate/embedgate/internal/devpki"
+)
+
+// Throughput benchmark parameters: 16 calls in flight, rounds of 2 s, each
+// server measured three times, interleaved, so that the machine's noise hits
+// both alike.
+const (
+	tpConcurrency = 16
+	tpRound       = 2 * time.Second
+	tpRounds      = 3
+)
+
+// BenchmarkCachedThroughput is Embedgate's hot path against the floor, in
+// one run: the real `embedgate serve` (logs and audit written to files) and a
+// bare grpc-go server with the same mTLS answering a 1.5 KB message
+// (server/testdata/bareserver), each a process on one core (GOMAXPROCS=1,
+// pinned to CPU 0 with taskset when there is one), loaded by this process
+// (pinned to CPU 1) with 16 concurrent calls of a grant the token cache
+// holds. It reports each one's calls per second and their ratio, the median
+// of the rounds' ratios: the cost of Embedgate's chain, policy decision,
+// token cache and records over gRPC with mTLS.
+func BenchmarkCachedThroughput(b *testing.B) {
+	if runtime.NumCPU() < 2 {
+		b.Skip("needs two CPUs: one for the servers, one for the load")
+	}
+	dir := b.TempDir()
+	build := func(name, pkg string) string {
+		out := filepath.Join(dir, name)
+		if msg, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
+			b.Fatalf("go build %s: %v\n%s", pkg, err, msg)
+		}
+		return out
+	}
+	embedgate := build("embedgate", "github.com/embedgate/embedgate/cmd/embedgate")
+	bare := build("bareserver", "github.com/embedgate/embedgate/server/testdata/bareserver")
+
+	emu, err := emulator.Start(context.Background(), emulator.Config{})
+	must(b, err)
+	b.Cleanup(func() { emu.Close() })
+	ca, err := devpki.NewCA("bench CA")
+	must(b, err)
+	must(b, ca.WriteFiles(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca-key.pem")))
+	srvPair, err := ca.IssueServer("localhost", "127.0.0.1")
+	must(b, err)
+	must(b, srvPair.WriteFiles(filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem")))
+	writeFile(b, dir, "client-secret", clientSecret+"\n")
+	writeFile(b, dir, "emulator-ca.pem", string(emu.CACertPEM()))
+	writeFile(b, dir, "policy.yaml", testPolicy)
+	writeFile(b, dir, "config.yaml", `
+listen: 127.0.0.1:0
+tls:
+  cert_file: server.pem
+  key_file: server-key.pem
+  client_ca_file: ca.pem
+powerbi:
+  authority_host: `+emu.URL()+`
+  api_url: `+emu.URL()+`
+  ca_file: emulator-ca.pem
+  tenant_id: `+entraTenant+`
+  client_id: `+clientID+`
+  client_secret_file: client-secret
+policy_file: policy.yaml
+audit_file: log/audit.jsonl   # not in the config's folder, which is watched
+preflight: false
+`)
+	must(b, os.Mkdir(filepath.Join(dir, "log"), 0o700))
+
+	pin := func(cpu string, args ...string) []string {
+		if _, err := exec.LookPath("taskset"); err == nil {
+			return append([]string{"taskset", "-c", cpu}, args...)
+		}
+		return args
+	}
+	start := func(name string, logFile string, addrOf func() (string, bool), args ...string) string {
+		log, err := os.Create(filepath.Join(dir, logFile))
+		must(b, err)
+		b.Cleanup(func() { log.Close() })
+		argv := pin("0", args...)
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+		cmd.Stdout, cmd.Stderr = log, log
+		must(b, cmd.Start())
+		b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if addr, ok := addrOf(); ok {
+				return addr
+			}
+			if time.Now().After(deadline) {
+				data, _ := os.ReadFile(filepath.Join(dir, logFile))
+				b.Fatalf("%s did not start:\n%s", name, data)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	egAddr := start("embedgate", "embedgate.log", func() (string, bool) { return servingAddr(filepath.Join(dir, "embedgate.log")) },
+		embedgate, "serve", "--config", filepath.Join(dir, "config.yaml"))
+	bareAddr := start("bareserver", "bare.log", func() (string, bool) {
+		data, err := os.ReadFile(filepath.Join(dir, "bare.addr"))
+		return string(data), err == nil
+	}, bare, "-cert", filepath.Join(dir, "server.pem"), "-key", filepath.Join(dir, "server-key.pem"), "-ca", filepath.Join(dir, "ca.pem"), "-addr-file", filepath.Join(dir, "bare.addr"))
+
+	// The load runs on the other CPU.
+	if _, err := exec.LookPath("taskset"); err == nil {
+		if msg, err := exec.Command("taskset", "-a", "-p", "-c", "1", strconv.Itoa(os.Getpid())).CombinedOutput(); err != nil {
+			b.Logf("could not pin the load to CPU 1: %v %s", err, msg)
+		}
+	}
+	s := &stack{ca: ca}
+	cert := s.clientCert(b, frontend)
+	s.addr = egAddr
+	egClient := embedgatev1.NewEmbedTokenServiceClient(s.dial(b, cert))
+	s.addr = bareAddr
+	bareClient := embedgatev1.NewEmbedTokenServiceClient(s.dial(b, cert))
+	req := &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice@acme.example", ReportIds: []string{salesReport}}
+	for _, c := range []embedgatev1.EmbedTokenServiceClient{egClient, bareClient} {
+		if _, err := c.GenerateEmbedToken(context.Background(), req); err != nil { // warm: sign-in, metadata, the cached grant
+			b.Fatal(err)
+		}
+	}
+
+	round := func(c embedgatev1.EmbedTokenServiceClient) float64 {
+		var calls atomic.Int64
+		var wg sync.WaitGroup
+		stop := time.Now().Add(tpRound)
+		for range tpConcurrency {
+			wg.Go(func() {
+				for time.Now().Before(stop) {
+					if _, err := c.GenerateEmbedToken(context.Background(), req); err != nil {
+						b.Error(err)
+						return
+					}
+					calls.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		return float64(calls.Load()) / tpRound.Seconds()
+	}
+	var bareRates, egRates, ratios []float64
+	b.ResetTimer()
+	for range tpRounds {
+		br := round(bareClient)
+		er := round(egClient)
+		bareRates, egRates, ratios = append(bareRates, br), append(egRates, er), append(ratios, er/br)
+	}
+	b.StopTimer()
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(median(bareRates), "bare-calls/s")
+	b.ReportMetric(median(egRates), "embedgate-calls/s")
+	b.ReportMetric(median(ratios), "embedgate/bare")
+	b.Logf("rounds: bare %.0f, embedgate %.0f calls/s; ratios %.2f", bareRates, egRates, ratios)
+	if n := emu.Counters()[emulator.RouteGenerateToken]; n != 1 {
+		b.Errorf("GenerateToken calls = %d: the load was not the cached path", n)
+	}
+}
+
+// servingAddr reads the address from the server's "embedgate serving" log
+// record.
+func servingAddr(logFile string) (string, bool) {
+	f, err := os.Open(logFile)
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var rec struct{ Msg, Addr string }
+		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "embedgate serving" && rec.Addr != "" {
+			return rec.Addr, true
+		}
+	}
+	return "", false
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
