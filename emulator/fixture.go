@@ -197,6 +197,17 @@ type Report struct {
 	DatasetID string `yaml:"dataset_id" json:"dataset_id"`
 	// Paginated marks an RDL report.
 	Paginated bool `yaml:"paginated" json:"paginated"`
+	// Datasets are, for a paginated report, the Power BI datasets it
+	// reads as data sources (there may be several; Get Report does not
+	// name them, its datasources do).
+	Datasets []string `yaml:"datasets" json:"datasets"`
+	// Datasources are, for a paginated report, its own data sources
+	// (Reports - Get Datasources In Group).
+	Datasources []Datasource `yaml:"datasources" json:"datasources"`
+	// PaginatedVisuals are, for a Power BI report, the paginated reports
+	// its paginated report visuals show. No REST call exposes them: it is
+	// knowledge of the fixture only.
+	PaginatedVisuals []string `yaml:"paginated_visuals" json:"paginated_visuals"`
 }
 
 // Dataset is a Power BI dataset (semantic model) with its RLS settings.
@@ -211,8 +222,18 @@ type Dataset struct {
 	// RolesRequired is isEffectiveIdentityRolesRequired: the identity must
 	// name at least one role.
 	RolesRequired bool `yaml:"roles_required" json:"roles_required"`
-	// Roles are the RLS roles defined on the model.
+	// Roles are the RLS roles defined on the model (for a live
+	// connection, the roles of the Analysis Services model).
 	Roles []string `yaml:"roles" json:"roles"`
+	// Datasources are where the model reads its data (Datasets - Get
+	// Datasources In Group). They make its kind: a single Analysis
+	// Services source is a live connection (Azure Analysis Services, or
+	// SQL Server Analysis Services through a gateway); a source with sso
+	// is DirectQuery with single sign-on. None is an imported model.
+	Datasources []Datasource `yaml:"datasources" json:"datasources"`
+	// UpstreamDatasets are the Power BI datasets this composite model
+	// reads with DirectQuery (Get Dataset's upstreamDatasets).
+	UpstreamDatasets []string `yaml:"upstream_datasets" json:"upstream_datasets"`
 }
 
 // Dashboard is a Power BI dashboard.

@@ -23,10 +23,11 @@ func (f *Fixture) Validate() error {
 type principalIDs struct {
 	apps     map[string]bool
 	profiles map[string]bool
+	users    map[string]bool // by object id and UPN
 }
 
 func (v *validator) tenants(tenants []Tenant) principalIDs {
-	known := principalIDs{apps: map[string]bool{}, profiles: map[string]bool{}}
+	known := principalIDs{apps: map[string]bool{}, profiles: map[string]bool{}, users: map[string]bool{}}
 	tenantIDs := map[string]bool{}
 	for i, t := range tenants {
 		key := fmt.Sprintf("tenants[%d]", i)
@@ -109,9 +110,11 @@ func (v *validator) workspaces(workspaces []Workspace, known principalIDs) {
 	itemIDs := map[string]bool{}
 	datasets := map[string]bool{}
 	reports := map[string]Report{}
+	byID := map[string]Dataset{}
 	for _, w := range workspaces {
 		for _, d := range w.Datasets {
 			datasets[strings.ToLower(d.ID)] = true
+			byID[strings.ToLower(d.ID)] = d
 		}
 		for _, r := range w.Reports {
 			reports[strings.ToLower(r.ID)] = r
@@ -129,9 +132,10 @@ func (v *validator) workspaces(workspaces []Workspace, known principalIDs) {
 			rkey := fmt.Sprintf("%s.reports[%d]", key, j)
 			v.id(rkey+".id", r.ID)
 			v.unique(itemIDs, rkey+".id", r.ID)
+			v.reportModel(rkey, r, datasets, reports)
 			switch {
 			case r.Paginated && r.DatasetID != "":
-				v.addf("%s.dataset_id: a paginated report has no dataset", rkey)
+				v.addf("%s.dataset_id: a paginated report has no dataset_id (list its Power BI datasets under datasets)", rkey)
 			case !r.Paginated && r.DatasetID == "":
 				v.addf("%s.dataset_id: required for a Power BI report (set paginated: true for RDL)", rkey)
 			case r.DatasetID != "" && !datasets[strings.ToLower(r.DatasetID)]:
@@ -158,6 +162,7 @@ func (v *validator) workspaces(workspaces []Workspace, known principalIDs) {
 					v.addf("%s.roles[%d]: %q must be 1..%d characters without ','", dkey, k, role, maxRoleLen)
 				}
 			}
+			v.datasetModel(dkey, d, byID, known)
 		}
 		for j, d := range w.Dashboards {
 			dkey := fmt.Sprintf("%s.dashboards[%d]", key, j)

@@ -17,7 +17,7 @@ func TestParseFixture(t *testing.T) {
 		wantErrs  []string
 		wantTotal int // workspaces, when valid
 	}{
-		{"demo", string(demoYAML), nil, 7},
+		{"demo", string(demoYAML), nil, 8},
 		{"json", `{"tenants":[{"id":"11111111-1111-4111-8111-111111111111","apps":[{"client_id":"21111111-1111-4111-8111-111111111111","object_id":"31111111-1111-4111-8111-111111111111","secrets":["s"]}]}],
 		  "workspaces":[{"id":"41111111-1111-4111-8111-111111111111","members":["21111111-1111-4111-8111-111111111111"]}]}`, nil, 1},
 		{"tile on another dataset than its report", `
@@ -31,6 +31,44 @@ workspaces:
         tiles: [{id: 71111111-1111-4111-8111-111111111111, report_id: 51111111-1111-4111-8111-111111111111, dataset_id: d2}]
 `, []string{`workspaces[0].dashboards[0].tiles[0].dataset_id: "d2" is not the dataset of report`}, 0},
 		{"unknown key", "tenants: []\nworkspace: []\n", []string{"workspace"}, 0},
+		{"models: live connections, SSO, composite, paginated", `
+tenants: []
+workspaces:
+  - id: 41111111-1111-4111-8111-111111111111
+    reports:
+      - {id: 51111111-1111-4111-8111-111111111111, dataset_id: d1, datasets: [d2], datasources: [{type: Sql}], paginated_visuals: [51111111-1111-4111-8111-111111111112]}
+      - {id: 51111111-1111-4111-8111-111111111112, paginated: true, datasets: [nope], paginated_visuals: [51111111-1111-4111-8111-111111111111],
+         datasources: [{type: AnalysisServices, server: "asazure://x/y", sso: true, audience: a}]}
+    datasets:
+      - {id: d1, datasources: [{type: AnalysisServices, server: "asazure://x/y"}]}
+      - id: d2
+        identity_required: true
+        datasources:
+          - {type: AnalysisServices, server: onprem}
+          - {type: Oracle, sso: true}
+          - {server: s}
+          - {type: AnalysisServices, server: ssas, gateway: {id: g, datasource_id: 91111111-1111-4111-8111-111111111111, admins: [someone]}}
+      - {id: d3, upstream_datasets: [d3, d4, missing]}
+      - {id: d4, upstream_datasets: [d3]}
+`, []string{
+			"workspaces[0].reports[0].datasets: only a paginated report lists datasets",
+			"workspaces[0].reports[0].datasources: only a paginated report has its own data sources",
+			`workspaces[0].reports[1].paginated_visuals[0]: "51111111-1111-4111-8111-111111111111" is not a paginated report`,
+			`workspaces[0].reports[1].datasets[0]: unknown dataset "nope"`,
+			"workspaces[0].reports[1].paginated_visuals: only a Power BI report",
+			"workspaces[0].reports[1].datasources[0].sso: a paginated report cannot be embedded with SSO to Analysis Services",
+			"workspaces[0].datasets[0].identity_required: a live connection to Analysis Services always requires an effective identity",
+			"workspaces[0].datasets[1].datasources: a live connection to Analysis Services is the model's only source",
+			"workspaces[0].datasets[1].datasources[0]: an Analysis Services server is either in Azure",
+			`workspaces[0].datasets[1].datasources[1].audience: required for an SSO source of type "Oracle"`,
+			"workspaces[0].datasets[1].datasources[2].type: required",
+			`workspaces[0].datasets[1].datasources[3].gateway.id: "g" is not a uuid`,
+			`workspaces[0].datasets[1].datasources[3].gateway.admins[0]: "someone" is no app, profile or user`,
+			"workspaces[0].datasets[2].upstream_datasets[0]: a dataset cannot read itself",
+			`workspaces[0].datasets[2].upstream_datasets[1]: "d4" reads "d3" back (a cycle)`,
+			`workspaces[0].datasets[2].upstream_datasets[2]: unknown dataset "missing"`,
+			`workspaces[0].datasets[3].upstream_datasets[0]: "d3" reads "d4" back (a cycle)`,
+		}, 0},
 		{"secrets, profiles, federated credentials, roles and capacity", `
 tenants:
   - id: 11111111-1111-4111-8111-111111111111
@@ -184,7 +222,8 @@ func TestDemoFixtureContract(t *testing.T) {
 		t.Errorf("tenant %+v", f.Tenants[0])
 	}
 	w := newWorld(f)
-	for _, id := range []string{repSales, repInventory, repInvoices, repGlobex, repPortal, repLedger, repTrial, repBoard} {
+	for _, id := range []string{repSales, repInventory, repInvoices, repGlobex, repPortal, repLedger, repTrial, repBoard,
+		repAAS, repSSAS, repSSO, repComposite, repStatement, repExecutive} {
 		if _, ok := w.reports[id]; !ok {
 			t.Errorf("report %s missing", id)
 		}
@@ -223,6 +262,16 @@ func TestDemoFixtureContract(t *testing.T) {
 	}
 	if d := w.datasets[dsPortal].item; !d.IdentityRequired || !d.RolesRequired || d.Roles[0] != "Tenant" {
 		t.Errorf("portal dataset %+v", d)
+	}
+	kinds := map[string]liveKind{dsAAS: liveAAS, dsSSAS: liveSSAS, dsSSO: notLive, dsComposite: notLive, dsSales: notLive}
+	for id, want := range kinds {
+		if got, _ := w.datasets[id].item.live(); got != want {
+			t.Errorf("dataset %s live kind %d, want %d", id, got, want)
+		}
+	}
+	if len(ssoSources(w.datasets[dsSSO].item.Datasources)) != 1 || len(ssoSources(w.datasets[dsTargets].item.Datasources)) != 1 ||
+		len(w.upstreamClosure(w.datasets[dsComposite].item)) != 2 {
+		t.Error("the demo's SSO and composite models changed")
 	}
 	if tl := w.dashboards[dashAcme].item.tile(tileRevenue); tl == nil || tl.ReportID != repSales || tl.DatasetID != dsSales {
 		t.Errorf("tile %+v", tl)

@@ -46,8 +46,7 @@ func (s *Server) checkV2(c *caller, req *generateTokenV2) (TokenInfo, int, *apiE
 	}
 
 	var touched []requirement
-	var reports []placed[Report]
-	var reportIDs []string // the paginated ones, which identities may name
+	it := &v2Items{xmla: map[*Dataset]string{}}
 	for _, rr := range req.Reports {
 		if rr.ID == "" {
 			return info, 0, invalidRequest("Report id is required.")
@@ -56,14 +55,11 @@ func (s *Server) checkV2(c *caller, req *generateTokenV2) (TokenInfo, int, *apiE
 		if !ok {
 			return info, 0, errNotFound
 		}
-		reports = append(reports, p)
-		if p.item.Paginated {
-			reportIDs = append(reportIDs, p.item.ID)
-		}
+		it.reports = append(it.reports, p)
+		it.edit = append(it.edit, bool(rr.AllowEdit))
 		touched = append(touched, requirement{p.ws, needEmbed, "generate an embed token for report " + p.item.ID})
 		info.Reports = append(info.Reports, TokenReport{ID: p.item.ID, AllowEdit: bool(rr.AllowEdit)})
 	}
-	var datasets []*Dataset
 	for _, rd := range req.Datasets {
 		if rd.ID == "" {
 			return info, 0, invalidRequest("Dataset id is required.")
@@ -76,9 +72,9 @@ func (s *Server) checkV2(c *caller, req *generateTokenV2) (TokenInfo, int, *apiE
 		if !ok {
 			return info, 0, invalidRequest(fmt.Sprintf("xmlaPermissions '%s' is not valid; use Off or ReadOnly.", rd.XmlaPermissions))
 		}
-		datasets = append(datasets, p.item)
+		it.datasets = append(it.datasets, p.item)
+		it.xmla[p.item] = xmla
 		touched = append(touched, requirement{p.ws, needEmbed, "generate an embed token for dataset " + p.item.ID})
-		info.Datasets = append(info.Datasets, TokenDataset{ID: p.item.ID, XmlaPermissions: xmla})
 	}
 	for _, tw := range req.TargetWorkspaces {
 		ws := s.world.workspace(tw.ID)
@@ -91,34 +87,20 @@ func (s *Server) checkV2(c *caller, req *generateTokenV2) (TokenInfo, int, *apiE
 	if apiErr := s.world.requireAll(c, touched); apiErr != nil {
 		return info, 0, apiErr
 	}
-	// Emulator choice: a Power BI report's dataset must be listed in
-	// datasets. Microsoft's samples always send it and the docs build the
-	// request that way; refusing the omission keeps callers honest.
-	for _, p := range reports {
-		if p.item.Paginated {
-			continue
-		}
-		if !containsDataset(datasets, p.item.DatasetID) {
-			return info, 0, invalidRequest(fmt.Sprintf("Report %s uses dataset %s, which must be included in datasets.", p.item.ID, p.item.DatasetID))
-		}
+	if apiErr := s.modelRules(it); apiErr != nil {
+		return info, 0, apiErr
 	}
-	ids, apiErr := checkIdentities(req.Identities, identityRules{datasets: datasets, paginatedIDs: reportIDs})
+	ids, sources, apiErr := s.checkIdentities(c, req.Identities, identityRules{
+		datasets: it.datasets, paginated: it.paginated(), sources: req.DatasourceIdentities})
 	if apiErr != nil {
 		return info, 0, apiErr
 	}
 	info.Kind = KindV2
+	info.Datasets = tokenDatasets(it.datasets, func(d *Dataset) string { return it.xmla[d] })
 	info.Identities = ids
+	info.DatasourceIdentities = sources
 	if apiErr := s.spendTrialToken(c, touched); apiErr != nil {
 		return info, 0, apiErr
 	}
 	return info, minutes, nil
-}
-
-func containsDataset(list []*Dataset, id string) bool {
-	for _, d := range list {
-		if strings.EqualFold(d.ID, id) {
-			return true
-		}
-	}
-	return false
 }

@@ -48,6 +48,7 @@ func TestGenerateTokenV2(t *testing.T) {
 	srv := shared(t)
 	hc := httpClient(t, srv)
 	tok := entraToken(t, srv, hc)
+	sqlBlob := resourceToken(t, srv, hc, "https://database.windows.net//.default")
 	sales := []any{ident("alice@acme.com", []string{"Customer"}, dsSales)}
 	tests := []struct {
 		name        string
@@ -61,7 +62,8 @@ func TestGenerateTokenV2(t *testing.T) {
 		{"inventory, no RLS, empty arrays", v2([]string{repInventory}, []string{dsInventory}, map[string]any{"targetWorkspaces": []any{}, "identities": []any{}}), nil, 200, "", ""},
 		{"target workspace and allowEdit", map[string]any{"reports": []any{map[string]any{"id": repInventory, "allowEdit": true}}, "datasets": []any{map[string]any{"id": dsInventory, "xmlaPermissions": "readonly"}}, "targetWorkspaces": []any{map[string]any{"id": wsAcme}}}, nil, 200, "", ""},
 		{"paginated report alone", v2([]string{repInvoices}, nil, nil), nil, 200, "", ""},
-		{"paginated identity with reports and blob, no username", v2([]string{repInvoices}, nil, map[string]any{"identities": []any{map[string]any{"reports": []string{repInvoices}, "identityBlob": map[string]any{"value": "sql-token"}}}}), nil, 200, "", ""},
+		{"SSO identity with a blob, no username", v2([]string{repSSO}, []string{dsSSO}, map[string]any{"identities": []any{map[string]any{"datasets": []string{dsSSO}, "identityBlob": map[string]any{"value": sqlBlob}}}}), nil, 200, "", ""},
+		{"paginated identity with a blob, the report without SSO sources", v2([]string{repInvoices}, nil, map[string]any{"identities": []any{map[string]any{"reports": []string{repInvoices}, "identityBlob": map[string]any{"value": sqlBlob}}}}), nil, 400, "InvalidRequest", "single sign-on"},
 		{"profile workspace with profile", v2([]string{repGlobex}, []string{dsGlobex}, nil), []string{"X-PowerBI-Profile-Id", globexProf}, 200, "", ""},
 		{"profile workspace without profile", v2([]string{repGlobex}, []string{dsGlobex}, nil), nil, 401, "PowerBINotAuthorizedException", ""},
 		{"two workspaces, two identities", v2([]string{repSales, repPortal}, []string{dsSales, dsPortal}, map[string]any{"identities": []any{ident("a@x.com", []string{"Manager"}, dsSales), ident("a@x.com", []string{"Tenant"}, dsPortal)}}), nil, 200, "", ""},

@@ -74,14 +74,21 @@ func (call *v1Call) addDataset(w *world, id string) *apiError {
 	return nil
 }
 
-// finishV1 checks the caller's roles, the RLS rules and the trial quota,
-// then mints. paginatedIDs is the item itself when it is a paginated
-// report.
-func (s *Server) finishV1(w http.ResponseWriter, call *v1Call, info TokenInfo, paginatedIDs []string) {
+// finishV1 checks the caller's roles, what a V1 token can carry, the
+// identity rules and the trial quota, then mints. rep is the report of a
+// report token (nil for the other items).
+func (s *Server) finishV1(w http.ResponseWriter, call *v1Call, info TokenInfo, rep *Report) {
 	apiErr := s.world.requireAll(call.c, call.needs)
+	var paginated []*Report
+	if rep != nil && rep.Paginated {
+		paginated = []*Report{rep}
+	}
+	if apiErr == nil {
+		apiErr = v1ModelRules(rep, call.datasets)
+	}
 	var ids []TokenIdentity
 	if apiErr == nil {
-		ids, apiErr = checkIdentities(call.req.Identities, identityRules{datasets: call.datasets, paginatedIDs: paginatedIDs, v1Defaults: true})
+		ids, _, apiErr = s.checkIdentities(call.c, call.req.Identities, identityRules{datasets: call.datasets, paginated: paginated, v1Defaults: true})
 	}
 	if apiErr == nil {
 		apiErr = s.spendTrialToken(call.c, call.needs)
@@ -93,9 +100,7 @@ func (s *Server) finishV1(w http.ResponseWriter, call *v1Call, info TokenInfo, p
 	info.GroupID = call.ws.ID
 	info.Identities = ids
 	info.AccessLevel = call.level
-	for _, d := range call.datasets {
-		info.Datasets = append(info.Datasets, TokenDataset{ID: d.ID, XmlaPermissions: "Off"})
-	}
+	info.Datasets = tokenDatasets(call.datasets, func(*Dataset) string { return "Off" })
 	s.mint(w, call.c, info, call.minutes)
 }
 
@@ -123,19 +128,18 @@ func (s *Server) handleReportToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	call.need(needEmbed, "generate an embed token for report "+rep.ID)
-	var paginatedIDs []string
-	if rep.Paginated {
-		paginatedIDs = []string{rep.ID}
-	} else if apiErr := call.addDataset(s.world, rep.DatasetID); apiErr != nil {
-		apiErr.write(w)
-		return
+	if !rep.Paginated {
+		if apiErr := call.addDataset(s.world, rep.DatasetID); apiErr != nil {
+			apiErr.write(w)
+			return
+		}
 	}
 	info := TokenInfo{
 		Kind:        KindReport,
 		Reports:     []TokenReport{{ID: rep.ID, AllowEdit: call.level == "Edit"}},
 		AllowSaveAs: bool(call.req.AllowSaveAs),
 	}
-	s.finishV1(w, call, info, paginatedIDs)
+	s.finishV1(w, call, info, rep)
 }
 
 // handleCreateToken is POST groups/{g}/reports/GenerateToken (create a

@@ -22,9 +22,9 @@ func TestGetGroups(t *testing.T) {
 		wantStatus int
 		wantIDs    []string
 	}{
-		{"every workspace with a role", "", "", 200, []string{wsAcme, wsAcmeFin, wsPortal, wsTrial, wsBoard}},
+		{"every workspace with a role", "", "", 200, []string{wsAcme, wsAcmeFin, wsPortal, wsTrial, wsBoard, wsModels}},
 		{"as the Globex profile", "", globexProf, 200, []string{wsGlobex}},
-		{"the spec's example filter", "$filter=" + url.QueryEscape("contains(name,'Acme') or name eq 'Trial Sandbox'"), "", 200, []string{wsAcme, wsAcmeFin, wsTrial}},
+		{"the spec's example filter", "$filter=" + url.QueryEscape("contains(name,'Acme') or name eq 'Trial Sandbox'"), "", 200, []string{wsAcme, wsAcmeFin, wsTrial, wsModels}},
 		{"shared capacity only", "$filter=" + url.QueryEscape("isOnDedicatedCapacity eq false"), "", 200, []string{wsTrial}},
 		{"by id, any case", "$filter=" + url.QueryEscape("id eq "+strings.ToUpper(wsBoard)), "", 200, []string{wsBoard}},
 		{"not, and, parentheses", "$filter=" + url.QueryEscape("not (startswith(name,'Acme') or endswith(name,'only)')) and isReadOnly eq false"), "", 200, []string{wsPortal, wsTrial}},

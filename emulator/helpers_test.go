@@ -59,6 +59,21 @@ const (
 	dsBoard      = "d6000000-0000-4000-8000-000000000001"
 	expiredSec   = "embedgate-expired-secret"
 
+	// Acme Models: one model of each kind.
+	wsModels     = "a0000000-0000-4000-8000-000000000007"
+	repAAS       = "a7000000-0000-4000-8000-000000000001"
+	repSSAS      = "a7000000-0000-4000-8000-000000000002"
+	repSSO       = "a7000000-0000-4000-8000-000000000003"
+	repComposite = "a7000000-0000-4000-8000-000000000004"
+	repStatement = "a7000000-0000-4000-8000-000000000005" // paginated, on Sales Model
+	repExecutive = "a7000000-0000-4000-8000-000000000006" // paginated visual: Invoices
+	dsAAS        = "d7000000-0000-4000-8000-000000000001"
+	dsSSAS       = "d7000000-0000-4000-8000-000000000002"
+	dsSSO        = "d7000000-0000-4000-8000-000000000003"
+	dsComposite  = "d7000000-0000-4000-8000-000000000004"
+	dsTargets    = "d7000000-0000-4000-8000-000000000005" // Databricks SSO
+	gatewayID    = "9a7e0000-0000-4000-8000-000000000001"
+
 	// The tenant whose admin setting keeps service principals out.
 	lockedTenant = "c0ffee00-0000-4000-8000-000000000002"
 	lockedClient = "c0ffee00-0000-4000-8000-0000000000a2"
@@ -263,4 +278,18 @@ func appToken(t *testing.T, srv *Server, hc *http.Client, tenant, client, secret
 // pbiErrorBody is the pbi.error shape Power BI answers 401 and 404 with.
 func pbiErrorBody(code string) string {
 	return `{"error":{"code":"` + code + `","pbi.error":{"code":"` + code + `","details":[],"exceptionCulprit":1,"parameters":{}}}}`
+}
+
+// resourceToken gets an access token for any resource for the demo app
+// (client credentials), such as an identity blob for Azure SQL.
+func resourceToken(t *testing.T, srv *Server, hc *http.Client, scope string) string {
+	t.Helper()
+	r := call(t, hc, "POST", srv.URL()+"/"+demoTenant+"/oauth2/v2.0/token", "", url.Values{
+		"grant_type": {"client_credentials"}, "client_id": {demoClient},
+		"client_secret": {demoSecret}, "scope": {scope},
+	})
+	if r.status != 200 {
+		t.Fatalf("token for %s: %d %s", scope, r.status, r.raw)
+	}
+	return r.body["access_token"].(string)
 }

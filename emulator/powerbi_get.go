@@ -125,11 +125,11 @@ func (s *Server) handleGetDataset(w http.ResponseWriter, r *http.Request) {
 		"isRefreshable":                    true,
 		"isEffectiveIdentityRequired":      ds.IdentityRequired,
 		"isEffectiveIdentityRolesRequired": ds.RolesRequired,
-		"isOnPremGatewayRequired":          false,
+		"isOnPremGatewayRequired":          ds.onPremGateway(),
 		"targetStorageMode":                datasetMode,
 		"createReportEmbedURL":             fmt.Sprintf("%s/reportEmbed?config=%s", appBaseURL, url.QueryEscape(embedConfig)),
 		"qnaEmbedURL":                      fmt.Sprintf("%s/qnaEmbed?config=%s", appBaseURL, url.QueryEscape(embedConfig)),
-		"upstreamDatasets":                 []any{},
+		"upstreamDatasets":                 s.upstreamJSON(ds),
 		"users":                            []any{},
 	})
 }

@@ -54,6 +54,16 @@ func (id *effectiveIdentity) hasBlob() bool {
 	return len(b) > 0 && !bytes.Equal(b, []byte("null"))
 }
 
+// blobValue is identityBlob.value ("" when absent or not an object with a
+// string value).
+func (id *effectiveIdentity) blobValue() string {
+	var blob struct {
+		Value string `json:"value"`
+	}
+	_ = json.Unmarshal(id.IdentityBlob, &blob)
+	return blob.Value
+}
+
 // generateTokenV2 is the GenerateTokenRequestV2 wire object.
 type generateTokenV2 struct {
 	Datasets []struct {
@@ -67,9 +77,37 @@ type generateTokenV2 struct {
 	TargetWorkspaces []struct {
 		ID string `json:"id"`
 	} `json:"targetWorkspaces"`
-	Identities           []effectiveIdentity `json:"identities"`
-	LifetimeInMinutes    *int                `json:"lifetimeInMinutes"`
-	DatasourceIdentities json.RawMessage     `json:"datasourceIdentities"`
+	Identities           []effectiveIdentity  `json:"identities"`
+	LifetimeInMinutes    *int                 `json:"lifetimeInMinutes"`
+	DatasourceIdentities []datasourceIdentity `json:"datasourceIdentities"`
+}
+
+// datasourceIdentity is the DatasourceIdentity wire object: one identity
+// blob (here a plain string) for the SSO data sources it names.
+type datasourceIdentity struct {
+	IdentityBlob string               `json:"identityBlob"`
+	Datasources  []datasourceSelector `json:"datasources"`
+}
+
+// datasourceSelector is the DatasourceSelector wire object.
+type datasourceSelector struct {
+	DatasourceType    string `json:"datasourceType"`
+	ConnectionDetails struct {
+		Server   string `json:"server"`
+		Database string `json:"database"`
+		URL      string `json:"url"`
+		Path     string `json:"path"`
+		Kind     string `json:"kind"`
+	} `json:"connectionDetails"`
+}
+
+// matches reports whether the selector names src: same type and the same
+// connection details, ignoring case.
+func (sel *datasourceSelector) matches(src *Datasource) bool {
+	cd := sel.ConnectionDetails
+	return strings.EqualFold(sel.DatasourceType, src.Type) &&
+		strings.EqualFold(cd.Server, src.Server) && strings.EqualFold(cd.Database, src.Database) &&
+		strings.EqualFold(cd.URL, src.URL) && strings.EqualFold(cd.Path, src.Path) && strings.EqualFold(cd.Kind, src.Kind)
 }
 
 // generateTokenV1 is the GenerateTokenRequest wire object.

@@ -29,6 +29,10 @@ const (
 	RouteGetReports = "powerbi.GetReportsInGroup"
 	// RouteGetDataset is GET /v1.0/myorg/groups/{g}/datasets/{d}.
 	RouteGetDataset = "powerbi.GetDatasetInGroup"
+	// RouteGetDatasources is GET /v1.0/myorg/groups/{g}/datasets/{d}/datasources.
+	RouteGetDatasources = "powerbi.GetDatasourcesInGroup"
+	// RouteGetReportDatasources is GET /v1.0/myorg/groups/{g}/reports/{r}/datasources.
+	RouteGetReportDatasources = "powerbi.ReportsGetDatasourcesInGroup"
 	// RouteGetDashboard is GET /v1.0/myorg/groups/{g}/dashboards/{d}.
 	RouteGetDashboard = "powerbi.GetDashboardInGroup"
 	// RouteGetDashboards is GET /v1.0/myorg/groups/{g}/dashboards.
@@ -59,6 +63,7 @@ const (
 var allRoutes = []string{
 	RouteOIDC, RouteInstanceDiscovery, RouteJWKS, RouteEntraToken,
 	RouteGenerateToken, RouteGetGroups, RouteGetGroup, RouteGetReport, RouteGetReports, RouteGetDataset,
+	RouteGetDatasources, RouteGetReportDatasources,
 	RouteGetDashboards, RouteGetDashboard, RouteGetTiles, RouteGetTile,
 	RouteReportGenerateTokenInGroup,
 	RouteCreateReportTokenInGroup, RouteDashboardGenerateTokenInGroup,

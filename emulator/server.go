@@ -235,6 +235,8 @@ func (s *Server) routes() http.Handler {
 	p("GET "+g+"/reports", RouteGetReports, s.handleGetReports)
 	p("GET "+g+"/reports/{report}", RouteGetReport, s.handleGetReport)
 	p("GET "+g+"/datasets/{dataset}", RouteGetDataset, s.handleGetDataset)
+	p("GET "+g+"/datasets/{dataset}/datasources", RouteGetDatasources, s.handleGetDatasources)
+	p("GET "+g+"/reports/{report}/datasources", RouteGetReportDatasources, s.handleGetReportDatasources)
 	p("GET "+g+"/dashboards", RouteGetDashboards, s.handleGetDashboards)
 	p("GET "+g+"/dashboards/{dashboard}", RouteGetDashboard, s.handleGetDashboard)
 	p("GET "+g+"/dashboards/{dashboard}/tiles", RouteGetTiles, s.handleGetTiles)

@@ -44,6 +44,9 @@ type TokenInfo struct {
 	TileID string `json:"tileId,omitempty"`
 	// Identities are the effective (RLS) identities.
 	Identities []TokenIdentity `json:"identities"`
+	// DatasourceIdentities are the V2 datasourceIdentities: the SSO data
+	// sources each identity blob was given for.
+	DatasourceIdentities []TokenDatasourceIdentity `json:"datasourceIdentities,omitempty"`
 	// AccessLevel is the V1 access level, normalised (View, Edit, Create).
 	AccessLevel string `json:"accessLevel,omitempty"`
 	// AllowSaveAs is the V1 allowSaveAs flag.
@@ -74,6 +77,25 @@ type TokenReport struct {
 type TokenDataset struct {
 	ID              string `json:"id"`
 	XmlaPermissions string `json:"xmlaPermissions"`
+	// UpstreamDatasets are the datasets this composite model reads (each
+	// is also in the token).
+	UpstreamDatasets []string `json:"upstreamDatasets,omitempty"`
+}
+
+// TokenDatasourceIdentity is an identity blob given for SSO data sources.
+type TokenDatasourceIdentity struct {
+	Datasources  []TokenDatasource `json:"datasources"`
+	IdentityBlob BlobInfo          `json:"identityBlob"`
+}
+
+// TokenDatasource names a data source by type and connection details.
+type TokenDatasource struct {
+	DatasourceType string `json:"datasourceType"`
+	Server         string `json:"server,omitempty"`
+	Database       string `json:"database,omitempty"`
+	URL            string `json:"url,omitempty"`
+	Path           string `json:"path,omitempty"`
+	Kind           string `json:"kind,omitempty"`
 }
 
 // TokenIdentity is an effective identity baked into an embed token.
@@ -84,6 +106,8 @@ type TokenIdentity struct {
 	Datasets        []string `json:"datasets"`
 	Reports         []string `json:"reports,omitempty"`
 	HasIdentityBlob bool     `json:"hasIdentityBlob,omitempty"`
+	// IdentityBlob describes the blob (never its value).
+	IdentityBlob *BlobInfo `json:"identityBlob,omitempty"`
 }
 
 // tokenStore records minted embed tokens.
