@@ -79,6 +79,10 @@ func (w *world) require(c *caller, ws *Workspace, need Role, what string) *apiEr
 		return errNotAuthorized
 	case !have.atLeast(need):
 		return insufficientRole(ws, have, need, what)
+	case c.user != nil && ws.shared() && w.personal[ws] == nil && !c.user.licensed():
+		// A free user works in My workspace only; shared workspaces
+		// need Power BI Pro ("Power BI service features by license type").
+		return errNotLicensed(c.user, "workspace "+ws.ID+" on shared capacity")
 	}
 	return nil
 }

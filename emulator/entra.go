@@ -101,8 +101,35 @@ func tenantNotFound(name string) string {
 	return fmt.Sprintf("Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.", name)
 }
 
+// aadError is an Entra ID error reply: status, error, AADSTS code and
+// message, and for user flows a suberror and a claims challenge.
+type aadError struct {
+	status   int
+	code     string
+	aadsts   int
+	msg      string
+	suberror string // consent_required, basic_action, ...
+	claims   string // a claims challenge (JSON)
+}
+
+// writeAAD writes e in the real shape.
+func (s *Server) writeAAD(w http.ResponseWriter, r *http.Request, e *aadError) {
+	extra := map[string]any{}
+	if e.suberror != "" {
+		extra["suberror"] = e.suberror
+	}
+	if e.claims != "" {
+		extra["claims"] = e.claims
+	}
+	s.entraReply(w, r, e.status, e.code, e.aadsts, e.msg, extra)
+}
+
 // entraError writes an Entra ID (AADSTS) error in the real shape.
 func (s *Server) entraError(w http.ResponseWriter, r *http.Request, status int, code string, aadsts int, msg string) {
+	s.entraReply(w, r, status, code, aadsts, msg, nil)
+}
+
+func (s *Server) entraReply(w http.ResponseWriter, r *http.Request, status int, code string, aadsts int, msg string, extra map[string]any) {
 	traceID := requestID(r)
 	correlationID := r.Header.Get("client-request-id")
 	if !isUUID(correlationID) {
@@ -111,7 +138,7 @@ func (s *Server) entraError(w http.ResponseWriter, r *http.Request, status int, 
 	ts := s.now().UTC().Format("2006-01-02 15:04:05Z")
 	w.Header().Set("Cache-Control", "no-store, no-cache")
 	w.Header().Set("Pragma", "no-cache")
-	writeJSON(w, status, map[string]any{
+	body := map[string]any{
 		"error": code,
 		"error_description": fmt.Sprintf("AADSTS%d: %s\r\nTrace ID: %s\r\nCorrelation ID: %s\r\nTimestamp: %s",
 			aadsts, msg, traceID, correlationID, ts),
@@ -120,5 +147,9 @@ func (s *Server) entraError(w http.ResponseWriter, r *http.Request, status int, 
 		"trace_id":       traceID,
 		"correlation_id": correlationID,
 		"error_uri":      fmt.Sprintf("https://login.microsoftonline.com/error?code=%d", aadsts),
-	})
+	}
+	for k, v := range extra {
+		body[k] = v
+	}
+	writeJSON(w, status, body)
 }

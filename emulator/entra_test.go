@@ -139,7 +139,7 @@ func TestEntraTokenEndpoint(t *testing.T) {
 		{"scope without /.default", demoTenant, secretForm(func(v url.Values) { v.Set("scope", "https://analysis.windows.net/powerbi/api/Report.Read.All") }), [2]string{}, 400, "invalid_scope", 1002012},
 		{"two resources", demoTenant, secretForm(func(v url.Values) { v.Set("scope", pbiScope+" https://graph.microsoft.com/.default") }), [2]string{}, 400, "invalid_scope", 70011},
 		{"only oidc scopes", demoTenant, secretForm(func(v url.Values) { v.Set("scope", "openid profile offline_access") }), [2]string{}, 400, "invalid_scope", 70011},
-		{"password grant", demoTenant, secretForm(func(v url.Values) { v.Set("grant_type", "password") }), [2]string{}, 400, "unsupported_grant_type", 70003},
+		{"authorization code grant", demoTenant, secretForm(func(v url.Values) { v.Set("grant_type", "authorization_code") }), [2]string{}, 400, "unsupported_grant_type", 70003},
 		{"assertion from unregistered cert", certTenant, certForm(assertion(t, c[1], "PS256", goodClaims(nil))), [2]string{}, 401, "invalid_client", 700027},
 		{"assertion wrong audience", certTenant, certForm(assertion(t, c[0], "PS256", goodClaims(func(m map[string]any) { m["aud"] = "https://login.microsoftonline.com/x/oauth2/v2.0/token" }))), [2]string{}, 401, "invalid_client", 700027},
 		{"assertion expired", certTenant, certForm(assertion(t, c[0], "PS256", goodClaims(func(m map[string]any) { m["exp"] = now.Add(-time.Minute).Unix() }))), [2]string{}, 401, "invalid_client", 700027},

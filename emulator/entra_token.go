@@ -17,8 +17,30 @@ import (
 
 const jwtBearerAssertion = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
-// handleEntraToken is the client-credentials token endpoint: a secret
-// (form or HTTP Basic) or a certificate-signed client_assertion.
+// Grant types beyond client_credentials.
+const (
+	grantDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
+	// grantDeviceCodeShort is what MSAL Go sends (its grant.DeviceCode);
+	// Entra takes both.
+	grantDeviceCodeShort = "device_code"
+	grantJWTBearer       = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+	grantPassword        = "password"
+	grantRefreshToken    = "refresh_token"
+)
+
+// tokenCall is one token request: its tenant and form.
+type tokenCall struct {
+	w    http.ResponseWriter
+	r    *http.Request
+	t    *Tenant
+	form url.Values
+}
+
+func (tc *tokenCall) fail(s *Server, e *aadError) { s.writeAAD(tc.w, tc.r, e) }
+
+// handleEntraToken is the token endpoint: client credentials (a secret,
+// form or HTTP Basic, or a client_assertion), and the user grants: device
+// code, password, refresh token and on-behalf-of.
 func (s *Server) handleEntraToken(w http.ResponseWriter, r *http.Request) {
 	tenantName := r.PathValue("tenant")
 	t := s.world.tenant(tenantName)
@@ -26,78 +48,107 @@ func (s *Server) handleEntraToken(w http.ResponseWriter, r *http.Request) {
 		s.entraError(w, r, http.StatusBadRequest, "invalid_request", 90002, tenantNotFound(tenantName))
 		return
 	}
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
-		s.entraError(w, r, http.StatusBadRequest, "invalid_request", 900144,
-			"The request body must contain the following parameter: 'grant_type'.")
+	form, ok := s.readForm(w, r)
+	if !ok {
 		return
 	}
-	if err := r.ParseForm(); err != nil {
-		s.entraError(w, r, http.StatusBadRequest, "invalid_request", 90014, "The request body is not a valid form.")
-		return
-	}
-	form := r.PostForm
-	basicID, basicSecret, hasBasic := basicAuth(r)
-
+	tc := &tokenCall{w: w, r: r, t: t, form: form}
 	switch gt := form.Get("grant_type"); gt {
 	case "client_credentials":
+		s.clientCredentials(tc)
+	case grantDeviceCode, grantDeviceCodeShort:
+		s.deviceCodeGrant(tc)
+	case grantPassword:
+		s.passwordGrant(tc)
+	case grantRefreshToken:
+		s.refreshGrant(tc)
+	case grantJWTBearer:
+		s.onBehalfOfGrant(tc)
 	case "":
 		s.entraError(w, r, http.StatusBadRequest, "invalid_request", 900144,
 			"The request body must contain the following parameter: 'grant_type'.")
-		return
 	default:
 		s.entraError(w, r, http.StatusBadRequest, "unsupported_grant_type", 70003,
 			fmt.Sprintf("The app requested an unsupported grant type '%s'.", gt))
-		return
 	}
+}
 
+// readForm requires a form body and parses it.
+func (s *Server) readForm(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
+		s.entraError(w, r, http.StatusBadRequest, "invalid_request", 900144,
+			"The request body must contain the following parameter: 'grant_type'.")
+		return nil, false
+	}
+	if err := r.ParseForm(); err != nil {
+		s.entraError(w, r, http.StatusBadRequest, "invalid_request", 90014, "The request body is not a valid form.")
+		return nil, false
+	}
+	return r.PostForm, true
+}
+
+// clientAuth finds the calling app and checks its credential. A public
+// client presents none (appidacr "0"); any other app must present a
+// secret ("1") or a client assertion ("2").
+func (s *Server) clientAuth(tc *tokenCall) (*App, string, *aadError) {
+	form := tc.form
+	basicID, basicSecret, hasBasic := basicAuth(tc.r)
 	clientID := form.Get("client_id")
 	if clientID == "" {
 		clientID = basicID
 	}
 	if clientID == "" {
-		s.entraError(w, r, http.StatusBadRequest, "invalid_request", 900144,
-			"The request body must contain the following parameter: 'client_id'.")
-		return
+		return nil, "", &aadError{status: http.StatusBadRequest, code: "invalid_request", aadsts: 900144,
+			msg: "The request body must contain the following parameter: 'client_id'."}
 	}
-	app := t.app(clientID)
+	app := tc.t.app(clientID)
 	if app == nil {
-		s.entraError(w, r, http.StatusBadRequest, "unauthorized_client", 700016, fmt.Sprintf(
+		return nil, "", &aadError{status: http.StatusBadRequest, code: "unauthorized_client", aadsts: 700016, msg: fmt.Sprintf(
 			"Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
-			clientID, tenantName))
-		return
+			clientID, tc.r.PathValue("tenant"))}
 	}
-
-	var method string
-	switch assertion := form.Get("client_assertion"); {
+	secret := form.Get("client_secret")
+	if secret == "" && hasBasic {
+		secret = basicSecret
+	}
+	assertion := form.Get("client_assertion")
+	switch {
 	case assertion != "":
 		if form.Get("client_assertion_type") != jwtBearerAssertion {
-			s.entraError(w, r, http.StatusBadRequest, "invalid_request", 90014,
-				"The request body must contain the following parameter: 'client_assertion_type'.")
-			return
+			return nil, "", &aadError{status: http.StatusBadRequest, code: "invalid_request", aadsts: 90014,
+				msg: "The request body must contain the following parameter: 'client_assertion_type'."}
 		}
-		if e := s.checkClientAssertion(r, t, app, assertion); e != nil {
-			s.entraError(w, r, e.status, e.code, e.aadsts, e.msg)
-			return
+		if e := s.checkClientAssertion(tc.r, tc.t, app, assertion); e != nil {
+			return nil, "", e
 		}
-		method = "2"
-	default:
-		secret := form.Get("client_secret")
-		if secret == "" && hasBasic {
-			secret = basicSecret
-		}
-		if secret == "" {
-			s.entraError(w, r, http.StatusUnauthorized, "invalid_client", 7000218,
-				"The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
-			return
-		}
+		return app, "2", nil
+	case secret != "":
 		if e := s.checkSecret(app, secret); e != nil {
-			s.entraError(w, r, e.status, e.code, e.aadsts, e.msg)
-			return
+			return nil, "", e
 		}
-		method = "1"
+		return app, "1", nil
+	case app.PublicClient:
+		return app, "0", nil
 	}
+	return nil, "", &aadError{status: http.StatusUnauthorized, code: "invalid_client", aadsts: 7000218,
+		msg: "The request body must contain the following parameter: 'client_assertion' or 'client_secret'."}
+}
 
-	resource, code, msg := resourceFromScope(form.Get("scope"))
+// clientCredentials is the client-credentials grant: an app-only token
+// for one resource's /.default scope.
+func (s *Server) clientCredentials(tc *tokenCall) {
+	app, method, e := s.clientAuth(tc)
+	if e == nil && method == "0" {
+		// A public client has no credential to present.
+		e = &aadError{status: http.StatusUnauthorized, code: "invalid_client", aadsts: 7000218,
+			msg: "The request body must contain the following parameter: 'client_assertion' or 'client_secret'."}
+	}
+	if e != nil {
+		tc.fail(s, e)
+		return
+	}
+	w, r := tc.w, tc.r
+	resource, code, msg := resourceFromScope(tc.form.Get("scope"))
 	if code != 0 {
 		s.entraError(w, r, http.StatusBadRequest, "invalid_scope", code, msg)
 		return
@@ -106,7 +157,7 @@ func (s *Server) handleEntraToken(w http.ResponseWriter, r *http.Request) {
 	lifetime := s.faults.get().tokenLifetime()
 	now := s.now()
 	exp := now.Add(lifetime)
-	token, err := s.issueAccessToken(t, app, resource, method, now, exp)
+	token, err := s.issueAccessToken(tc.t, app, resource, method, now, exp)
 	if err != nil {
 		s.entraError(w, r, http.StatusInternalServerError, "server_error", 90033, "Could not sign the token.")
 		return
@@ -152,11 +203,11 @@ func (s *Server) checkSecret(app *App, got string) *aadError {
 	}
 	switch {
 	case found == nil:
-		return &aadError{http.StatusUnauthorized, "invalid_client", 7000215, fmt.Sprintf(
+		return &aadError{status: http.StatusUnauthorized, code: "invalid_client", aadsts: 7000215, msg: fmt.Sprintf(
 			"Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.",
 			app.ClientID)}
 	case !found.Expires.IsZero() && !s.now().Before(found.Expires):
-		return &aadError{http.StatusUnauthorized, "invalid_client", 7000222, fmt.Sprintf(
+		return &aadError{status: http.StatusUnauthorized, code: "invalid_client", aadsts: 7000222, msg: fmt.Sprintf(
 			"The provided client secret keys for app '%s' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.",
 			app.ClientID)}
 	}
@@ -193,13 +244,13 @@ func resourceFromScope(scope string) (resource string, aadsts int, msg string) {
 func (s *Server) checkClientAssertion(r *http.Request, t *Tenant, app *App, assertion string) *aadError {
 	tok, err := parseJWT(assertion)
 	if err != nil {
-		return &aadError{http.StatusUnauthorized, "invalid_client", 700027, "Client assertion contains an invalid signature or is not a valid JWT."}
+		return &aadError{status: http.StatusUnauthorized, code: "invalid_client", aadsts: 700027, msg: "Client assertion contains an invalid signature or is not a valid JWT."}
 	}
 	if !strings.EqualFold(tok.claimString("iss"), app.ClientID) && s.findCert(app, tok) == nil {
 		return s.checkFederated(app, tok)
 	}
 	if msg := s.checkCertAssertion(r, t, app, tok); msg != "" {
-		return &aadError{http.StatusUnauthorized, "invalid_client", 700027, msg}
+		return &aadError{status: http.StatusUnauthorized, code: "invalid_client", aadsts: 700027, msg: msg}
 	}
 	return nil
 }

@@ -73,12 +73,6 @@ func parseKeyPEM(text string) (crypto.PublicKey, error) {
 }
 
 // aadError is an Entra error reply: its status, OAuth error and AADSTS.
-type aadError struct {
-	status int
-	code   string
-	aadsts int
-	msg    string
-}
 
 // checkFederated matches a client_assertion from another issuer against
 // the app's federated credentials, then checks its signature and times.
@@ -95,10 +89,10 @@ func (s *Server) checkFederated(app *App, tok *jwtToken) *aadError {
 		if err := tok.verifyWith(fk.key); err != nil {
 			// [unk] the code and message for a federated token whose
 			// signature fails; the certificate path's are used.
-			return &aadError{http.StatusUnauthorized, "invalid_client", 700027, "Client assertion failed signature validation."}
+			return &aadError{status: http.StatusUnauthorized, code: "invalid_client", aadsts: 700027, msg: "Client assertion failed signature validation."}
 		}
 		if msg := s.assertionTimes(tok); msg != "" {
-			return &aadError{http.StatusUnauthorized, "invalid_client", 700027, msg}
+			return &aadError{status: http.StatusUnauthorized, code: "invalid_client", aadsts: 700027, msg: msg}
 		}
 		return nil
 	}
@@ -108,7 +102,7 @@ func (s *Server) checkFederated(app *App, tok *jwtToken) *aadError {
 	}
 	// The real message, as Entra returns it (for example in
 	// github.com/Azure/azure-workload-identity/issues/616), with status 400.
-	return &aadError{http.StatusBadRequest, "invalid_request", 70021, fmt.Sprintf(
+	return &aadError{status: http.StatusBadRequest, code: "invalid_request", aadsts: 70021, msg: fmt.Sprintf(
 		"No matching federated identity record found for presented assertion. Assertion Issuer: '%s'. Assertion Subject: '%s'. Assertion Audience: '%s'. https://docs.microsoft.com/en-us/azure/active-directory/develop/workload-identity-federation",
 		iss, sub, aud)}
 }

@@ -37,6 +37,15 @@ type Tenant struct {
 	// can use Fabric APIs" (formerly "Allow service principals to use
 	// Power BI APIs"). Nil means enabled for the entire organization.
 	ServicePrincipals *ServicePrincipalSetting `yaml:"service_principals" json:"service_principals"`
+	// Users are the tenant's user accounts (work accounts that sign in
+	// with the device code or password grant, and Power BI users).
+	Users []User `yaml:"users" json:"users"`
+	// ConditionalAccess are the tenant's Conditional Access policies,
+	// each requiring multifactor authentication.
+	ConditionalAccess []ConditionalAccessPolicy `yaml:"conditional_access" json:"conditional_access"`
+	// DeviceCodeInterval is the polling interval, in seconds, the device
+	// code endpoint answers (0 means DefaultDeviceCodeInterval).
+	DeviceCodeInterval int `yaml:"device_code_interval" json:"device_code_interval"`
 	// TrialTokenLimit is how many embed tokens each principal of the
 	// tenant (an app, or one of its profiles) may generate for workspaces
 	// on shared capacity; Microsoft documents no number. 0 means
@@ -82,6 +91,20 @@ type App struct {
 	// SecurityGroups are the Entra security groups the service principal
 	// is in, for the tenant's ServicePrincipals setting.
 	SecurityGroups []string `yaml:"security_groups" json:"security_groups"`
+	// PublicClient marks a public client ("Allow public client flows"):
+	// it uses the device code and password grants without a credential,
+	// and may not present one.
+	PublicClient bool `yaml:"public_client" json:"public_client"`
+	// API is the web API the app exposes ("Expose an API"), for which
+	// users get access tokens and which may redeem them on behalf of the
+	// user.
+	API *ExposedAPI `yaml:"api" json:"api"`
+	// AdminConsent says an administrator consented to the app's delegated
+	// permissions for every user of the tenant.
+	AdminConsent bool `yaml:"admin_consent" json:"admin_consent"`
+	// ConsentedUsers are the users (UPN or object id) who consented to
+	// the app themselves. Approving a device code adds the user.
+	ConsentedUsers []string `yaml:"consented_users" json:"consented_users"`
 }
 
 // Secret is a client secret and, if set, when it expires.
@@ -159,8 +182,8 @@ type Workspace struct {
 	Name string `yaml:"name" json:"name"`
 	// Capacity is CapacityDedicated (the default) or CapacityShared.
 	Capacity string `yaml:"capacity" json:"capacity"`
-	// Access gives principals (apps, by client or object id, and
-	// profiles) their role in the workspace.
+	// Access gives principals (apps, by client or object id, profiles,
+	// and users, by UPN or object id) their role in the workspace.
 	Access []Access `yaml:"access" json:"access"`
 	// Members are client ids of apps with the Member role (the format
 	// before Access; the two add up).
@@ -180,7 +203,8 @@ type Workspace struct {
 
 // Access is one principal's role in a workspace.
 type Access struct {
-	// Principal is an app's client id or object id, or a profile id.
+	// Principal is an app's client id or object id, a profile id, or a
+	// user's UPN or object id.
 	Principal string `yaml:"principal" json:"principal"`
 	// Role is Admin, Member, Contributor or Viewer.
 	Role Role `yaml:"role" json:"role"`

@@ -11,7 +11,19 @@ import (
 func (f *Fixture) Validate() error {
 	var v validator
 	known := v.tenants(f.Tenants)
-	v.workspaces(f.Workspaces, known)
+	var list []keyedWorkspace
+	for i, w := range f.Workspaces {
+		list = append(list, keyedWorkspace{key: fmt.Sprintf("workspaces[%d]", i), ws: w})
+	}
+	for i, t := range f.Tenants {
+		for j, u := range t.Users {
+			if u.MyWorkspace != nil {
+				list = append(list, keyedWorkspace{key: fmt.Sprintf("tenants[%d].users[%d].my_workspace", i, j),
+					ws: Workspace{Reports: u.MyWorkspace.Reports, Datasets: u.MyWorkspace.Datasets}, personal: true})
+			}
+		}
+	}
+	v.workspaces(list, known)
 	if len(v.problems) > 0 {
 		return &FixtureError{Problems: v.problems}
 	}
@@ -29,6 +41,7 @@ type principalIDs struct {
 func (v *validator) tenants(tenants []Tenant) principalIDs {
 	known := principalIDs{apps: map[string]bool{}, profiles: map[string]bool{}, users: map[string]bool{}}
 	tenantIDs := map[string]bool{}
+	apiURIs := map[string]bool{}
 	for i, t := range tenants {
 		key := fmt.Sprintf("tenants[%d]", i)
 		v.id(key+".id", t.ID)
@@ -44,6 +57,7 @@ func (v *validator) tenants(tenants []Tenant) principalIDs {
 		if sp := t.ServicePrincipals; sp != nil && sp.Enabled == nil {
 			v.addf("%s.service_principals.enabled: required (true or false)", key)
 		}
+		v.users(key, t, known)
 		inTenant := map[string]bool{}
 		for j, a := range t.Apps {
 			akey := fmt.Sprintf("%s.apps[%d]", key, j)
@@ -52,7 +66,15 @@ func (v *validator) tenants(tenants []Tenant) principalIDs {
 			v.id(akey+".object_id", a.ObjectID)
 			known.apps[strings.ToLower(a.ClientID)] = true
 			known.apps[strings.ToLower(a.ObjectID)] = true
-			v.credentials(akey, a)
+			if !a.PublicClient || len(a.Secrets)+len(a.Certificates)+len(a.FederatedCredentials) > 0 {
+				v.credentials(akey, a)
+			}
+			v.appAPI(akey, a, apiURIs)
+			for k, u := range a.ConsentedUsers {
+				if t.user(u) == nil {
+					v.addf("%s.consented_users[%d]: %q is no user of the tenant", akey, k, u)
+				}
+			}
 			for k, p := range a.Profiles {
 				pkey := fmt.Sprintf("%s.profiles[%d].id", akey, k)
 				v.id(pkey, p.ID)
@@ -105,13 +127,22 @@ func (v *validator) credentials(key string, a App) {
 	}
 }
 
-func (v *validator) workspaces(workspaces []Workspace, known principalIDs) {
+// keyedWorkspace is a workspace to check and the key its problems are
+// reported under; a personal one (My workspace) has items only.
+type keyedWorkspace struct {
+	key      string
+	ws       Workspace
+	personal bool
+}
+
+func (v *validator) workspaces(workspaces []keyedWorkspace, known principalIDs) {
 	wsIDs := map[string]bool{}
 	itemIDs := map[string]bool{}
 	datasets := map[string]bool{}
 	reports := map[string]Report{}
 	byID := map[string]Dataset{}
-	for _, w := range workspaces {
+	for _, kw := range workspaces {
+		w := kw.ws
 		for _, d := range w.Datasets {
 			datasets[strings.ToLower(d.ID)] = true
 			byID[strings.ToLower(d.ID)] = d
@@ -120,14 +151,16 @@ func (v *validator) workspaces(workspaces []Workspace, known principalIDs) {
 			reports[strings.ToLower(r.ID)] = r
 		}
 	}
-	for i, w := range workspaces {
-		key := fmt.Sprintf("workspaces[%d]", i)
-		v.id(key+".id", w.ID)
-		v.unique(wsIDs, key+".id", w.ID)
-		if w.Capacity != "" && w.Capacity != CapacityDedicated && w.Capacity != CapacityShared {
-			v.addf("%s.capacity: %q is not %s or %s", key, w.Capacity, CapacityDedicated, CapacityShared)
+	for _, kw := range workspaces {
+		key, w := kw.key, kw.ws
+		if !kw.personal {
+			v.id(key+".id", w.ID)
+			v.unique(wsIDs, key+".id", w.ID)
+			if w.Capacity != "" && w.Capacity != CapacityDedicated && w.Capacity != CapacityShared {
+				v.addf("%s.capacity: %q is not %s or %s", key, w.Capacity, CapacityDedicated, CapacityShared)
+			}
+			v.access(key, w, known)
 		}
-		v.access(key, w, known)
 		for j, r := range w.Reports {
 			rkey := fmt.Sprintf("%s.reports[%d]", key, j)
 			v.id(rkey+".id", r.ID)
@@ -215,8 +248,8 @@ func (v *validator) access(key string, w Workspace, known principalIDs) {
 	for j, a := range w.Access {
 		akey := fmt.Sprintf("%s.access[%d]", key, j)
 		id := strings.ToLower(a.Principal)
-		if !known.apps[id] && !known.profiles[id] {
-			v.addf("%s.principal: %q is no app (client or object id) and no profile", akey, a.Principal)
+		if !known.has(id) {
+			v.addf("%s.principal: %q is no app (client or object id), profile or user (UPN or object id)", akey, a.Principal)
 		}
 		if _, ok := parseRole(string(a.Role)); !ok {
 			v.addf("%s.role: %q is not Admin, Member, Contributor or Viewer", akey, a.Role)

@@ -31,6 +31,43 @@ workspaces:
         tiles: [{id: 71111111-1111-4111-8111-111111111111, report_id: 51111111-1111-4111-8111-111111111111, dataset_id: d2}]
 `, []string{`workspaces[0].dashboards[0].tiles[0].dataset_id: "d2" is not the dataset of report`}, 0},
 		{"unknown key", "tenants: []\nworkspace: []\n", []string{"workspace"}, 0},
+		{"users, public clients, APIs, Conditional Access", `
+tenants:
+  - id: 11111111-1111-4111-8111-111111111111
+    device_code_interval: -1
+    users:
+      - {upn: a@x.example, object_id: 31111111-1111-4111-8111-111111111111, license: enterprise}
+      - {upn: not-an-upn, object_id: a1}
+      - {upn: A@X.EXAMPLE, object_id: 31111111-1111-4111-8111-111111111112,
+         my_workspace: {reports: [{id: 51111111-1111-4111-8111-111111111111, dataset_id: gone}]}}
+    conditional_access:
+      - {id: p1, users: [nobody@x.example], resources: [""]}
+    apps:
+      - {client_id: 21111111-1111-4111-8111-111111111111, object_id: 21111111-1111-4111-8111-111111111112, public_client: true,
+         consented_users: [a@x.example, stranger@x.example]}
+      - {client_id: 21111111-1111-4111-8111-111111111113, object_id: 21111111-1111-4111-8111-111111111114, secrets: [s],
+         api: {identifier_uri: "no scheme", scopes: ["a b"], access_token_version: 3}}
+      - {client_id: 21111111-1111-4111-8111-111111111115, object_id: 21111111-1111-4111-8111-111111111116, secrets: [s], api: {}}
+workspaces:
+  - id: 41111111-1111-4111-8111-111111111111
+    access: [{principal: a@x.example, role: Viewer}, {principal: ghost@x.example, role: Viewer}]
+`, []string{
+			"tenants[0].device_code_interval: negative",
+			`tenants[0].users[0].license: "enterprise" is not free, pro or ppu`,
+			`tenants[0].users[1].upn: "not-an-upn" is not a user principal name`,
+			`tenants[0].users[1].object_id: "a1" is not a uuid`,
+			`tenants[0].users[2].upn: duplicate id "A@X.EXAMPLE"`,
+			`tenants[0].conditional_access[0].id: "p1" is not a uuid`,
+			`tenants[0].conditional_access[0].users[0]: "nobody@x.example" is no user of the tenant`,
+			"tenants[0].conditional_access[0].resources[0]: empty",
+			`tenants[0].apps[0].consented_users[1]: "stranger@x.example" is no user of the tenant`,
+			`tenants[0].apps[1].api.identifier_uri: "no scheme" is not a URI`,
+			`tenants[0].apps[1].api.scopes[0]: "a b" is not a scope name`,
+			"tenants[0].apps[1].api.access_token_version: 3 is not 1 or 2",
+			"tenants[0].apps[2].api.scopes: at least one scope",
+			`tenants[0].users[2].my_workspace.reports[0].dataset_id: unknown dataset "gone"`,
+			`workspaces[0].access[1].principal: "ghost@x.example" is no app`,
+		}, 0},
 		{"models: live connections, SSO, composite, paginated", `
 tenants: []
 workspaces:
@@ -272,6 +309,25 @@ func TestDemoFixtureContract(t *testing.T) {
 	if len(ssoSources(w.datasets[dsSSO].item.Datasources)) != 1 || len(ssoSources(w.datasets[dsTargets].item.Datasources)) != 1 ||
 		len(w.upstreamClosure(w.datasets[dsComposite].item)) != 2 {
 		t.Error("the demo's SSO and composite models changed")
+	}
+	users := []struct {
+		upn      string
+		licensed bool
+		acme     Role
+	}{{aliceUPN, true, RoleMember}, {bobUPN, false, RoleViewer}, {carolUPN, true, RoleViewer}}
+	for _, u := range users {
+		got := w.user(u.upn)
+		if got == nil || got.licensed() != u.licensed || w.roles[w.workspace(wsAcme)][userKey(got)] != u.acme {
+			t.Errorf("user %s: %+v", u.upn, got)
+		}
+	}
+	cli := f.Tenants[0].app(cliClient)
+	if cli == nil || !cli.PublicClient || !cli.AdminConsent || app.apiURI() != "api://"+demoClient ||
+		w.consented(&f.Tenants[0].Apps[0], w.user(bobUPN)) || !w.consented(&f.Tenants[0].Apps[0], w.user(carolUPN)) {
+		t.Error("the demo's apps for user flows changed")
+	}
+	if p := f.Tenants[0].ConditionalAccess; len(p) != 1 || p[0].ID != caPolicy || p[0].Users[0] != carolUPN {
+		t.Errorf("conditional access %+v", p)
 	}
 	if tl := w.dashboards[dashAcme].item.tile(tileRevenue); tl == nil || tl.ReportID != repSales || tl.DatasetID != dsSales {
 		t.Errorf("tile %+v", tl)

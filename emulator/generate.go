@@ -87,6 +87,9 @@ func (s *Server) checkV2(c *caller, req *generateTokenV2) (TokenInfo, int, *apiE
 	if apiErr := s.world.requireAll(c, touched); apiErr != nil {
 		return info, 0, apiErr
 	}
+	if apiErr := s.userV2Rules(c, it, touched, len(info.TargetWorkspaces) > 0); apiErr != nil {
+		return info, 0, apiErr
+	}
 	if apiErr := s.modelRules(it); apiErr != nil {
 		return info, 0, apiErr
 	}

@@ -84,6 +84,13 @@ func (s *Server) finishV1(w http.ResponseWriter, call *v1Call, info TokenInfo, r
 		paginated = []*Report{rep}
 	}
 	if apiErr == nil {
+		var reports []*Report
+		if rep != nil {
+			reports = []*Report{rep}
+		}
+		apiErr = s.userTokenRules(call.c, call.needs, reports)
+	}
+	if apiErr == nil {
 		apiErr = v1ModelRules(rep, call.datasets)
 	}
 	var ids []TokenIdentity

@@ -68,7 +68,9 @@ type caller struct {
 	objectID  string
 	expires   time.Time
 	profileID string // as sent; "" without the header
-	principal string // appKey or profileKey: whose roles apply
+	principal string // appKey, profileKey or userKey: whose roles apply
+	user      *User  // the signed-in user of a delegated token
+	scopes    []string
 }
 
 // authenticate verifies the bearer token (issued by this emulator, for the
@@ -111,6 +113,9 @@ func (s *Server) authenticate(r *http.Request) (*caller, *apiError) {
 	}
 	if c.app == nil {
 		return nil, &apiError{status: http.StatusForbidden, code: "Forbidden", message: "The access token is not valid: it was not issued by this Entra ID."}
+	}
+	if tok.claimString("idtyp") == "user" {
+		return s.userCaller(r, c, tok)
 	}
 	if !c.tenant.servicePrincipalsAllowed(c.app) {
 		return nil, errAdminSwitch

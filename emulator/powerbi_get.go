@@ -26,6 +26,9 @@ func reportEmbedURL(ws *Workspace, rep *Report) string {
 	if rep.Paginated {
 		page = "rdlEmbed"
 	}
+	if ws.ID == myWorkspaceID {
+		return fmt.Sprintf("%s/%s?reportId=%s&w=2&config=%s", appBaseURL, page, rep.ID, url.QueryEscape(embedConfig))
+	}
 	return fmt.Sprintf("%s/%s?reportId=%s&groupId=%s&w=2&config=%s", appBaseURL, page, rep.ID, ws.ID, url.QueryEscape(embedConfig))
 }
 
@@ -56,7 +59,7 @@ func (s *Server) reportJSON(ws *Workspace, rep *Report) map[string]any {
 	m["reportType"] = "PowerBIReport"
 	m["webUrl"] = fmt.Sprintf("%s/groups/%s/reports/%s", appBaseURL, ws.ID, rep.ID)
 	m["datasetId"] = rep.DatasetID
-	if p, ok := s.world.datasets[strings.ToLower(rep.DatasetID)]; ok {
+	if p, ok := s.world.datasets[strings.ToLower(rep.DatasetID)]; ok && p.ws.ID != myWorkspaceID {
 		m["datasetWorkspaceId"] = p.ws.ID
 	}
 	return m
@@ -115,8 +118,14 @@ func (s *Server) handleGetDataset(w http.ResponseWriter, r *http.Request) {
 		errNotFound.write(w)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"@odata.context":                   fmt.Sprintf("%s/groups/%s/$metadata#datasets/$entity", odataBase, ws.ID),
+	m := s.datasetJSON(ws, ds)
+	m["@odata.context"] = fmt.Sprintf("%s/groups/%s/$metadata#datasets/$entity", odataBase, ws.ID)
+	writeJSON(w, http.StatusOK, m)
+}
+
+// datasetJSON is the Dataset wire object (without @odata.context).
+func (s *Server) datasetJSON(ws *Workspace, ds *Dataset) map[string]any {
+	return map[string]any{
 		"id":                               ds.ID,
 		"name":                             ds.Name,
 		"webUrl":                           fmt.Sprintf("%s/groups/%s/datasets/%s", appBaseURL, ws.ID, ds.ID),
@@ -131,7 +140,7 @@ func (s *Server) handleGetDataset(w http.ResponseWriter, r *http.Request) {
 		"qnaEmbedURL":                      fmt.Sprintf("%s/qnaEmbed?config=%s", appBaseURL, url.QueryEscape(embedConfig)),
 		"upstreamDatasets":                 s.upstreamJSON(ds),
 		"users":                            []any{},
-	})
+	}
 }
 
 // dashboardJSON is the Dashboard wire object (without @odata.context).

@@ -6,6 +6,9 @@ import "strings"
 // compares the effective identity with: the service principal's object
 // id, or the profile's id when the call acts as a profile.
 func (c *caller) principalName() string {
+	if c.user != nil {
+		return c.user.UPN
+	}
 	if c.profileID != "" {
 		return c.profileID
 	}
@@ -15,6 +18,9 @@ func (c *caller) principalName() string {
 // is reports whether id names the principal the call acts as: the
 // profile, or else the app by client or object id.
 func (c *caller) is(id string) bool {
+	if c.user != nil {
+		return strings.EqualFold(id, c.user.UPN) || strings.EqualFold(id, c.user.ObjectID)
+	}
 	if c.profileID != "" {
 		return strings.EqualFold(id, c.profileID)
 	}
@@ -32,7 +38,15 @@ func (c *caller) isAny(list []string) bool {
 }
 
 // mayOmitIdentity reports whether the caller may leave out the identity
-// of an RLS dataset. A service principal never may ("Generate an embed
-// token": service principals must always provide an identity for any item
-// with an RLS dataset).
-func (c *caller) mayOmitIdentity(*Dataset) bool { return false }
+// of an RLS dataset. A service principal never may; a master user may for
+// cloud RLS, SSO and on-premises Analysis Services (its own identity
+// applies), and for Azure Analysis Services without RLS roles ("Generate
+// an embed token", the RLS table; "Embed a report with an Azure Analysis
+// Services (AAS) database": the username is "Optional if no RLS").
+func (c *caller) mayOmitIdentity(d *Dataset) bool {
+	if c.user == nil {
+		return false
+	}
+	kind, _ := d.live()
+	return kind != liveAAS || len(d.Roles) == 0
+}

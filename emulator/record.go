@@ -111,9 +111,17 @@ func record(r *http.Request, route string, now time.Time) Recorded {
 	}
 }
 
+// formCredentials are the form fields of Entra requests that carry a
+// credential: client secrets and assertions, passwords, users' tokens.
+var formCredentials = []string{"client_secret", "client_assertion", "password", "assertion", "refresh_token", "device_code"}
+
 // redactForm blanks the credentials of a form body (an Entra token
-// request); other bodies are kept as sent.
+// request) and the identity blobs of a JSON body (GenerateToken); other
+// bodies are kept as sent.
 func redactForm(contentType string, body []byte) []byte {
+	if strings.HasPrefix(strings.ToLower(contentType), "application/json") {
+		return redactBlobs(body)
+	}
 	if !strings.HasPrefix(strings.ToLower(contentType), "application/x-www-form-urlencoded") {
 		return body
 	}
@@ -122,7 +130,7 @@ func redactForm(contentType string, body []byte) []byte {
 		return []byte(redacted)
 	}
 	changed := false
-	for _, k := range []string{"client_secret", "client_assertion"} {
+	for _, k := range formCredentials {
 		if _, ok := form[k]; ok {
 			form.Set(k, redacted)
 			changed = true
@@ -138,4 +146,39 @@ func redactForm(contentType string, body []byte) []byte {
 type readCloser struct {
 	io.Reader
 	io.Closer
+}
+
+// redactBlobs replaces every identityBlob (an access token for a data
+// source) of a JSON body; a body without one is kept byte for byte.
+func redactBlobs(body []byte) []byte {
+	if !bytes.Contains(bytes.ToLower(body), []byte("identityblob")) {
+		return body
+	}
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return []byte(redacted)
+	}
+	var walk func(any)
+	walk = func(x any) {
+		switch t := x.(type) {
+		case map[string]any:
+			for k, val := range t {
+				if strings.EqualFold(k, "identityBlob") {
+					t[k] = redacted
+					continue
+				}
+				walk(val)
+			}
+		case []any:
+			for _, val := range t {
+				walk(val)
+			}
+		}
+	}
+	walk(v)
+	out, err := json.Marshal(v)
+	if err != nil {
+		return []byte(redacted)
+	}
+	return out
 }

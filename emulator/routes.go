@@ -16,6 +16,8 @@ const (
 	RouteJWKS = "entra.keys"
 	// RouteEntraToken is POST /{tenant}/oauth2/v2.0/token.
 	RouteEntraToken = "entra.token"
+	// RouteDeviceCode is POST /{tenant}/oauth2/v2.0/devicecode.
+	RouteDeviceCode = "entra.devicecode"
 
 	// RouteGenerateToken is POST /v1.0/myorg/GenerateToken (V2).
 	RouteGenerateToken = "powerbi.GenerateToken"
@@ -33,6 +35,12 @@ const (
 	RouteGetDatasources = "powerbi.GetDatasourcesInGroup"
 	// RouteGetReportDatasources is GET /v1.0/myorg/groups/{g}/reports/{r}/datasources.
 	RouteGetReportDatasources = "powerbi.ReportsGetDatasourcesInGroup"
+	// RouteGetMyReports is GET /v1.0/myorg/reports (My workspace).
+	RouteGetMyReports = "powerbi.GetReports"
+	// RouteGetMyReport is GET /v1.0/myorg/reports/{r} (My workspace).
+	RouteGetMyReport = "powerbi.GetReport"
+	// RouteGetMyDataset is GET /v1.0/myorg/datasets/{d} (My workspace).
+	RouteGetMyDataset = "powerbi.GetDataset"
 	// RouteGetDashboard is GET /v1.0/myorg/groups/{g}/dashboards/{d}.
 	RouteGetDashboard = "powerbi.GetDashboardInGroup"
 	// RouteGetDashboards is GET /v1.0/myorg/groups/{g}/dashboards.
@@ -61,9 +69,9 @@ const (
 
 // allRoutes lists the counted routes, so Counters reports zeros too.
 var allRoutes = []string{
-	RouteOIDC, RouteInstanceDiscovery, RouteJWKS, RouteEntraToken,
+	RouteOIDC, RouteInstanceDiscovery, RouteJWKS, RouteEntraToken, RouteDeviceCode,
 	RouteGenerateToken, RouteGetGroups, RouteGetGroup, RouteGetReport, RouteGetReports, RouteGetDataset,
-	RouteGetDatasources, RouteGetReportDatasources,
+	RouteGetDatasources, RouteGetReportDatasources, RouteGetMyReports, RouteGetMyReport, RouteGetMyDataset,
 	RouteGetDashboards, RouteGetDashboard, RouteGetTiles, RouteGetTile,
 	RouteReportGenerateTokenInGroup,
 	RouteCreateReportTokenInGroup, RouteDashboardGenerateTokenInGroup,

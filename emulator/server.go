@@ -65,6 +65,8 @@ type Server struct {
 	gates    gates
 	issued   issuedTokens
 	trial    trialCounter
+	refresh  refreshStore
+	devices  deviceCodes
 
 	closeOnce sync.Once
 	closeErr  error
@@ -224,6 +226,7 @@ func (s *Server) routes() http.Handler {
 	e("GET /common/discovery/instance", RouteInstanceDiscovery, s.handleInstanceDiscovery)
 	e("GET /{tenant}/discovery/v2.0/keys", RouteJWKS, s.handleJWKS)
 	mux.Handle("POST /{tenant}/oauth2/v2.0/token", s.wrap(RouteEntraToken, kindEntraToken, s.handleEntraToken))
+	e("POST /{tenant}/oauth2/v2.0/devicecode", RouteDeviceCode, s.handleDeviceCode)
 
 	p := func(pattern, route string, h http.HandlerFunc) {
 		mux.Handle(pattern, s.wrap(route, kindPowerBI, h))
@@ -231,6 +234,9 @@ func (s *Server) routes() http.Handler {
 	const g = "/v1.0/myorg/groups/{group}"
 	p("POST /v1.0/myorg/GenerateToken", RouteGenerateToken, s.handleGenerateTokenV2)
 	p("GET /v1.0/myorg/groups", RouteGetGroups, s.handleGetGroups)
+	p("GET /v1.0/myorg/reports", RouteGetMyReports, s.handleGetMyReports)
+	p("GET /v1.0/myorg/reports/{report}", RouteGetMyReport, s.handleGetMyReport)
+	p("GET /v1.0/myorg/datasets/{dataset}", RouteGetMyDataset, s.handleGetMyDataset)
 	p("GET "+g, RouteGetGroup, s.handleGetGroup)
 	p("GET "+g+"/reports", RouteGetReports, s.handleGetReports)
 	p("GET "+g+"/reports/{report}", RouteGetReport, s.handleGetReport)
@@ -271,6 +277,9 @@ func (s *Server) routes() http.Handler {
 	a("PUT /_emulator/gates/{route}", s.handlePutGate)
 	a("GET /_emulator/gates/{route}", s.handleGetGate)
 	a("DELETE /_emulator/gates/{route}", s.handleOpenGate)
+	a("GET /_emulator/devicecodes", s.handleListDeviceCodes)
+	a("POST /_emulator/devicecodes/{code}/approve", s.handleApproveDeviceCode)
+	a("POST /_emulator/devicecodes/{code}/decline", s.handleDeclineDeviceCode)
 
 	mux.Handle("/", s.wrap(RouteNotFound, kindAdmin, s.handleNotFound))
 	return s.withRequestID(mux)
@@ -394,8 +403,16 @@ func (s *Server) wrapFunc(route func(*http.Request) string, kind routeKind, h ht
 			}
 			return
 		}
-		h(w, r)
+		h(w, r.WithContext(context.WithValue(r.Context(), routeNameKey{}, name)))
 	})
+}
+
+type routeNameKey struct{}
+
+// routeName is the route a request was matched to.
+func routeName(r *http.Request) string {
+	name, _ := r.Context().Value(routeNameKey{}).(string)
+	return name
 }
 
 // wait blocks for d or until ctx is done; false means ctx ended first.

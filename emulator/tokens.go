@@ -55,8 +55,12 @@ type TokenInfo struct {
 	ProfileID string `json:"profileId,omitempty"`
 	// AppID is the calling service principal's client id.
 	AppID string `json:"appId"`
-	// ObjectID is the calling service principal's object id.
+	// ObjectID is the calling service principal's object id, or the
+	// user's for a token a user minted (AppID is then the client app).
 	ObjectID string `json:"objectId"`
+	// UserPrincipalName is the UPN of the user who minted the token, if a
+	// user did.
+	UserPrincipalName string `json:"userPrincipalName,omitempty"`
 	// TenantID is the caller's Entra tenant.
 	TenantID string `json:"tenantId"`
 	// Issued is when the token was minted.
@@ -181,6 +185,9 @@ func (s *Server) mint(w http.ResponseWriter, c *caller, info TokenInfo, lifetime
 	info.Expiration = exp
 	info.LifetimeInMinutes = lifetime
 	info.AppID, info.ObjectID, info.TenantID, info.ProfileID = c.appID, c.objectID, c.tenantID, c.profileID
+	if c.user != nil {
+		info.UserPrincipalName = c.user.UPN
+	}
 	if info.Reports == nil {
 		info.Reports = []TokenReport{}
 	}

@@ -21,6 +21,11 @@ type world struct {
 	reports    map[string]placed[Report]
 	datasets   map[string]placed[Dataset]
 	dashboards map[string]placed[Dashboard]
+	users      map[string]*User // by lower-case UPN and object id
+	userTenant map[*User]*Tenant
+	personal   map[*Workspace]*User // My workspaces and their owners
+	myWS       map[*User]*Workspace
+	consent    consents // granted at run time (device code approvals)
 }
 
 // placed is an item with the workspace that holds it.
@@ -42,12 +47,19 @@ func newWorld(f *Fixture) *world {
 		reports:    map[string]placed[Report]{},
 		datasets:   map[string]placed[Dataset]{},
 		dashboards: map[string]placed[Dashboard]{},
+		users:      map[string]*User{},
+		userTenant: map[*User]*Tenant{},
+		personal:   map[*Workspace]*User{},
+		myWS:       map[*User]*Workspace{},
 	}
 	for i := range f.Tenants {
 		t := &f.Tenants[i]
 		w.tenants[strings.ToLower(t.ID)] = t
 		for _, d := range t.Domains {
 			w.tenants[strings.ToLower(d)] = t
+		}
+		for j := range t.Users {
+			w.addUser(t, &t.Users[j])
 		}
 		for j := range t.Apps {
 			a := &t.Apps[j]
@@ -73,17 +85,25 @@ func newWorld(f *Fixture) *world {
 		w.workspaces[strings.ToLower(ws.ID)] = ws
 		w.ordered = append(w.ordered, ws)
 		w.roles[ws] = w.accessOf(ws)
-		for j := range ws.Reports {
-			w.reports[strings.ToLower(ws.Reports[j].ID)] = placed[Report]{ws, &ws.Reports[j]}
-		}
-		for j := range ws.Datasets {
-			w.datasets[strings.ToLower(ws.Datasets[j].ID)] = placed[Dataset]{ws, &ws.Datasets[j]}
-		}
-		for j := range ws.Dashboards {
-			w.dashboards[strings.ToLower(ws.Dashboards[j].ID)] = placed[Dashboard]{ws, &ws.Dashboards[j]}
-		}
+		w.addItems(ws)
+	}
+	for ws := range w.personal {
+		w.addItems(ws)
 	}
 	return w
+}
+
+// addItems indexes a workspace's reports, datasets and dashboards.
+func (w *world) addItems(ws *Workspace) {
+	for j := range ws.Reports {
+		w.reports[strings.ToLower(ws.Reports[j].ID)] = placed[Report]{ws, &ws.Reports[j]}
+	}
+	for j := range ws.Datasets {
+		w.datasets[strings.ToLower(ws.Datasets[j].ID)] = placed[Dataset]{ws, &ws.Datasets[j]}
+	}
+	for j := range ws.Dashboards {
+		w.dashboards[strings.ToLower(ws.Dashboards[j].ID)] = placed[Dashboard]{ws, &ws.Dashboards[j]}
+	}
 }
 
 // accessOf resolves a workspace's access to roles by principal key. The
@@ -119,6 +139,8 @@ func (w *world) accessOf(ws *Workspace) map[string]Role {
 		role, _ := parseRole(string(ac.Role))
 		if a := w.appByID(ac.Principal); a != nil {
 			grant(appKey(a), role)
+		} else if u := w.user(ac.Principal); u != nil {
+			grant(userKey(u), role)
 		} else {
 			grant(profileKey(ac.Principal), role)
 		}
