@@ -1,6 +1,8 @@
 // Package emulator is a local, faithful emulator of Entra ID (client
-// credentials) and of the Power BI REST API calls used to embed content,
-// served over HTTPS with a certificate authority it generates.
+// credentials for service principals; device code, password, refresh and
+// on-behalf-of grants for users) and of the Power BI REST API calls used
+// to embed content, as a service principal or as a user, served over
+// HTTPS with a certificate authority it generates.
 //
 // It is an independent implementation written from Microsoft's public
 // documentation, not from the gateway's code: it shares no types with the
@@ -13,7 +15,10 @@
 // principals, apps with secrets (which may expire), certificates,
 // federated credentials and profiles, and workspaces with their capacity
 // (dedicated, or shared with its trial tokens), the roles of each
-// principal, and their reports, datasets and dashboards.
+// principal, and their reports, datasets (of every kind: imported, live
+// connections to Analysis Services, DirectQuery with single sign-on,
+// composite models) and dashboards; users with their licence, My
+// workspace, consent and Conditional Access policies.
 //
 // Every minted embed token is recorded and can be inspected
 // ([Server.LookupToken], the /_emulator/tokens routes); faults (latency,
@@ -21,5 +26,6 @@
 // an exhausted trial quota) can be set at start or at runtime. Tests get
 // hooks: every request recorded per route ([Server.Requests]), canned
 // answers ([Server.SetAnswer]), gates that hold calls ([Server.Gate]), and
-// the Entra access tokens issued ([Server.AccessTokens]).
+// the Entra tokens issued ([Server.AccessTokens]); device codes are
+// approved or declined for a user ([Server.ApproveDeviceCode]).
 package emulator

@@ -26,9 +26,9 @@ func (s *Server) ClearAnswers() { s.answers.clear() }
 // calls of the route wait until [Gate.Open].
 func (s *Server) Gate(route string) *Gate { return s.gates.get(route) }
 
-// AccessTokens returns every Entra access token the emulator issued, oldest
-// first, so a test can scan its logs for them. Go only: no admin route
-// hands them out.
+// AccessTokens returns every Entra token the emulator issued (access, ID
+// and refresh tokens), oldest first, so a test can scan its logs for
+// them. Go only: no admin route hands them out.
 func (s *Server) AccessTokens() []string { return s.issued.all() }
 
 // issuedTokens remembers the Entra access tokens handed out.
