@@ -370,3 +370,33 @@ func TestModelMetadata(t *testing.T) {
 		t.Errorf("datasources of an unknown dataset: %d", r.status)
 	}
 }
+
+// TestRecordedBlobsRedacted: what the emulator records of a GenerateToken
+// call keeps no identity blob, in identities or datasourceIdentities.
+func TestRecordedBlobsRedacted(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, Config{})
+	hc := httpClient(t, srv)
+	tok := entraToken(t, srv, hc)
+	sqlBlob := resourceToken(t, srv, hc, "https://database.windows.net//.default")
+	dbxBlob := resourceToken(t, srv, hc, AudienceDatabricks+"/.default")
+	for _, body := range []map[string]any{
+		{"reports": reps(repSSO), "datasets": []any{ds(dsSSO, "")},
+			"identities": []any{map[string]any{"datasets": []string{dsSSO}, "identityBlob": blob(sqlBlob)}}},
+		{"reports": reps(repComposite), "datasets": []any{ds(dsComposite, "ReadOnly"), ds(dsInventory, "ReadOnly"), ds(dsTargets, "ReadOnly")},
+			"datasourceIdentities": databricksSource(dbxBlob)},
+	} {
+		if r := call(t, hc, "POST", srv.URL()+"/v1.0/myorg/GenerateToken", tok, body); r.status != 200 {
+			t.Fatalf("%d %s", r.status, r.raw)
+		}
+	}
+	recs := srv.Requests(RouteGenerateToken)
+	if len(recs) != 2 {
+		t.Fatalf("%d recorded", len(recs))
+	}
+	for _, rec := range recs {
+		if strings.Contains(string(rec.Body), sqlBlob) || strings.Contains(string(rec.Body), dbxBlob) || !strings.Contains(string(rec.Body), redacted) {
+			t.Errorf("recorded body %.200s", rec.Body)
+		}
+	}
+}
