@@ -151,6 +151,11 @@ func cached[V any](ctx context.Context, cl *Client, c *ttlCache[V], op, key, u, 
 		return m, nil
 	}
 	return shared(ctx, &cl.metaSF, op+"|"+key, op, func(ctx context.Context) (V, error) {
+		// A flight that ended between our lookup and this one has filled
+		// the cache: one GET per key, however the calls interleave.
+		if m, ok := c.get(key, cl.now()); ok {
+			return m, nil
+		}
 		var m V
 		if err := cl.getJSON(ctx, op, u, profile, &m); err != nil {
 			return m, err
