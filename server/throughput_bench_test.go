@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -99,7 +100,17 @@ preflight: false
 		cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
 		cmd.Stdout, cmd.Stderr = log, log
 		must(b, cmd.Start())
-		b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		b.Cleanup(func() { // gracefully, so that a profile or a log is complete
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			done := make(chan struct{})
+			go func() { _ = cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+			}
+		})
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			if addr, ok := addrOf(); ok {
