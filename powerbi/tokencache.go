@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
 	"maps"
 	"slices"
 	"sync"
@@ -84,68 +83,58 @@ type grantKey [sha256.Size]byte
 // TokenRequest must be written here: TestGrantKeyCoversEveryField changes
 // every field by reflection and fails on one that does not change the key.
 func grantKeyOf(r TokenRequest) grantKey {
-	var k keyWriter
-	k.h = sha256.New()
-	k.str(r.ProfileID)
-	k.int(int64(len(r.Items)))
+	var buf [512]byte // on the stack unless the request is large
+	b := keyStr(buf[:0], r.ProfileID)
+	b = keyInt(b, int64(len(r.Items)))
 	for _, it := range r.Items {
-		k.int(int64(it.Kind))
-		k.str(it.ID)
-		k.str(it.WorkspaceID)
-		k.str(it.DashboardID)
+		b = keyInt(b, int64(it.Kind))
+		b = keyStr(b, it.ID)
+		b = keyStr(b, it.WorkspaceID)
+		b = keyStr(b, it.DashboardID)
 	}
-	k.strs(r.TargetWorkspaceIDs)
-	k.bool(r.AllowEdit)
-	k.int(int64(r.Lifetime))
-	k.bool(r.Identity != nil)
+	b = keyStrs(b, r.TargetWorkspaceIDs)
+	b = keyBool(b, r.AllowEdit)
+	b = keyInt(b, int64(r.Lifetime))
+	b = keyBool(b, r.Identity != nil)
 	if id := r.Identity; id != nil {
-		k.str(id.Username)
-		k.str(id.CustomData)
-		k.strs(id.Roles)
-		k.bool(id.DatasetRoles != nil)
-		k.int(int64(len(id.DatasetRoles)))
+		b = keyStr(b, id.Username)
+		b = keyStr(b, id.CustomData)
+		b = keyStrs(b, id.Roles)
+		b = keyBool(b, id.DatasetRoles != nil)
+		b = keyInt(b, int64(len(id.DatasetRoles)))
 		for _, ds := range slices.Sorted(maps.Keys(id.DatasetRoles)) {
-			k.str(ds)
-			k.strs(id.DatasetRoles[ds])
+			b = keyStr(b, ds)
+			b = keyStrs(b, id.DatasetRoles[ds])
 		}
-		k.strs(id.WithoutRLS)
+		b = keyStrs(b, id.WithoutRLS)
 	}
-	var key grantKey
-	k.h.Sum(key[:0])
-	return key
+	return sha256.Sum256(b)
 }
 
-// keyWriter writes length-prefixed values into a hash.
-type keyWriter struct {
-	h   hash.Hash
-	buf [binary.MaxVarintLen64]byte
-}
+// The key's encoding: every value length-prefixed, so that no two requests
+// write the same bytes.
 
-func (k *keyWriter) int(v int64) { k.h.Write(k.buf[:binary.PutVarint(k.buf[:], v)]) }
+func keyInt(b []byte, v int64) []byte { return binary.AppendVarint(b, v) }
 
-func (k *keyWriter) str(s string) {
-	k.int(int64(len(s)))
-	k.h.Write([]byte(s))
-}
+func keyStr(b []byte, s string) []byte { return append(keyInt(b, int64(len(s))), s...) }
 
-func (k *keyWriter) bool(b bool) {
-	if b {
-		k.int(1)
-	} else {
-		k.int(0)
+func keyBool(b []byte, v bool) []byte {
+	if v {
+		return keyInt(b, 1)
 	}
+	return keyInt(b, 0)
 }
 
-// strs writes a list, telling nil from empty.
-func (k *keyWriter) strs(s []string) {
+// keyStrs writes a list, telling nil from empty.
+func keyStrs(b []byte, s []string) []byte {
 	if s == nil {
-		k.int(-1)
-		return
+		return keyInt(b, -1)
 	}
-	k.int(int64(len(s)))
+	b = keyInt(b, int64(len(s)))
 	for _, v := range s {
-		k.str(v)
+		b = keyStr(b, v)
 	}
+	return b
 }
 
 // Issue mints one embed token for r (see plan for the route each kind

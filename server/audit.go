@@ -54,7 +54,7 @@ func (a *auditor) record(ctx context.Context, r authz.Request, outcome string, c
 		slog.String("outcome", outcome),
 		slog.String("code", code.String()),
 	)
-	a.log.LogAttrs(ctx, slog.LevelInfo, "embed decision", append(attrs, extra...)...)
+	logAttrs(ctx, a.log, slog.LevelInfo, "embed decision", append(attrs, extra...)...)
 }
 
 func grantAttrs(g authz.Grant) []slog.Attr {

@@ -43,9 +43,6 @@ func newChain(logger *slog.Logger, m *Metrics, a authenticator, limits *callerLi
 		// Fields callLogger does not write are not built.
 		logging.WithDisableLoggingFields(logging.SystemTag[0], logging.ComponentFieldKey, logging.MethodTypeFieldKey),
 		logging.WithLevels(levelFor),
-		logging.WithFieldsFromContext(func(ctx context.Context) logging.Fields {
-			return logging.Fields{"request_id", requestIDFrom(ctx)}
-		}),
 		logging.WithDurationField(func(d time.Duration) logging.Fields { return logging.Fields{"duration", d.String()} }),
 		logging.WithErrorFields(func(err error) logging.Fields { return logging.Fields{"error", status.Convert(err).Message()} }),
 	}
@@ -116,10 +113,8 @@ func requestIDFrom(ctx context.Context) string {
 // random one. It is sent back as a response header.
 func requestID(ctx context.Context) (context.Context, string) {
 	id := ""
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get(requestIDHeader); len(v) == 1 && validRequestID(v[0]) {
-			id = v[0]
-		}
+	if v := metadata.ValueFromIncomingContext(ctx, requestIDHeader); len(v) == 1 && validRequestID(v[0]) {
+		id = v[0]
 	}
 	if id == "" {
 		// Unique, not secret: math/rand's generator (ChaCha8, seeded by the
@@ -163,17 +158,16 @@ func requestIDStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, ne
 // callLogger writes go-grpc-middleware's one record per call as Embedgate's
 // "grpc call" record, with the field names used everywhere in the service:
 // request_id, method, code, duration, caller, tenant, token_id,
-// pbi_request_id, error. Fields the handler learns as the call proceeds
-// arrive through logging.AddFields.
+// pbi_request_id, error. The request id comes from the call's context;
+// fields the handler learns as the call proceeds arrive through
+// logging.AddFields.
 func callLogger(logger *slog.Logger) logging.Logger {
 	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
-		var f struct{ requestID, service, method, code, duration, caller, tenant, tokenID, pbiRequestID, err string }
+		var f struct{ service, method, code, duration, caller, tenant, tokenID, pbiRequestID, err string }
 		for i := 0; i+1 < len(fields); i += 2 {
 			k, _ := fields[i].(string)
 			v, _ := fields[i+1].(string)
 			switch k {
-			case "request_id":
-				f.requestID = v
 			case logging.ServiceFieldKey:
 				f.service = v
 			case logging.MethodFieldKey:
@@ -196,7 +190,7 @@ func callLogger(logger *slog.Logger) logging.Logger {
 		}
 		attrs := make([]slog.Attr, 0, 9)
 		attrs = append(attrs,
-			slog.String("request_id", f.requestID),
+			slog.String("request_id", requestIDFrom(ctx)),
 			slog.String("method", "/"+f.service+"/"+f.method),
 			slog.String("code", f.code),
 			slog.String("duration", f.duration))
@@ -205,8 +199,21 @@ func callLogger(logger *slog.Logger) logging.Logger {
 				attrs = append(attrs, slog.String(a[0], a[1]))
 			}
 		}
-		logger.LogAttrs(ctx, slog.Level(lvl), "grpc call", attrs...)
+		logAttrs(ctx, logger, slog.Level(lvl), "grpc call", attrs...)
 	})
+}
+
+// logAttrs is logger.LogAttrs without the caller's program counter, which
+// no handler of the service prints and which costs slog a stack walk per
+// record: for the records written on every call.
+func logAttrs(ctx context.Context, logger *slog.Logger, level slog.Level, msg string, attrs ...slog.Attr) {
+	h := logger.Handler()
+	if !h.Enabled(ctx, level) {
+		return
+	}
+	r := slog.NewRecord(time.Now(), level, msg, 0)
+	r.AddAttrs(attrs...)
+	_ = h.Handle(ctx, r)
 }
 
 // levelFor follows go-grpc-middleware's server defaults: callers' mistakes
