@@ -85,7 +85,10 @@ func Decode(data []byte, v any) (problems []Problem, ok bool) {
 	c := checker{}
 	c.walk(&root, "", reflect.TypeOf(v).Elem())
 	problems = append(problems, c.problems...)
-	if err := root.Decode(v); err != nil {
+	// Aliases may repeat what they name, within bounds: a document may
+	// expand to a few times its own nodes, not to billions.
+	d := decoder{budget: 4*c.nodes + 10_000}
+	if err := d.decode(&root, reflect.ValueOf(v).Elem()); err != nil {
 		// The walk removed every node it found a problem in, so this is
 		// what it could not foresee (excessive aliasing, for example):
 		// nothing decoded can be trusted.
@@ -97,6 +100,7 @@ func Decode(data []byte, v any) (problems []Problem, ok bool) {
 // checker walks the node tree against the Go type it decodes into.
 type checker struct {
 	problems []Problem
+	nodes    int // nodes walked, aliases not followed
 }
 
 func (c *checker) add(path string, n *yaml.Node, format string, args ...any) {
@@ -108,6 +112,7 @@ func (c *checker) add(path string, n *yaml.Node, format string, args ...any) {
 // are not followed: their anchor is checked where it is defined, and the
 // decoder bounds alias expansion.
 func (c *checker) walk(n *yaml.Node, path string, t reflect.Type) (keep bool) {
+	c.nodes++
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}

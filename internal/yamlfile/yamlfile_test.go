@@ -1,10 +1,13 @@
 package yamlfile
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"go.yaml.in/yaml/v3"
 )
 
 type inner struct {
@@ -106,5 +109,49 @@ func TestPrefixed(t *testing.T) {
 	}
 	if s := want[0].String(); s != "powerbi.client_id: required" {
 		t.Errorf("String() = %q", s)
+	}
+}
+
+// TestDecodeAgreesWithYAML: what Decode fills is what yaml.v3's decoder
+// fills, for documents that use anchors, aliases, merge keys, nulls, flow and
+// block styles, quoted scalars and non-string tags read as strings.
+func TestDecodeAgreesWithYAML(t *testing.T) {
+	t.Parallel()
+	docs := []string{
+		"listen: a\non: false\nrate: 1\ncount: -7\nwait: 90s\ninner: {name: n, every: 1h}\n",
+		"inner: &base {name: shared, every: 5s}\nlist: [*base, {name: own}, ~]\n",
+		"list:\n  - &x {name: x, every: 1s}\n  - <<: *x\n    name: y\n",
+		"list:\n  - &a {name: a}\n  - &b {every: 2s}\n  - <<: [*a, *b]\n",
+		"inner:\n  name: own\n  <<: {name: merged, every: 3s}\n",
+		"by_key:\n  k1: [a, 'b', \"c\"]\n  k2: []\n  k3: ~\n  \"12\": [true, 1.5, 0x1F]\n",
+		"listen: 8443\nwait: ~\nlist: []\nby_key: {}\n",
+		"listen: \"multi\\nline\"\ninner:\n  name: |\n    block\n    text\n",
+		"---\nlisten: x\n",
+	}
+	for _, doc := range docs {
+		var got, want file
+		if ps, ok := Decode([]byte(doc), &got); !ok || len(ps) > 0 {
+			t.Fatalf("%q: %v", doc, ps)
+		}
+		if err := yaml.Unmarshal([]byte(doc), &want); err != nil {
+			t.Fatalf("%q: yaml.v3: %v", doc, err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%q: (-yaml.v3 +Decode)\n%s", doc, diff)
+		}
+	}
+}
+
+// TestDecodeBoundsAliases: a billion laughs is refused, not expanded.
+func TestDecodeBoundsAliases(t *testing.T) {
+	t.Parallel()
+	doc := "list:\n  - &l0 {name: x}\n"
+	for i := 1; i <= 9; i++ {
+		doc += fmt.Sprintf("  - &l%d {<<: [%s*l%d]}\n", i, strings.Repeat(fmt.Sprintf("*l%d, ", i-1), 9), i-1)
+	}
+	var f file
+	ps, ok := Decode([]byte(doc), &f)
+	if ok || len(ps) == 0 || !strings.Contains(ps[len(ps)-1].Message, "excessive aliasing") {
+		t.Fatalf("ok %v, problems %v", ok, ps)
 	}
 }
