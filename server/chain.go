@@ -270,6 +270,9 @@ func (val *validator) validate(req any) error {
 	if !ok {
 		return nil
 	}
+	if msg, field, bad := malformed(m); bad {
+		return errorStatus(&malformedError{msg: msg, field: field}).Err()
+	}
 	key, keyed := digest(m)
 	if keyed {
 		val.mu.Lock()

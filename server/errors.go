@@ -81,7 +81,11 @@ func errorStatus(err error) *status.Status {
 			meta["pbi_error_info"] = api.ErrorInfo
 		}
 	}
+	var bad *malformedError
 	switch {
+	case errors.As(err, &bad):
+		br := &errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: bad.field, Description: bad.msg}}}
+		return withDetails(codes.InvalidArgument, "the request is not a valid message: "+bad.msg, ReasonInvalidRequest, meta, br)
 	case errors.As(err, &ve):
 		br := badRequest(ve)
 		return withDetails(codes.InvalidArgument, violationsMessage(br), ReasonInvalidRequest, meta, br)
@@ -130,6 +134,14 @@ func errorStatus(err error) *status.Status {
 		return withDetails(codes.Internal, "internal error", ReasonInternal, meta)
 	}
 }
+
+// malformedError is a request the codec could not decode (see codec).
+type malformedError struct {
+	msg   string // the decoder's words: no byte of the request
+	field string // the field at fault, "" when the decoder named none
+}
+
+func (e *malformedError) Error() string { return "malformed request: " + e.msg }
 
 // badRequest lists each violated field for the caller.
 func badRequest(ve *protovalidate.ValidationError) *errdetails.BadRequest {

@@ -114,6 +114,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		// Calls run on a pool of goroutines whose stacks have already grown,
 		// instead of a new goroutine per call growing its stack each time.
 		grpc.NumStreamWorkers(uint32(4*runtime.GOMAXPROCS(0))),
+		grpc.ForceServerCodecV2(newCodec()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: 30 * time.Minute, MaxConnectionAgeGrace: cfg.ShutdownGrace}),
 		grpc.ChainUnaryInterceptor(c.unary...),
