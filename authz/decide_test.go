@@ -309,11 +309,11 @@ func TestDecide(t *testing.T) {
 
 		// Tenants: exact keys only, unknown and not granted look the same.
 		{name: "tenant not granted", req: acme(func(r *Request) { r.Caller, r.Tenant = billing, "initech" }),
-			wantErr: ErrTenantNotAllowed, wantRule: "callers[1].tenants"},
+			wantErr: ErrTenantNotAllowed, wantRule: "callers[" + billing + "].tenants"},
 		{name: "unknown tenant", req: acme(func(r *Request) { r.Caller, r.Tenant = billing, "umbrella" }),
-			wantErr: ErrTenantNotAllowed, wantRule: "callers[1].tenants"},
+			wantErr: ErrTenantNotAllowed, wantRule: "callers[" + billing + "].tenants"},
 		{name: "unknown tenant for the wildcard caller", req: acme(func(r *Request) { r.Tenant = "umbrella" }),
-			wantErr: ErrTenantNotAllowed, wantRule: "callers[0].tenants"},
+			wantErr: ErrTenantNotAllowed, wantRule: "callers[" + frontend + "].tenants"},
 		{name: "granted key is a prefix of the requested one", req: acme(func(r *Request) { r.Caller, r.Tenant = billing, "acme-eu" }),
 			wantErr: ErrTenantNotAllowed},
 		{name: "requested key is a prefix of a granted one", req: eu(func(r *Request) { r.Tenant = "acme" }),

@@ -8,7 +8,6 @@ import (
 	"os"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -192,8 +191,10 @@ func (f *policyFile) compile(ver string) *Policy {
 		callers: make(map[string]*caller, len(f.Callers)),
 		tenants: make(map[string]*tenant, len(f.Tenants)),
 	}
-	for i, c := range f.Callers {
-		pc := &caller{rule: "callers[" + strconv.Itoa(i) + "]", tenants: map[string]bool{}}
+	for _, c := range f.Callers {
+		// The rule names the caller by its id, not its place in the file:
+		// a denial tells the caller nothing of the other entries.
+		pc := &caller{rule: "callers[" + c.ID + "]", tenants: map[string]bool{}}
 		for _, name := range c.Tenants {
 			if name == Wildcard {
 				pc.allTenants = true

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"net/url"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"google.golang.org/genproto/googleapis/rpc/code"
@@ -35,8 +36,14 @@ func (s *embedService) ExplainEmbedToken(ctx context.Context, req *embedgatev1.E
 	areq.Caller = caller
 	logging.AddFields(ctx, logging.Fields{"tenant", areq.Tenant})
 	policy := s.policy.Current()
-	resp := &embedgatev1.ExplainEmbedTokenResponse{Caller: caller, PolicyVersion: policy.Version()}
 	grant, err := policy.Decide(areq)
+	var d *authz.Denial
+	if errors.As(err, &d) && errors.Is(d.Reason, authz.ErrUnknownCaller) {
+		// A caller the policy does not list learns what the real call
+		// would tell it, and nothing of the policy.
+		return nil, errorStatus(err).Err()
+	}
+	resp := &embedgatev1.ExplainEmbedTokenResponse{Caller: caller, PolicyVersion: policy.Version()}
 	if err != nil {
 		explainError(resp, err)
 		return resp, nil
@@ -52,7 +59,7 @@ func (s *embedService) ExplainEmbedToken(ctx context.Context, req *embedgatev1.E
 	resp.Message = "allowed by " + grant.Rule
 	resp.Lifetime = durationpb.New(grant.Lifetime)
 	resp.LifetimeClamped = grant.LifetimeClamped
-	resp.PowerbiRequest = &embedgatev1.PowerBIRequest{Method: p.Method, Url: p.URL, ProfileId: p.ProfileID, Body: string(p.Body)}
+	resp.PowerbiRequest = &embedgatev1.PowerBIRequest{Method: p.Method, Url: apiPath(p.URL), ProfileId: p.ProfileID, Body: string(p.Body)}
 	return resp, nil
 }
 
@@ -70,4 +77,14 @@ func explainError(resp *embedgatev1.ExplainEmbedTokenResponse, err error) {
 	if errors.As(err, &d) {
 		resp.Rule = d.Rule
 	}
+}
+
+// apiPath is the request's path under the Power BI API's root: the host
+// Embedgate reaches (a private endpoint, a proxy) is not the caller's to know.
+func apiPath(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.EscapedPath()
 }

@@ -173,7 +173,8 @@ func TestExplainEmbedToken(t *testing.T) {
 		t.Errorf("allow = %v", allow)
 	}
 	pr := allow.GetPowerbiRequest()
-	if pr.GetMethod() != "POST" || !strings.HasSuffix(pr.GetUrl(), "/v1.0/myorg/GenerateToken") {
+	// The path only: the host Embedgate reaches is not the caller's to know.
+	if pr.GetMethod() != "POST" || pr.GetUrl() != "/v1.0/myorg/GenerateToken" {
 		t.Errorf("powerbi request = %v %v", pr.GetMethod(), pr.GetUrl())
 	}
 	var body struct {
@@ -200,13 +201,20 @@ func TestExplainEmbedToken(t *testing.T) {
 	if n := s.emu.Counters()[emulator.RouteGenerateToken]; n != 0 {
 		t.Errorf("Explain minted %d tokens", n)
 	}
-	// The same caller authentication: a stranger's explain is its own denial.
+	// A caller the policy does not list gets the real call's answer and
+	// nothing of the policy (no version, no rule).
 	stranger := embedgatev1.NewEmbedTokenServiceClient(s.dial(t, s.clientCert(t, stranger)))
 	resp, err := stranger.ExplainEmbedToken(context.Background(), &embedgatev1.ExplainEmbedTokenRequest{
 		Request: &embedgatev1.ExplainEmbedTokenRequest_EmbedToken{EmbedToken: &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "x", ReportIds: []string{salesReport}}},
 	})
-	if err != nil || resp.GetAllowed() || resp.GetReason() != "CALLER_NOT_IN_POLICY" {
+	if status.Code(err) != codes.PermissionDenied || resp != nil {
 		t.Errorf("stranger's explain = %v, %v", resp, err)
+	}
+	checkDetails(t, err, "CALLER_NOT_IN_POLICY", "")
+	// A listed caller denied a tenant learns its own entry, not its index.
+	other := explain(&embedgatev1.GenerateEmbedTokenRequest{Tenant: "umbrella", User: "x", ReportIds: []string{salesReport}})
+	if other.GetReason() != "TENANT_NOT_ALLOWED" || other.GetRule() != "callers["+frontend+"].tenants" {
+		t.Errorf("tenant denial = %v", other)
 	}
 	// A malformed request is INVALID_ARGUMENT, as for the real call.
 	if _, err := s.client.ExplainEmbedToken(context.Background(), &embedgatev1.ExplainEmbedTokenRequest{}); status.Code(err) != codes.InvalidArgument {

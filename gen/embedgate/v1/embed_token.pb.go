@@ -851,7 +851,8 @@ type PowerBIRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The HTTP method (POST).
 	Method string `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
-	// The full URL.
+	// The path under the Power BI API's root, such as
+	// /v1.0/myorg/GenerateToken: the host Embedgate reaches is not shown.
 	Url string `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
 	// The X-PowerBI-Profile-Id header, when the tenant uses a
 	// service-principal profile.

@@ -527,7 +527,8 @@ export type PowerBIRequest = Message<"embedgate.v1.PowerBIRequest"> & {
   method: string;
 
   /**
-   * The full URL.
+   * The path under the Power BI API's root, such as
+   * /v1.0/myorg/GenerateToken: the host Embedgate reaches is not shown.
    *
    * @generated from field: string url = 2;
    */
