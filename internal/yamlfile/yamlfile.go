@@ -8,6 +8,8 @@
 // (`tenants.acme.rls.roles[2]`) and line, in messages of our own. A bad
 // value is left out and the rest of the file is still decoded, so that the
 // caller's semantic validation can report its own problems in the same run.
+// Values may name environment variables, `${NAME}`, expanded strictly (see
+// env.go), so that the config and the policy take what a platform injects.
 // Problem is also the type every config validation in Embedgate returns.
 package yamlfile
 
@@ -124,6 +126,9 @@ func (c *checker) walk(n *yaml.Node, path string, t reflect.Type) (keep bool) {
 		return true
 	case yaml.AliasNode:
 		return true
+	}
+	if !c.expand(n, path) {
+		return false
 	}
 	if isNull(n) {
 		return true // leaves the zero value, like an absent key
