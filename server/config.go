@@ -20,7 +20,19 @@ import (
 
 // Defaults for the server config.
 const (
-	DefaultListen        = "127.0.0.1:8443"
+	// DefaultListen fits a pod: every interface, so that the Service and
+	// the kubelet reach it. Dev mode binds loopback instead (DevListen).
+	DefaultListen = "0.0.0.0:8443"
+	// DevListen is where `embedgate serve --dev` listens: loopback only,
+	// since its certificates and policy are throwaway demo ones.
+	DevListen = "127.0.0.1:8443"
+	// DefaultShutdownDelay is how long the server keeps accepting calls
+	// after SIGTERM while it reports NOT_SERVING: time for the endpoints
+	// controller, kube-proxy and clients' resolvers to stop sending it
+	// traffic (a pod's usual "preStop sleep"). Set 0s outside Kubernetes.
+	DefaultShutdownDelay = 5 * time.Second
+	// DefaultShutdownGrace bounds, after the delay, how long in-flight
+	// calls may run.
 	DefaultShutdownGrace = 10 * time.Second
 	DefaultLogFormat     = "json"
 	DefaultLogLevel      = "info"
@@ -31,7 +43,7 @@ const (
 // rename. Relative file paths are taken relative to the config file's folder,
 // so a config and its files move together.
 type Config struct {
-	// Listen is the host:port of the gRPC listener.
+	// Listen is the host:port of the gRPC listener (DefaultListen).
 	Listen string `yaml:"listen"`
 	// TLS is the listener's mTLS setup. Required, except in mesh mode where
 	// the sidecar may forward over plaintext.
@@ -43,13 +55,37 @@ type Config struct {
 	PowerBI powerbi.Config `yaml:"powerbi"`
 	// PolicyFile is the authz policy, reloaded when it changes.
 	PolicyFile string `yaml:"policy_file"`
-	// ShutdownGrace bounds how long in-flight calls may run after SIGTERM.
+	// ShutdownDelay is how long, after SIGTERM, the server keeps accepting
+	// and serving calls while readiness and gRPC health say NOT_SERVING
+	// (DefaultShutdownDelay; 0s stops accepting at once). A pod's
+	// terminationGracePeriodSeconds must cover it plus ShutdownGrace.
+	ShutdownDelay time.Duration `yaml:"shutdown_delay"`
+	// ShutdownGrace bounds how long in-flight calls may run once the
+	// delay is over and the listener is closed (DefaultShutdownGrace);
+	// calls still running then are cut. Long-lived streams (Health/Watch,
+	// reflection) are ended at once, so they never hold the exit.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 	// Log sets the log format and level.
 	Log LogConfig `yaml:"log"`
-	// MetricsListen, if set, is the host:port of a plain-HTTP listener
-	// serving Prometheus metrics at /metrics.
+	// AdminListen, if set, is the host:port of a plain-HTTP listener for
+	// the platform: /healthz (liveness), /readyz (readiness), /metrics
+	// (Prometheus) and, with Pprof, /debug/pprof/. Off by default (the
+	// Helm chart sets it); bind it where only the kubelet and the scraper
+	// reach it: it has no authentication.
+	AdminListen string `yaml:"admin_listen"`
+	// MetricsListen is the former name of AdminListen, still accepted
+	// (with a deprecation warning) when AdminListen is not set.
+	//
+	// Deprecated: use AdminListen.
 	MetricsListen string `yaml:"metrics_listen"`
+	// Pprof serves Go's profiler at /debug/pprof/ on the admin listener
+	// (default false): CPU, heap and goroutine profiles for an operator
+	// chasing a problem. It needs AdminListen.
+	Pprof bool `yaml:"pprof"`
+	// Reflection, unless false, serves gRPC server reflection on the gRPC
+	// port, so that grpcurl can list and describe the API without its
+	// .proto files. Default true: the API is documented, not secret.
+	Reflection *bool `yaml:"reflection"`
 	// AuditFile, if set, receives the audit records (JSON lines, appended);
 	// otherwise they go to the log marked stream=audit.
 	AuditFile string `yaml:"audit_file"`
@@ -58,10 +94,28 @@ type Config struct {
 	// check --online` checks), logging what it finds as warnings and
 	// counting it in embedgate_preflight_problems. Default true.
 	Preflight *bool `yaml:"preflight"`
+
+	// warnings and fromEnv are what LoadConfig noticed: deprecated keys,
+	// and the values it took from the environment (Warnings, Sources).
+	warnings []yamlfile.Problem
+	fromEnv  []yamlfile.Problem
 }
 
 // preflight reports whether the preflight runs (the default).
 func (c *Config) preflight() bool { return c.Preflight == nil || *c.Preflight }
+
+// reflection reports whether gRPC server reflection is served (the default).
+func (c *Config) reflection() bool { return c.Reflection == nil || *c.Reflection }
+
+// Warnings lists what LoadConfig accepted but an operator should change
+// (deprecated keys), each with its key. `embedgate check` prints them and
+// `serve` logs them.
+func (c *Config) Warnings() []yamlfile.Problem { return c.warnings }
+
+// Sources lists the values LoadConfig took from the environment rather
+// than from the file (the AKS workload-identity variables), each with the
+// key it filled; the message names the variable, never its value.
+func (c *Config) Sources() []yamlfile.Problem { return c.fromEnv }
 
 // TLSConfig is the listener's mTLS setup: callers must present a client
 // certificate signed by the client CA; their identity is its SPIFFE ID.
@@ -125,6 +179,7 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	cfg := Config{
 		Listen:        DefaultListen,
+		ShutdownDelay: DefaultShutdownDelay,
 		ShutdownGrace: DefaultShutdownGrace,
 		Log:           LogConfig{Format: DefaultLogFormat, Level: DefaultLogLevel},
 	}
@@ -134,6 +189,16 @@ func LoadConfig(path string) (*Config, error) {
 		return nil, &ConfigError{File: path, Problems: problems}
 	}
 	cfg.resolvePaths(filepath.Dir(path))
+	cfg.workloadIdentityFromEnv(os.LookupEnv)
+	if cfg.MetricsListen != "" {
+		if cfg.AdminListen == "" {
+			cfg.AdminListen = cfg.MetricsListen
+			cfg.warnings = append(cfg.warnings, yamlfile.Problem{Key: "metrics_listen",
+				Message: "deprecated: rename it admin_listen (the same listener now also serves /healthz and /readyz)"})
+		} else {
+			problems = append(problems, yamlfile.Problem{Key: "metrics_listen", Message: "the former name of admin_listen: set only admin_listen"})
+		}
+	}
 	decoded := make(map[string]bool, len(problems))
 	for _, p := range problems {
 		decoded[p.Key] = true
@@ -171,10 +236,19 @@ func (c *Config) Validate() []yamlfile.Problem {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		add("listen", "want host:port: %v", err)
 	}
-	if c.MetricsListen != "" {
-		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
-			add("metrics_listen", "want host:port: %v", err)
+	if c.AdminListen != "" {
+		key := "admin_listen"
+		if c.AdminListen == c.MetricsListen {
+			key = "metrics_listen"
 		}
+		if _, port, err := net.SplitHostPort(c.AdminListen); err != nil {
+			add(key, "want host:port: %v", err)
+		} else if c.AdminListen == c.Listen && port != "0" {
+			add(key, "must differ from listen")
+		}
+	}
+	if c.Pprof && c.AdminListen == "" {
+		add("pprof", "needs admin_listen: the profiler is served there")
 	}
 	c.Mesh.validate(add)
 	if c.Mesh.Enabled && c.TLS == (TLSConfig{}) {
@@ -200,6 +274,9 @@ func (c *Config) Validate() []yamlfile.Problem {
 			add("policy_file", "%v", err)
 		}
 	}
+	if c.ShutdownDelay < 0 {
+		add("shutdown_delay", "must not be negative")
+	}
 	if c.ShutdownGrace <= 0 {
 		add("shutdown_grace", "must be positive")
 	}
@@ -223,4 +300,40 @@ func loadPool(path string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("%s: no PEM certificate found", path)
 	}
 	return pool, nil
+}
+
+// The variables the AKS workload identity webhook injects into a pod
+// labelled azure.workload.identity/use: "true" (and that Azure's SDKs read).
+const (
+	envClientID           = "AZURE_CLIENT_ID"
+	envTenantID           = "AZURE_TENANT_ID"
+	envFederatedTokenFile = "AZURE_FEDERATED_TOKEN_FILE"
+	envAuthorityHost      = "AZURE_AUTHORITY_HOST"
+)
+
+// workloadIdentityFromEnv fills the powerbi keys the file leaves empty from
+// the AKS workload-identity variables: client_id, tenant_id, authority_host
+// (the webhook writes it with a trailing slash, which is dropped), and
+// federated_token_file when the file names no credential at all. A key the
+// file sets always wins. Paths from the environment are taken as they are.
+func (c *Config) workloadIdentityFromEnv(lookup func(string) (string, bool)) {
+	p := &c.PowerBI
+	fill := func(key string, field *string, env string, use func(string) string) {
+		if *field != "" {
+			return
+		}
+		v, ok := lookup(env)
+		if v = strings.TrimSpace(v); !ok || v == "" {
+			return
+		}
+		*field = use(v)
+		c.fromEnv = append(c.fromEnv, yamlfile.Problem{Key: "powerbi." + key, Message: "from " + env})
+	}
+	same := func(v string) string { return v }
+	fill("client_id", &p.ClientID, envClientID, same)
+	fill("tenant_id", &p.TenantID, envTenantID, same)
+	fill("authority_host", &p.AuthorityHost, envAuthorityHost, func(v string) string { return strings.TrimRight(v, "/") })
+	if p.ClientSecretFile == "" && p.CertificateFile == "" {
+		fill("federated_token_file", &p.FederatedTokenFile, envFederatedTokenFile, same)
+	}
 }

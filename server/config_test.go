@@ -169,3 +169,124 @@ func TestLoadConfigNamesKeyPathAndLine(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadConfigDefaults: what a config that leaves everything optional out
+// gets: a listener for a pod, a drain delay, reflection, no admin listener.
+func TestLoadConfigDefaults(t *testing.T) {
+	t.Parallel()
+	cfg, err := LoadConfig(writeConfigDir(t, strings.Replace(validConfig, "listen: 127.0.0.1:9443\n", "", 1), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "0.0.0.0:8443" || cfg.ShutdownDelay != 5*time.Second || !cfg.reflection() || cfg.AdminListen != "" || cfg.Pprof {
+		t.Errorf("defaults: listen %q, delay %v, reflection %v, admin %q, pprof %v", cfg.Listen, cfg.ShutdownDelay, cfg.reflection(), cfg.AdminListen, cfg.Pprof)
+	}
+	if len(cfg.Warnings()) != 0 || len(cfg.Sources()) != 0 {
+		t.Errorf("warnings %v, sources %v; want none", cfg.Warnings(), cfg.Sources())
+	}
+}
+
+// TestLoadConfigAdminKeys: metrics_listen still works, as admin_listen with
+// a deprecation warning; the admin keys are checked together.
+func TestLoadConfigAdminKeys(t *testing.T) {
+	t.Parallel()
+	cfg, err := LoadConfig(writeConfigDir(t, validConfig+"metrics_listen: 127.0.0.1:9090\nreflection: false\npprof: true\nshutdown_delay: 0s\n", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.AdminListen != "127.0.0.1:9090" || cfg.reflection() || !cfg.Pprof || cfg.ShutdownDelay != 0 {
+		t.Errorf("admin %q, reflection %v, pprof %v, delay %v", cfg.AdminListen, cfg.reflection(), cfg.Pprof, cfg.ShutdownDelay)
+	}
+	if w := cfg.Warnings(); len(w) != 1 || w[0].Key != "metrics_listen" || !strings.Contains(w[0].Message, "deprecated") {
+		t.Errorf("warnings = %v, want metrics_listen deprecated", w)
+	}
+
+	for _, tt := range []struct{ config, key string }{
+		{"admin_listen: 127.0.0.1:9090\nmetrics_listen: 127.0.0.1:9091\n", "metrics_listen"},
+		{"admin_listen: nowhere\n", "admin_listen"},
+		{"metrics_listen: nowhere\n", "metrics_listen"},
+		{"admin_listen: 127.0.0.1:9443\n", "admin_listen"}, // the gRPC port
+		{"pprof: true\n", "pprof"},
+		{"shutdown_delay: -1s\n", "shutdown_delay"},
+		{"reflection: maybe\n", "reflection"},
+	} {
+		_, err := LoadConfig(writeConfigDir(t, validConfig+tt.config, nil))
+		var ce *ConfigError
+		if !errors.As(err, &ce) || len(ce.Problems) != 1 || ce.Problems[0].Key != tt.key {
+			t.Errorf("%q: %v, want one problem at %s", tt.config, err, tt.key)
+		}
+	}
+}
+
+// TestLoadConfigWorkloadIdentity: the variables the AKS webhook injects
+// fill the powerbi keys the file leaves empty (the authority host's
+// trailing slash dropped); keys the file sets win; the federated token is
+// used only when the file names no credential.
+func TestLoadConfigWorkloadIdentity(t *testing.T) {
+	// Not parallel: it sets environment variables.
+	dir := t.TempDir()
+	token := filepath.Join(dir, "azure-identity-token")
+	if err := os.WriteFile(token, []byte("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AZURE_CLIENT_ID", "66666666-7777-4888-8999-000000000000")
+	t.Setenv("AZURE_TENANT_ID", "11111111-2222-4333-8444-555555555555")
+	t.Setenv("AZURE_FEDERATED_TOKEN_FILE", token)
+	t.Setenv("AZURE_AUTHORITY_HOST", "https://login.microsoftonline.com/")
+
+	bare := strings.NewReplacer(
+		"  tenant_id: 11111111-1111-4111-8111-111111111111\n", "",
+		"  client_id: 22222222-2222-4222-8222-222222222222\n", "",
+		"  client_secret_file: secret\n", "  cloud: public\n").Replace(validConfig)
+	cfg, err := LoadConfig(writeConfigDir(t, bare, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.PowerBI
+	if p.ClientID != "66666666-7777-4888-8999-000000000000" || p.TenantID != "11111111-2222-4333-8444-555555555555" ||
+		p.FederatedTokenFile != token || p.AuthorityHost != "https://login.microsoftonline.com" {
+		t.Errorf("powerbi = %+v", p)
+	}
+	got := map[string]string{}
+	for _, s := range cfg.Sources() {
+		got[s.Key] = s.Message
+	}
+	want := map[string]string{
+		"powerbi.client_id": "from AZURE_CLIENT_ID", "powerbi.tenant_id": "from AZURE_TENANT_ID",
+		"powerbi.federated_token_file": "from AZURE_FEDERATED_TOKEN_FILE", "powerbi.authority_host": "from AZURE_AUTHORITY_HOST",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("sources (-want +got):\n%s", diff)
+	}
+
+	// The file's own keys win, and a secret keeps the token file out.
+	cfg, err = LoadConfig(writeConfigDir(t, validConfig, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := cfg.PowerBI; p.TenantID != "11111111-1111-4111-8111-111111111111" || p.FederatedTokenFile != "" || p.ClientSecretFile == "" {
+		t.Errorf("the file's keys were overridden: %+v", p)
+	}
+}
+
+// TestLoadConfigExpandsEnv: ${VAR} works in the config as in the policy,
+// and an unset variable is a problem at its key.
+func TestLoadConfigExpandsEnv(t *testing.T) {
+	// Not parallel: it sets environment variables.
+	t.Setenv("EMBEDGATE_TEST_ADMIN_PORT", "9191")
+	t.Setenv("EMBEDGATE_TEST_TENANT", "acme")
+	cfg, err := LoadConfig(writeConfigDir(t, validConfig+"admin_listen: 127.0.0.1:${EMBEDGATE_TEST_ADMIN_PORT}\n",
+		map[string]string{"policy.yaml": "callers:\n  - id: spiffe://mesh.example/ns/${EMBEDGATE_TEST_TENANT}/sa/web\n    tenants: [\"*\"]\ntenants: {}\n"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.AdminListen != "127.0.0.1:9191" {
+		t.Errorf("admin_listen = %q", cfg.AdminListen)
+	}
+	_, err = LoadConfig(writeConfigDir(t, validConfig+"admin_listen: 127.0.0.1:${EMBEDGATE_TEST_UNSET}\n", nil))
+	var ce *ConfigError
+	if !errors.As(err, &ce) || len(ce.Problems) != 1 || ce.Problems[0].Key != "admin_listen" ||
+		!strings.Contains(ce.Problems[0].Message, "EMBEDGATE_TEST_UNSET is not set") {
+		t.Errorf("err = %v, want the unset variable at admin_listen", err)
+	}
+}

@@ -102,7 +102,7 @@ func devFlags(fs *flag.FlagSet) *devOptions {
 	o := &devOptions{}
 	fs.BoolVar(&o.enabled, "dev", false, "dev mode: embedded emulator, dev CA, demo policy")
 	fs.StringVar(&o.dir, "dev-dir", ".dev", "dev mode: folder for the dev CA, certificates, config and policy")
-	fs.StringVar(&o.listen, "dev-listen", server.DefaultListen, "dev mode: gRPC listen address")
+	fs.StringVar(&o.listen, "dev-listen", server.DevListen, "dev mode: gRPC listen address (loopback: the dev certificates are throwaway)")
 	fs.StringVar(&o.grpcurl, "grpcurl", "grpcurl", "dev mode: the grpcurl binary named in the printed example")
 	return o
 }
@@ -200,6 +200,7 @@ powerbi:
   client_id: ` + devClientID + `
   client_secret_file: client-secret
 policy_file: policy.yaml
+shutdown_delay: 0s   # no load balancer to wait for: Ctrl-C stops at once
 log:
   format: text
 `,
