@@ -20,9 +20,10 @@ type Store struct {
 	logger *slog.Logger
 	active atomic.Pointer[Policy]
 
-	mu       sync.Mutex // serializes reloads and guards the fields below
-	lastSeen string     // Version of the last bytes read, accepted or not
-	subs     []chan string
+	mu        sync.Mutex // serializes reloads and guards the fields below
+	lastSeen  string     // Version of the last bytes read, accepted or not
+	subs      []chan string
+	observers []func(version string, err error) // OnReload
 }
 
 // NewStore loads the policy at path once; it fails if that first load fails, so the
@@ -76,7 +77,9 @@ func (s *Store) reload(force bool) error {
 	if err != nil {
 		s.logger.Error("policy reload failed; keeping the active policy",
 			"path", s.path, "active_version", active.Version(), "error", err)
-		return fmt.Errorf("read policy: %w", err)
+		err = fmt.Errorf("read policy: %w", err)
+		s.observe("", err)
+		return err
 	}
 	ver := version(data)
 	if ver == active.Version() || (!force && ver == s.lastSeen) {
@@ -87,7 +90,9 @@ func (s *Store) reload(force bool) error {
 	if len(data) == 0 {
 		s.logger.Warn("policy file is empty; keeping the active policy",
 			"path", s.path, "active_version", active.Version())
-		return errors.New("policy file is empty")
+		err := errors.New("policy file is empty")
+		s.observe(ver, err)
+		return err
 	}
 	p, err := Parse(data)
 	if err != nil {
@@ -98,10 +103,13 @@ func (s *Store) reload(force bool) error {
 		s.logger.Error("policy rejected; keeping the active policy",
 			"path", s.path, "rejected_version", ver, "active_version", active.Version(),
 			"problems", problems)
-		return fmt.Errorf("%s: %w", s.path, err)
+		err = fmt.Errorf("%s: %w", s.path, err)
+		s.observe(ver, err)
+		return err
 	}
 	s.active.Store(p)
 	s.logger.Info("policy reloaded", "path", s.path, "version", ver, "previous_version", active.Version())
+	s.observe(ver, nil)
 	for _, ch := range s.subs {
 		select {
 		case <-ch: // drop the stale version; the newest one matters

@@ -13,7 +13,7 @@ import (
 // Plan returns the GenerateToken call that Issue would make for r, after the
 // same metadata lookups and checks, without minting a token.
 func (cl *Client) Plan(ctx context.Context, r TokenRequest) (*Plan, error) {
-	m, err := cl.plan(ctx, r)
+	m, err := cl.tracedPlan(ctx, r)
 	if err != nil {
 		return nil, err
 	}

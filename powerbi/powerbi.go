@@ -35,6 +35,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Client mints embed tokens. It is safe for concurrent use; build one per
@@ -46,6 +48,7 @@ type Client struct {
 	now     func() time.Time
 	backoff func(attempt int) time.Duration
 	cred    *credential
+	tracer  trace.Tracer // observe.go
 
 	meta   metaCaches
 	metaSF flight
@@ -62,6 +65,8 @@ type options struct {
 	hc      *http.Client
 	now     func() time.Time
 	backoff func(attempt int) time.Duration
+	observe func(UpstreamCall)   // WithUpstreamObserver
+	tp      trace.TracerProvider // WithTracerProvider
 }
 
 // WithLogger sets the logger for upstream calls and credential events
@@ -97,6 +102,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 			return nil, err
 		}
 	}
+	hc = instrument(hc, o)
 	cred, err := newCredential(r, hc, o.now, o.logger)
 	if err != nil {
 		return nil, err
@@ -108,6 +114,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		now:     o.now,
 		backoff: o.backoff,
 		cred:    cred,
+		tracer:  newTracer(o.tp),
 		meta:    newMetaCaches(),
 		tokens:  newTokenCache(r.DisableTokenCache),
 	}, nil

@@ -54,7 +54,7 @@ type response struct {
 // 403 that survives a fresh token is the trial quota or a missing permission;
 // do tells them apart for mints.
 func (cl *Client) do(ctx context.Context, c call) (*response, error) {
-	tok, err := cl.cred.token(ctx, c.need)
+	tok, err := cl.entraToken(ctx, c.need)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +119,7 @@ func (cl *Client) once(ctx context.Context, c call, tok string) (*response, erro
 	if c.body != nil {
 		body = bytes.NewReader(c.body)
 	}
-	req, err := http.NewRequestWithContext(actx, c.method, c.url, body)
+	req, err := http.NewRequestWithContext(withOp(actx, c.op), c.method, c.url, body)
 	if err != nil {
 		return nil, fmt.Errorf("powerbi: %s: %w", c.op, err)
 	}

@@ -11,6 +11,9 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Embed-token reuse: identical concurrent requests share one mint, and a
@@ -151,17 +154,18 @@ func (cl *Client) Issue(ctx context.Context, r TokenRequest) (*EmbedToken, error
 		return nil, fmt.Errorf("powerbi: %s: %w", op, err)
 	}
 	mintNow := func(ctx context.Context) (*EmbedToken, error) {
-		m, err := cl.plan(ctx, r)
+		m, err := cl.tracedPlan(ctx, r)
 		if err != nil {
 			return nil, err
 		}
-		return cl.mint(ctx, m, r.Lifetime)
+		return cl.tracedMint(ctx, m, r.Lifetime)
 	}
 	if cl.tokens == nil {
 		return mintNow(ctx)
 	}
 	k := grantKeyOf(r)
 	if tok, ok := cl.tokens.get(k, cl.now()); ok {
+		trace.SpanFromContext(ctx).SetAttributes(attribute.Bool(attrTokenCached, true))
 		return tok.copy(true), nil
 	}
 	type result struct {
@@ -275,7 +279,7 @@ func (c *tokenCache) remove(e *list.Element) {
 	c.order.Remove(e)
 }
 
-// size returns the number of entries, for tests.
+// size returns the number of entries (TokenCacheSize, tests).
 func (c *tokenCache) size() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
