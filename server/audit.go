@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -108,4 +109,15 @@ func (a *auditor) allowed(ctx context.Context, r authz.Request, g authz.Grant, t
 		attrs = append(attrs, slog.String("lifetime_shortfall", d.String()))
 	}
 	a.record(ctx, r, outcomeAllowed, codes.OK, attrs...)
+}
+
+// reasonOf is the ErrorInfo reason of a status (the embedgate.v1.Reason
+// name), "" when it has none.
+func reasonOf(st *status.Status) string {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info.GetReason()
+		}
+	}
+	return ""
 }

@@ -92,7 +92,7 @@ func (s *embedService) issue(ctx context.Context, areq authz.Request) (*powerbi.
 	}
 	areq.Caller = caller
 	// The request passed validation: its tenant may join the call record.
-	grant, err := s.policy.Current().Decide(areq)
+	grant, err := decide(ctx, s.policy.Current(), areq)
 	if err != nil {
 		st := errorStatus(err)
 		logging.AddFields(ctx, logging.Fields{"tenant", areq.Tenant})

@@ -36,7 +36,7 @@ func (s *embedService) ExplainEmbedToken(ctx context.Context, req *embedgatev1.E
 	areq.Caller = caller
 	logging.AddFields(ctx, logging.Fields{"tenant", areq.Tenant})
 	policy := s.policy.Current()
-	grant, err := policy.Decide(areq)
+	grant, err := decide(ctx, policy, areq)
 	var d *authz.Denial
 	if errors.As(err, &d) && errors.Is(d.Reason, authz.ErrUnknownCaller) {
 		// A caller the policy does not list learns what the real call

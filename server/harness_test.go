@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
@@ -110,17 +111,20 @@ type stack struct {
 	logs   *testkit.Buffer
 	client embedgatev1.EmbedTokenServiceClient
 	stop   func() error // shuts the server down (as SIGTERM does) and returns Run's error
-	// metricsURL is http://host:port/metrics when stackOptions.metrics.
-	metricsURL string
+	// metricsURL is http://host:port/metrics and adminURL http://host:port
+	// when stackOptions.metrics (the admin listener).
+	metricsURL, adminURL string
 }
 
 type stackOptions struct {
-	secret    string           // the client secret the server reads; "" = the right one
-	auditFile bool             // write the audit stream to audit.jsonl in the stack's folder
-	metrics   bool             // serve /metrics on a loopback port (stack.metricsURL)
-	faults    emulator.Faults  // the emulator's faults from its start
-	preflight bool             // run the preflight at start and on reload (off by default: it calls Power BI)
-	now       func() time.Time // the clock of the emulator and of the gateway (nil: the real one)
+	secret    string               // the client secret the server reads; "" = the right one
+	auditFile bool                 // write the audit stream to audit.jsonl in the stack's folder
+	metrics   bool                 // serve the admin listener on a loopback port (stack.adminURL, stack.metricsURL)
+	config    string               // more config lines (shutdown_delay, ...)
+	tracer    trace.TracerProvider // traces the server (nil: none)
+	faults    emulator.Faults      // the emulator's faults from its start
+	preflight bool                 // run the preflight at start and on reload (off by default: it calls Power BI)
+	now       func() time.Time     // the clock of the emulator and of the gateway (nil: the real one)
 }
 
 func startStack(t testing.TB, o stackOptions) *stack {
@@ -165,7 +169,7 @@ powerbi:
   client_secret_file: client-secret
 policy_file: policy.yaml
 shutdown_grace: 5s
-`+preflightLine(o.preflight)+auditLine(o.auditFile)+metricsLine(o.metrics))
+`+delayLine(o.config)+preflightLine(o.preflight)+auditLine(o.auditFile)+metricsLine(o.metrics)+o.config)
 	cfg, err := server.LoadConfig(filepath.Join(dir, "config.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +177,7 @@ shutdown_grace: 5s
 	watchForLeaks(logs, secret)
 	ready := make(chan net.Addr, 1)
 	done := make(chan error, 1)
-	var metricsAddr net.Addr
+	var adminAddr net.Addr
 	go func() {
 		var pbiOpts []powerbi.Option
 		if o.now != nil {
@@ -183,15 +187,17 @@ shutdown_grace: 5s
 			Logger:         logger,
 			PowerBIOptions: pbiOpts,
 			Ready:          func(a net.Addr) { ready <- a },
-			MetricsReady:   func(a net.Addr) { metricsAddr = a }, // called before Ready
+			AdminReady:     func(a net.Addr) { adminAddr = a }, // called before Ready
+			TracerProvider: o.tracer,
 		})
 	}()
 	s := &stack{emu: emu, ca: ca, dir: dir, logs: logs}
 	select {
 	case a := <-ready:
 		s.addr = a.String()
-		if metricsAddr != nil {
-			s.metricsURL = "http://" + metricsAddr.String() + "/metrics"
+		if adminAddr != nil {
+			s.adminURL = "http://" + adminAddr.String()
+			s.metricsURL = s.adminURL + "/metrics"
 		}
 	case err := <-done:
 		t.Fatalf("server did not start: %v", err)
@@ -294,9 +300,18 @@ func (s *stack) scrape(t testing.TB) string {
 
 func metricsLine(on bool) string {
 	if on {
-		return "metrics_listen: 127.0.0.1:0\n"
+		return "admin_listen: 127.0.0.1:0\n"
 	}
 	return ""
+}
+
+// delayLine keeps stacks from waiting the default shutdown_delay on every
+// stop, unless the test's own config lines set one.
+func delayLine(config string) string {
+	if strings.Contains(config, "shutdown_delay:") {
+		return ""
+	}
+	return "shutdown_delay: 0s\n"
 }
 
 func auditLine(on bool) string {

@@ -3,33 +3,39 @@ package server
 import (
 	"context"
 	"errors"
-	"log/slog"
-	"net"
-	"net/http"
-	"time"
+	"strconv"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc/codes"
 
+	"github.com/embedgate/embedgate/internal/buildinfo"
 	"github.com/embedgate/embedgate/powerbi"
 )
 
 // Metrics are Embedgate's Prometheus metrics: the standard gRPC server
 // series (grpc_server_handled_total, grpc_server_handling_seconds, ...),
 // token decisions by outcome and code, tokens minted versus served from
-// the cache, and whether the Entra credential works. Labels never carry a
-// tenant, user or id: their cardinality is bounded.
+// the cache (the hit ratio) and the cache's size, whether the Entra
+// credential works, upstream calls by operation and status class with their
+// latency, policy reloads and the version in force, rate-limit decisions,
+// and the build. Labels never carry a tenant, user, item id or anything
+// secret; their values are bounded: code and operation names, status
+// classes, and (rate limits only) the callers the policy gives a rate.
 type Metrics struct {
-	registry   *prometheus.Registry
-	grpc       *grpcprom.ServerMetrics
-	decisions  *prometheus.CounterVec
-	tokens     *prometheus.CounterVec
-	shortfalls prometheus.Counter
-	credential prometheus.Gauge
-	preflights prometheus.Gauge
+	registry        *prometheus.Registry
+	grpc            *grpcprom.ServerMetrics
+	decisions       *prometheus.CounterVec
+	tokens          *prometheus.CounterVec
+	shortfalls      prometheus.Counter
+	credential      prometheus.Gauge
+	preflights      prometheus.Gauge
+	upstreamCalls   *prometheus.CounterVec
+	upstreamSeconds *prometheus.HistogramVec
+	policyReloads   *prometheus.CounterVec
+	policyInfo      *prometheus.GaugeVec
+	rateLimits      *prometheus.CounterVec
 }
 
 // NewMetrics registers the metrics in a registry of their own (plus the Go
@@ -59,8 +65,40 @@ func NewMetrics() *Metrics {
 			Name: "embedgate_preflight_problems",
 			Help: "Problems the last preflight found in the Power BI setup of the policy's tenants (run at start and on every policy reload; 0 = every tenant can be served).",
 		}),
+		upstreamCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "embedgate_upstream_requests_total",
+			Help: "HTTP requests to Entra ID and Power BI, by upstream (entra, powerbi), operation (GenerateToken, GetReport, token, ...) and status (2xx, 4xx, 429, 5xx; error when no response came, canceled when the caller gave up).",
+		}, []string{"upstream", "op", "status"}),
+		upstreamSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "embedgate_upstream_request_duration_seconds",
+			Help:    "Latency of HTTP requests to Entra ID and Power BI, by upstream and operation (each attempt; retries count apart).",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"upstream", "op"}),
+		policyReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "embedgate_policy_reloads_total",
+			Help: "Policy file reloads by result: success (swapped in) or failure (unreadable or invalid; the previous policy keeps serving).",
+		}, []string{"result"}),
+		policyInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "embedgate_policy_info",
+			Help: "The policy in force: 1, with its version (sha256 of the file) as a label.",
+		}, []string{"version"}),
+		rateLimits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "embedgate_rate_limit_total",
+			Help: "Calls checked against a caller's rate_limit, by caller (only callers the policy gives a rate_limit) and outcome (admitted, rejected).",
+		}, []string{"caller", "outcome"}),
 	}
+	for _, result := range []string{"success", "failure"} {
+		m.policyReloads.WithLabelValues(result)
+	}
+	bi := buildinfo.Get()
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "embedgate_build_info",
+		Help:        "The running build: 1, with its version, commit, commit date and Go version as labels.",
+		ConstLabels: prometheus.Labels{"version": bi.Version, "commit": bi.Commit, "date": bi.Date, "go_version": bi.GoVersion},
+	})
+	build.Set(1)
 	m.registry.MustRegister(m.grpc, m.decisions, m.tokens, m.shortfalls, m.credential, m.preflights,
+		m.upstreamCalls, m.upstreamSeconds, m.policyReloads, m.policyInfo, m.rateLimits, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -101,19 +139,70 @@ func (m *Metrics) preflight(problems int) {
 	}
 }
 
-// Serve exposes /metrics over plain HTTP on lis until ctx is done. It is
-// meant for a port only the cluster's scraper reaches.
-func (m *Metrics) Serve(ctx context.Context, lis net.Listener, logger *slog.Logger) {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}))
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = hs.Shutdown(shutdown)
-	}()
-	if err := hs.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		logger.Error("metrics listener stopped", "error", err)
+// upstream records one HTTP request to Entra ID or Power BI (the gateway's
+// observer).
+func (m *Metrics) upstream(c powerbi.UpstreamCall) {
+	if m == nil {
+		return
 	}
+	var class string
+	switch {
+	case c.Status == 0 && errors.Is(c.Err, context.Canceled):
+		class = "canceled"
+	case c.Status == 0:
+		class = "error"
+	case c.Status == 429:
+		class = "429"
+	default:
+		class = strconv.Itoa(c.Status/100) + "xx"
+	}
+	m.upstreamCalls.WithLabelValues(c.Upstream, c.Op, class).Inc()
+	m.upstreamSeconds.WithLabelValues(c.Upstream, c.Op).Observe(c.Duration.Seconds())
+}
+
+// policyReload records a reload and, when it succeeded, the version now in
+// force.
+func (m *Metrics) policyReload(version string, err error) {
+	if m == nil {
+		return
+	}
+	if err != nil {
+		m.policyReloads.WithLabelValues("failure").Inc()
+		return
+	}
+	m.policyReloads.WithLabelValues("success").Inc()
+	m.policyVersion(version)
+}
+
+// policyVersion makes version the one embedgate_policy_info reports.
+func (m *Metrics) policyVersion(version string) {
+	if m == nil {
+		return
+	}
+	m.policyInfo.Reset()
+	m.policyInfo.WithLabelValues(version).Set(1)
+}
+
+// rateLimit records a caller's rate-limit decision. The caller label is
+// bounded by the policy: only callers it gives a rate_limit get here.
+func (m *Metrics) rateLimit(caller string, admitted bool) {
+	if m == nil {
+		return
+	}
+	outcome := "rejected"
+	if admitted {
+		outcome = "admitted"
+	}
+	m.rateLimits.WithLabelValues(caller, outcome).Inc()
+}
+
+// tokenCache exports the gateway's embed-token cache size.
+func (m *Metrics) tokenCache(size func() int) {
+	if m == nil {
+		return
+	}
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "embedgate_token_cache_entries",
+		Help: "Embed tokens held for reuse (one per distinct grant, until its refresh time; 0 with disable_token_cache).",
+	}, func() float64 { return float64(size()) }))
 }

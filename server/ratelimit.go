@@ -25,15 +25,16 @@ func (e *rateLimitedError) Error() string {
 // resets a caller's spent budget nor leaks buckets of removed callers for
 // long (they are dropped on the reload after).
 type callerLimits struct {
-	policy PolicySource
+	policy  PolicySource
+	metrics *Metrics // nil = none
 
 	mu      sync.Mutex
 	version string
 	buckets map[string]*rate.Limiter
 }
 
-func newCallerLimits(p PolicySource) *callerLimits {
-	return &callerLimits{policy: p, buckets: map[string]*rate.Limiter{}}
+func newCallerLimits(p PolicySource, m *Metrics) *callerLimits {
+	return &callerLimits{policy: p, metrics: m, buckets: map[string]*rate.Limiter{}}
 }
 
 // take spends one token of caller's bucket, or says how long to wait.
@@ -64,8 +65,10 @@ func (l *callerLimits) take(caller string, now time.Time) error {
 	r := b.ReserveN(now, 1)
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
+		l.metrics.rateLimit(caller, false)
 		return &rateLimitedError{retryAfter: d}
 	}
+	l.metrics.rateLimit(caller, true)
 	return nil
 }
 

@@ -10,11 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
 
 	"github.com/embedgate/embedgate/authz"
-	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
 	"github.com/embedgate/embedgate/internal/jsonlog"
 	"github.com/embedgate/embedgate/internal/logwriter"
 	"github.com/embedgate/embedgate/powerbi"
@@ -27,52 +26,100 @@ type RunOptions struct {
 	Logger, Audit *slog.Logger
 	// Ready, if set, is called once the listener is open, with its address.
 	Ready func(addr net.Addr)
-	// MetricsReady, if set, is called with the metrics listener's address
-	// (when metrics_listen is configured).
-	MetricsReady func(addr net.Addr)
+	// AdminReady, if set, is called with the admin listener's address
+	// (when admin_listen is configured), before Ready.
+	AdminReady func(addr net.Addr)
 	// PowerBIOptions are passed to powerbi.New (tests inject clocks).
 	PowerBIOptions []powerbi.Option
+	// TracerProvider, if set, traces calls (tests pass one with an
+	// in-memory exporter); nil: from the OTEL_* variables (tracing.go).
+	TracerProvider trace.TracerProvider
 }
 
 // Run is the whole service: it loads the policy and watches it, builds the
 // Power BI gateway and the gRPC server from cfg, listens, warms the Entra
-// credential, and serves until ctx is done.
-func Run(ctx context.Context, cfg *Config, opts RunOptions) error {
+// credential, and serves until ctx is done; then it drains (Server.Serve),
+// stops the admin listener, flushes the spans and closes the audit file.
+func Run(ctx context.Context, cfg *Config, opts RunOptions) (err error) {
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	for _, w := range cfg.Warnings() {
+		logger.Warn("config: "+w.String(), "key", w.Key)
+	}
+	var metrics *Metrics
+	var adminLis net.Listener
+	if cfg.AdminListen != "" {
+		if adminLis, err = net.Listen("tcp", cfg.AdminListen); err != nil {
+			return fmt.Errorf("admin_listen: %w", err)
+		}
+		defer adminLis.Close()
+		metrics = NewMetrics()
+	}
+	tp := opts.TracerProvider
+	if tp == nil {
+		t, err := tracingFromEnv(os.LookupEnv)
+		if err != nil {
+			return err
+		}
+		if t.on {
+			sdk, err := newTracerProvider(ctx, t)
+			if err != nil {
+				return err
+			}
+			defer func() {
+				flush, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				if err := sdk.Shutdown(flush); err != nil {
+					logger.Warn("tracing: spans not flushed", "error", err)
+				}
+			}()
+			tp = sdk
+			logger.Info("tracing on", "exporter", t.String())
+		}
 	}
 	store, err := authz.NewStore(cfg.PolicyFile, logger)
 	if err != nil {
 		return err
 	}
-	gateway, err := powerbi.New(cfg.PowerBI, append([]powerbi.Option{powerbi.WithLogger(logger)}, opts.PowerBIOptions...)...)
+	metrics.policyVersion(store.Current().Version())
+	store.OnReload(metrics.policyReload)
+	pbiOpts := []powerbi.Option{powerbi.WithLogger(logger)}
+	if metrics != nil {
+		pbiOpts = append(pbiOpts, powerbi.WithUpstreamObserver(metrics.upstream))
+	}
+	var serverOpts []grpc.ServerOption
+	if tp != nil {
+		pbiOpts = append(pbiOpts, powerbi.WithTracerProvider(tp))
+		serverOpts = append(serverOpts, grpcTracing(tp))
+	}
+	gateway, err := powerbi.New(cfg.PowerBI, append(pbiOpts, opts.PowerBIOptions...)...)
 	if err != nil {
 		return err
 	}
+	metrics.tokenCache(gateway.TokenCacheSize)
 	auditLog := opts.Audit
 	if auditLog == nil && cfg.AuditFile != "" {
 		f, err := os.OpenFile(cfg.AuditFile, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
 		if err != nil {
 			return fmt.Errorf("audit_file: %w", err)
 		}
-		defer f.Close()
 		// Batched, and flushed when Run returns (after the drain): every
-		// record of every call reaches the file, in order.
+		// record of every call reaches the file, in order, and is synced.
 		w := logwriter.New(f)
-		defer w.Close()
+		defer func() {
+			if werr := w.Close(); werr != nil {
+				logger.Error("audit_file: records not written", "error", werr)
+			}
+			if serr := f.Sync(); serr != nil {
+				logger.Warn("audit_file: sync failed", "error", serr)
+			}
+			f.Close()
+		}()
 		auditLog = slog.New(jsonlog.New(w, nil))
 	}
-	var metrics *Metrics
-	var metricsLis net.Listener
-	if cfg.MetricsListen != "" {
-		if metricsLis, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
-			return fmt.Errorf("metrics_listen: %w", err)
-		}
-		defer metricsLis.Close()
-		metrics = NewMetrics()
-	}
-	srv, err := New(cfg, Options{Policy: store, Gateway: gateway, Logger: logger, Audit: auditLog, Metrics: metrics})
+	srv, err := New(cfg, Options{Policy: store, Gateway: gateway, Logger: logger, Audit: auditLog, Metrics: metrics, ServerOptions: serverOpts})
 	if err != nil {
 		return err
 	}
@@ -80,29 +127,35 @@ func Run(ctx context.Context, cfg *Config, opts RunOptions) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if metrics != nil {
-		go metrics.Serve(ctx, metricsLis, logger)
-		if opts.MetricsReady != nil {
-			opts.MetricsReady(metricsLis.Addr())
+	ready := newReadiness(srv.Health(), store, srv)
+	// The admin listener outlives the gRPC server's drain (readiness says
+	// why it is not ready, metrics keep counting) and stops after it.
+	adminCtx, stopAdmin := context.WithCancel(context.Background())
+	defer stopAdmin()
+	if adminLis != nil {
+		go serveAdmin(adminCtx, adminLis, adminHandler(metrics, ready, cfg.Pprof, logger), logger)
+		if opts.AdminReady != nil {
+			opts.AdminReady(adminLis.Addr())
 		}
 	}
+	bg, cancel := context.WithCancel(ctx)
+	defer cancel()
 	go func() {
-		if err := store.Watch(ctx); err != nil && ctx.Err() == nil {
+		if err := store.Watch(bg); err != nil && bg.Err() == nil {
 			logger.Error("policy watch stopped; edits are no longer picked up", "error", err)
 		}
 	}()
-	go watchCredential(ctx, gateway, srv.Health(), metrics, logger)
+	go watchCredential(bg, gateway, ready, metrics, logger)
 	go func() {
-		if err := gateway.Watch(ctx); err != nil && ctx.Err() == nil {
+		if err := gateway.Watch(bg); err != nil && bg.Err() == nil {
 			logger.Error("the credential file is not watched: a rotated secret or certificate needs a restart", "error", err)
 		}
 	}()
 	if cfg.preflight() {
-		go watchPreflight(ctx, store, gateway, metrics, logger)
+		go watchPreflight(bg, store, gateway, metrics, logger)
 	}
-	logger.Info("embedgate serving", "addr", lis.Addr().String(), "policy_version", store.Current().Version())
+	logger.Info("embedgate serving", "addr", lis.Addr().String(), "admin_addr", cfg.AdminListen, "policy_version", store.Current().Version(),
+		"shutdown_delay", cfg.ShutdownDelay.String(), "shutdown_grace", cfg.ShutdownGrace.String())
 	if opts.Ready != nil {
 		opts.Ready(lis.Addr())
 	}
@@ -117,12 +170,11 @@ const (
 )
 
 // watchCredential keeps the Entra sign-in warm, so the first caller does
-// not pay for it, and makes a rejected credential loud: an error in the log
-// and EmbedTokenService NOT_SERVING in health (for readiness probes) until
-// a check succeeds again. The overall ("") status stays SERVING: the
-// process is alive and a restart would not help.
-func watchCredential(ctx context.Context, gw interface{ CheckCredential(context.Context) error }, hs *health.Server, m *Metrics, logger *slog.Logger) {
-	svc := embedgatev1.EmbedTokenService_ServiceDesc.ServiceName
+// not pay for it, and makes a rejected credential loud: an error in the log,
+// /readyz and EmbedTokenService's health NOT_SERVING (readiness) until a
+// check succeeds again. The overall ("") status stays SERVING: the process
+// is alive and a restart would not help.
+func watchCredential(ctx context.Context, gw interface{ CheckCredential(context.Context) error }, ready *readiness, m *Metrics, logger *slog.Logger) {
 	failing := false
 	for {
 		err := gw.CheckCredential(ctx)
@@ -131,14 +183,13 @@ func watchCredential(ctx context.Context, gw interface{ CheckCredential(context.
 		}
 		next := credentialCheck
 		m.credentialOK(err == nil)
+		ready.credential(err)
 		switch {
 		case err != nil:
 			logger.Error("Entra ID sign-in failed: tokens cannot be minted until it works", "error", err)
-			hs.SetServingStatus(svc, healthpb.HealthCheckResponse_NOT_SERVING)
 			failing, next = true, credentialRetry
 		case failing:
 			logger.Info("Entra ID sign-in works again")
-			hs.SetServingStatus(svc, healthpb.HealthCheckResponse_SERVING)
 			failing = false
 		}
 		select {

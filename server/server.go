@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -42,15 +43,24 @@ type Options struct {
 	Now func() time.Time
 	// Metrics, if set, records gRPC and decision metrics.
 	Metrics *Metrics
+	// ServerOptions are added to the gRPC server's (Run adds the
+	// OpenTelemetry stats handler when tracing is on).
+	ServerOptions []grpc.ServerOption
 }
 
 // Server is the gRPC server with its health service.
 type Server struct {
 	grpc   *grpc.Server
 	health *health.Server
-	grace  time.Duration
+	delay  time.Duration // shutdown_delay
+	grace  time.Duration // shutdown_grace
 	log    *slog.Logger
 	tls    *tlsFiles // nil in mesh mode behind a plaintext sidecar hop
+
+	// stopping is set when shutdown starts; endStreams ends the long-lived
+	// streams once the delay is over (endOnDrain).
+	stopping   atomic.Bool
+	endStreams context.CancelFunc
 }
 
 // New builds the gRPC server from the config's TLS section and the options.
@@ -108,8 +118,9 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := newChain(logger, opts.Metrics, authenticator{trustDomain: td, mesh: mesh}, newCallerLimits(opts.Policy), validator, now)
-	gs := grpc.NewServer(append(serverOpts,
+	c := newChain(logger, opts.Metrics, authenticator{trustDomain: td, mesh: mesh}, newCallerLimits(opts.Policy, opts.Metrics), validator, now)
+	streams, endStreams := context.WithCancel(context.Background())
+	gs := grpc.NewServer(append(append(serverOpts,
 		grpc.ConnectionTimeout(handshakeTimeout),
 		// Calls run on a pool of goroutines whose stacks have already grown,
 		// instead of a new goroutine per call growing its stack each time.
@@ -119,10 +130,13 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: 30 * time.Minute, MaxConnectionAgeGrace: cfg.ShutdownGrace}),
 		grpc.ChainUnaryInterceptor(c.unary...),
 		grpc.ChainStreamInterceptor(c.stream...),
-	)...)
+		grpc.ChainStreamInterceptor(endOnDrain(streams)), // innermost: shutdown ends streams (drain.go)
+	), opts.ServerOptions...)...)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
-	reflection.Register(gs)
+	if cfg.reflection() {
+		reflection.Register(gs)
+	}
 	embedgatev1.RegisterEmbedTokenServiceServer(gs, &embedService{
 		policy:  opts.Policy,
 		gateway: opts.Gateway,
@@ -134,17 +148,25 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if opts.Metrics != nil {
 		opts.Metrics.grpc.InitializeMetrics(gs)
 	}
-	return &Server{grpc: gs, health: hs, grace: cfg.ShutdownGrace, log: logger, tls: tlsFiles}, nil
+	return &Server{grpc: gs, health: hs, delay: cfg.ShutdownDelay, grace: cfg.ShutdownGrace, log: logger, tls: tlsFiles, endStreams: endStreams}, nil
 }
 
 // Health is the server's health service, for components that report their
 // own state (the credential check, the policy).
 func (s *Server) Health() *health.Server { return s.health }
 
-// Serve answers calls on lis until ctx is done, then shuts down gracefully:
-// health turns NOT_SERVING, new calls are refused, and in-flight calls get
-// up to the configured grace to finish before they are cut.
+// Serve answers calls on lis until ctx is done (SIGTERM), then shuts down
+// in the order a load balancer needs:
+//
+//  1. health (and so /readyz) turns NOT_SERVING, while the listener keeps
+//     accepting and serving calls for shutdown_delay: the endpoints
+//     controller, kube-proxy and clients' resolvers stop sending here;
+//  2. the listener closes (GOAWAY on open connections), long-lived streams
+//     (Health/Watch, reflection) end at once, and the unary calls in flight
+//     get up to shutdown_grace to finish; Serve returns as soon as they
+//     have, and cuts whatever still runs when the grace is over.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	defer s.endStreams()
 	if s.tls != nil {
 		go s.tls.watch(ctx)
 	}
@@ -155,16 +177,35 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
-	s.log.Info("shutting down", "grace", s.grace)
+	start := time.Now()
+	s.stopping.Store(true)
 	s.health.Shutdown()
+	if s.delay > 0 {
+		s.log.Info("shutting down: NOT_SERVING; still serving during the delay", "delay", s.delay.String(), "grace", s.grace.String())
+		delay := time.NewTimer(s.delay)
+		select {
+		case <-delay.C:
+		case err := <-errc:
+			delay.Stop()
+			return err
+		}
+	}
+	s.log.Info("shutting down: listener closed; draining calls in flight", "grace", s.grace.String())
+	s.endStreams()
 	done := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(done) }()
+	grace := time.NewTimer(s.grace)
+	defer grace.Stop()
 	select {
 	case <-done:
-	case <-time.After(s.grace):
+	case <-grace.C:
 		s.log.Warn("grace period over; cutting remaining calls")
 		s.grpc.Stop()
 		<-done
 	}
+	s.log.Info("shut down", "took", time.Since(start).String())
 	return <-errc
 }
+
+// shuttingDown reports whether shutdown has started (readiness).
+func (s *Server) shuttingDown() bool { return s.stopping.Load() }
