@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 
+	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -15,10 +16,16 @@ import (
 
 // auditor writes one record per token decision to the audit stream: who
 // asked for what on whose behalf, what the policy granted, and the outcome
-// with Power BI's ids. Never the token, never a secret.
+// with Power BI's ids. Never the token, never a secret. docs/audit.md
+// documents every field: keep the two in step.
 type auditor struct {
 	log *slog.Logger
 }
+
+// auditSchemaVersion is the version of the audit record's fields
+// (schema_version). Adding a field keeps it; renaming or removing one, or
+// changing what a value means, bumps it.
+const auditSchemaVersion = 1
 
 // Outcomes of a decision in the audit stream.
 const (
@@ -27,8 +34,13 @@ const (
 	outcomeFailed  = "failed"  // the policy allowed, Power BI did not mint
 )
 
-func (a *auditor) record(ctx context.Context, r authz.Request, outcome string, code codes.Code, extra ...slog.Attr) {
+// record writes the record of one decision; st is its status (OK for an
+// allowed one). code is the canonical name (PERMISSION_DENIED), as the
+// API's error table spells it; reason is the embedgate.v1.Reason of a
+// refusal, message its prose.
+func (a *auditor) record(ctx context.Context, r authz.Request, outcome string, st *status.Status, extra ...slog.Attr) {
 	attrs := []slog.Attr{
+		slog.Int("schema_version", auditSchemaVersion),
 		slog.String("request_id", requestIDFrom(ctx)),
 		slog.String("caller", r.Caller),
 		slog.String("tenant", r.Tenant),
@@ -53,8 +65,11 @@ func (a *auditor) record(ctx context.Context, r authz.Request, outcome string, c
 		slog.Bool("allow_create", r.AllowCreate),
 		slog.String("lifetime_requested", r.Lifetime.String()),
 		slog.String("outcome", outcome),
-		slog.String("code", code.String()),
+		slog.String("code", code.Code(st.Code()).String()),
 	)
+	if st.Code() != codes.OK {
+		attrs = append(attrs, slog.String("reason", reasonOf(st)), slog.String("message", st.Message()))
+	}
 	logAttrs(ctx, a.log, slog.LevelInfo, "embed decision", append(attrs, extra...)...)
 }
 
@@ -81,20 +96,20 @@ func grantAttrs(g authz.Grant) []slog.Attr {
 }
 
 func (a *auditor) denied(ctx context.Context, r authz.Request, err error, st *status.Status) {
-	attrs := []slog.Attr{slog.String("reason", st.Message())}
+	var attrs []slog.Attr
 	var d *authz.Denial
 	if errors.As(err, &d) {
 		attrs = append(attrs, slog.String("rule", d.Rule))
 	}
-	a.record(ctx, r, outcomeDenied, st.Code(), attrs...)
+	a.record(ctx, r, outcomeDenied, st, attrs...)
 }
 
 func (a *auditor) failed(ctx context.Context, r authz.Request, g authz.Grant, err error, st *status.Status) {
-	attrs := append(grantAttrs(g), slog.String("reason", st.Message()))
+	attrs := grantAttrs(g)
 	if id := powerbi.RequestIDOf(err); id != "" {
 		attrs = append(attrs, slog.String("pbi_request_id", id))
 	}
-	a.record(ctx, r, outcomeFailed, st.Code(), attrs...)
+	a.record(ctx, r, outcomeFailed, st, attrs...)
 }
 
 func (a *auditor) allowed(ctx context.Context, r authz.Request, g authz.Grant, tok *powerbi.EmbedToken) {
@@ -108,7 +123,7 @@ func (a *auditor) allowed(ctx context.Context, r authz.Request, g authz.Grant, t
 		// it): the caller got less than the policy granted.
 		attrs = append(attrs, slog.String("lifetime_shortfall", d.String()))
 	}
-	a.record(ctx, r, outcomeAllowed, codes.OK, attrs...)
+	a.record(ctx, r, outcomeAllowed, status.New(codes.OK, ""), attrs...)
 }
 
 // reasonOf is the ErrorInfo reason of a status (the embedgate.v1.Reason

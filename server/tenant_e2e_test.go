@@ -350,6 +350,7 @@ func TestAuditFile(t *testing.T) {
 	for k, want := range map[string]any{
 		"outcome": "allowed", "code": "OK", "caller": frontend, "tenant": "acme", "user": "alice",
 		"rls_username": "alice", "token_id": resp.GetTokenId(), "rule": "tenants.acme", "lifetime_clamped": true,
+		"schema_version": float64(1), "lifetime": "1h0m0s", "lifetime_requested": "2h0m0s",
 	} {
 		if allowed[k] != want {
 			t.Errorf("allowed record: %s = %v, want %v", k, allowed[k], want)
@@ -360,7 +361,23 @@ func TestAuditFile(t *testing.T) {
 			t.Errorf("allowed record lacks %s", k)
 		}
 	}
-	for k, want := range map[string]any{"outcome": "denied", "code": "PermissionDenied", "tenant": "umbrella", "user": "eve"} {
+	for _, k := range []string{"reason", "message"} {
+		if _, ok := allowed[k]; ok {
+			t.Errorf("allowed record has %s", k)
+		}
+	}
+	// docs/audit.md documents every field a record has.
+	doc, err := os.ReadFile("../docs/audit.md")
+	must(t, err)
+	for _, rec := range []map[string]any{allowed, denied} {
+		for k := range rec {
+			if !strings.Contains(string(doc), "| `"+k+"` |") {
+				t.Errorf("docs/audit.md does not document the field %q", k)
+			}
+		}
+	}
+	for k, want := range map[string]any{"outcome": "denied", "code": "PERMISSION_DENIED", "reason": "TENANT_NOT_ALLOWED",
+		"message": `caller may not act for tenant "umbrella"`, "tenant": "umbrella", "user": "eve", "schema_version": float64(1)} {
 		if denied[k] != want {
 			t.Errorf("denied record: %s = %v, want %v", k, denied[k], want)
 		}
