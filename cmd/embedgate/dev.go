@@ -86,9 +86,23 @@ const buildFlavour = "development (serve --dev and emulator included)"
 // what it leaves out.
 const devUsageNote = ""
 
+// emulatorAbout is what `embedgate emulator --help` says before its flags.
+const emulatorAbout = `usage: embedgate emulator [flags]
+
+Run the Entra ID + Power BI emulator alone, on HTTPS, for integration tests
+of your own (fixture format, routes and faults: emulator/README.md).
+
+`
+
 // runEmulator is `embedgate emulator`.
 func runEmulator(ctx context.Context, args []string, stdout io.Writer) error {
-	return emulator.RunCommand(ctx, args, stdout)
+	if wantsHelp(args) {
+		fmt.Fprint(stdout, emulatorAbout)
+	}
+	if err := emulator.RunCommand(ctx, args, stdout); !errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return nil
 }
 
 type devOptions struct {

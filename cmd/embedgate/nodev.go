@@ -28,7 +28,11 @@ This is a production build: 'serve --dev' and 'emulator' are not available
 // leaves out.
 var errNotInProduction = errors.New("not available in this production build (built with -tags production)")
 
-func runEmulator(context.Context, []string, io.Writer) error {
+func runEmulator(_ context.Context, args []string, stdout io.Writer) error {
+	if wantsHelp(args) {
+		fmt.Fprintln(stdout, "usage: embedgate emulator [flags]\n\nThe Entra ID + Power BI emulator is not in this production build (built with -tags production).")
+		return nil
+	}
 	return fmt.Errorf("emulator: %w", errNotInProduction)
 }
 
