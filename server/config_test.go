@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -289,4 +291,41 @@ func TestLoadConfigExpandsEnv(t *testing.T) {
 		!strings.Contains(ce.Problems[0].Message, "EMBEDGATE_TEST_UNSET is not set") {
 		t.Errorf("err = %v, want the unset variable at admin_listen", err)
 	}
+}
+
+// TestConfigKeysInREADME: every key of the config file is in the README's
+// config reference, so that operators find it there.
+func TestConfigKeysInREADME(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(readme)
+	start := strings.Index(text, "### Config reference")
+	end := strings.Index(text, "### Policy reference")
+	if start < 0 || end < start {
+		t.Fatal("the README has no config reference")
+	}
+	ref := text[start:end]
+	var walk func(prefix string, typ reflect.Type)
+	walk = func(prefix string, typ reflect.Type) {
+		for f := range typ.Fields() {
+			key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if key == "" || key == "-" {
+				continue
+			}
+			if !regexp.MustCompile(`(?m)^\s*(# )?` + regexp.QuoteMeta(key) + `:`).MatchString(ref) && !strings.Contains(ref, "`"+key+"`") {
+				t.Errorf("the README's config reference lacks %s%s", prefix, key)
+			}
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct && ft != reflect.TypeFor[time.Duration]() {
+				walk(prefix+key+".", ft)
+			}
+		}
+	}
+	walk("", reflect.TypeFor[Config]())
 }
