@@ -1,7 +1,8 @@
 // Package server builds Embedgate's gRPC server: mTLS credentials, the
 // interceptor chain, health and reflection, the EmbedTokenService handlers,
 // and the one mapping from domain errors to gRPC statuses. It also loads the
-// server's config file and runs the whole service from it.
+// server's config file and runs the whole service from it (Run): the admin
+// listener with the probes and metrics, tracing, and the drain on SIGTERM.
 package server
 
 import (
