@@ -352,17 +352,10 @@ func TestHealthAndReflectionWithoutIdentity(t *testing.T) {
 	s := startStack(t, stackOptions{})
 	conn := s.dial(t, s.clientCert(t))
 	// The service is SERVING once Entra ID has accepted the credential.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testkit.Eventually(t, "the service SERVING", func() bool {
 		resp, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{Service: embedgatev1.EmbedTokenService_ServiceDesc.ServiceName})
-		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			break
-		}
-		if err != nil || time.Now().After(deadline) {
-			t.Fatalf("health = %v, %v", resp.GetStatus(), err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING
+	})
 	if services := listServices(t, conn); !contains(services, embedgatev1.EmbedTokenService_ServiceDesc.ServiceName) {
 		t.Errorf("reflection lists %v", services)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/embedgate/embedgate/emulator"
 	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
+	"github.com/embedgate/embedgate/internal/testkit"
 )
 
 // get fetches an admin URL and returns its status and body.
@@ -31,18 +32,6 @@ func get(t testing.TB, url string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
-// poll calls cond until it holds, failing the test after 20 s.
-func poll(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestDrain: on SIGTERM (Run's context cancelled) readiness and gRPC
 // health turn NOT_SERVING at once, while the listener keeps accepting and
 // serving for shutdown_delay: calls sent throughout, on open connections
@@ -53,7 +42,7 @@ func TestDrain(t *testing.T) {
 	const delay = 3 * time.Second
 	s := startStack(t, stackOptions{metrics: true, config: "shutdown_delay: 3s\n"})
 	req := &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice", ReportIds: []string{salesReport}}
-	poll(t, "ready", func() bool { code, _ := get(t, s.adminURL+"/readyz"); return code == http.StatusOK })
+	testkit.Eventually(t, "ready", func() bool { code, _ := get(t, s.adminURL+"/readyz"); return code == http.StatusOK })
 
 	var (
 		calls, failures atomic.Int64
@@ -91,12 +80,12 @@ func TestDrain(t *testing.T) {
 			}
 		}()
 	}
-	poll(t, "calls flowing", func() bool { return calls.Load() > 20 })
+	testkit.Eventually(t, "calls flowing", func() bool { return calls.Load() > 20 })
 
 	start := time.Now()
 	stopped := make(chan error, 1)
 	go func() { stopped <- s.stop() }() // what SIGTERM does
-	poll(t, "/readyz says shutting down", func() bool {
+	testkit.Eventually(t, "/readyz says shutting down", func() bool {
 		code, body := get(t, s.adminURL+"/readyz")
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "shutting down")
 	})
@@ -108,7 +97,7 @@ func TestDrain(t *testing.T) {
 	notServing.Store(true)
 	// Keep calling well inside the delay: endpoints catching up, a
 	// client that has not noticed yet.
-	poll(t, "calls served after NOT_SERVING", func() bool { return afterNotServing.Load() >= 20 || time.Since(start) > delay/2 })
+	testkit.Eventually(t, "calls served after NOT_SERVING", func() bool { return afterNotServing.Load() >= 20 || time.Since(start) > delay/2 })
 	close(stopLoad)
 	wg.Wait()
 	if failures.Load() != 0 {
@@ -143,7 +132,7 @@ func TestAdminEndpoints(t *testing.T) {
 	if code, body := get(t, s.adminURL+"/healthz"); code != http.StatusOK || body != "ok\n" {
 		t.Errorf("/healthz = %d %q", code, body)
 	}
-	poll(t, "ready", func() bool { code, _ := get(t, s.adminURL+"/readyz"); return code == http.StatusOK })
+	testkit.Eventually(t, "ready", func() bool { code, _ := get(t, s.adminURL+"/readyz"); return code == http.StatusOK })
 	if _, body := get(t, s.adminURL+"/readyz"); !regexp.MustCompile(`^ready: policy sha256:[0-9a-f]{64}, Entra ID sign-in ok\n$`).MatchString(body) {
 		t.Errorf("/readyz body = %q", body)
 	}
@@ -162,7 +151,7 @@ func TestAdminEndpoints(t *testing.T) {
 		_, _ = batchClient.GenerateEmbedToken(context.Background(), req)
 	}
 	writeFile(t, s.dir, "policy.yaml", "callers: [\n")
-	poll(t, "the bad edit counted", func() bool {
+	testkit.Eventually(t, "the bad edit counted", func() bool {
 		return strings.Contains(s.scrape(t), `embedgate_policy_reloads_total{result="failure"} 1`)
 	})
 	text := s.scrape(t)
@@ -198,7 +187,7 @@ func TestPprofAndRejectedReadiness(t *testing.T) {
 	if code, body := get(t, s.adminURL+"/debug/pprof/"); code != http.StatusOK || !strings.Contains(body, "goroutine") {
 		t.Errorf("/debug/pprof/ = %d", code)
 	}
-	poll(t, "/readyz names the rejected credential", func() bool {
+	testkit.Eventually(t, "/readyz names the rejected credential", func() bool {
 		code, body := get(t, s.adminURL+"/readyz")
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "Entra ID rejects the credential")
 	})
@@ -224,7 +213,7 @@ func TestTrace(t *testing.T) {
 
 	var server sdktrace.ReadOnlySpan
 	byName := map[string][]tracetest.SpanStub{}
-	poll(t, "the call's span ended", func() bool {
+	testkit.Eventually(t, "the call's span ended", func() bool {
 		for _, sp := range exp.GetSpans() {
 			if sp.Name == "embedgate.v1.EmbedTokenService/GenerateEmbedToken" {
 				return true
