@@ -315,7 +315,7 @@ func TestConfigKeysInREADME(t *testing.T) {
 			if key == "" || key == "-" {
 				continue
 			}
-			if !regexp.MustCompile(`(?m)^\s*(# )?` + regexp.QuoteMeta(key) + `:`).MatchString(ref) && !strings.Contains(ref, "`"+key+"`") {
+			if !regexp.MustCompile(`(?m)^\s*(# )?`+regexp.QuoteMeta(key)+`:`).MatchString(ref) && !strings.Contains(ref, "`"+key+"`") {
 				t.Errorf("the README's config reference lacks %s%s", prefix, key)
 			}
 			ft := f.Type
