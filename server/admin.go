@@ -127,18 +127,22 @@ func adminHandler(m *Metrics, ready *readiness, withPprof bool, logger *slog.Log
 	return mux
 }
 
-// serveAdmin serves h on lis until ctx is done. It is plain HTTP, meant for
-// a port only the kubelet and the scraper reach. A CPU profile or trace
-// may take its full duration: WriteTimeout is left to the profiler.
+// serveAdmin serves h on lis until ctx is done, then shuts down: requests
+// under way (a scrape) get up to 5 s. It is plain HTTP, meant for a port only
+// the kubelet and the scraper reach. A CPU profile or trace may take its
+// full duration: WriteTimeout is left to the profiler.
 func serveAdmin(ctx context.Context, lis net.Listener, h http.Handler, logger *slog.Logger) {
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
-	stop := context.AfterFunc(ctx, func() {
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = hs.Shutdown(shutdown)
-	})
-	defer stop()
-	if err := hs.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(lis) }()
+	select {
+	case err := <-errc:
 		logger.Error("admin listener stopped: no probes, no metrics", "error", err)
+		return
+	case <-ctx.Done():
 	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(shutdown)
+	<-errc // http.ErrServerClosed
 }

@@ -122,6 +122,9 @@ func TestDrain(t *testing.T) {
 			t.Errorf("the log lacks %q", want)
 		}
 	}
+	if strings.Contains(s.logs.String(), "admin listener stopped") {
+		t.Errorf("the admin listener failed instead of shutting down after the drain")
+	}
 }
 
 // TestAdminEndpoints: liveness, readiness with its reason, the profiler

@@ -54,7 +54,11 @@ func Run(ctx context.Context, cfg *Config, opts RunOptions) (err error) {
 		if adminLis, err = net.Listen("tcp", cfg.AdminListen); err != nil {
 			return fmt.Errorf("admin_listen: %w", err)
 		}
-		defer adminLis.Close()
+		defer func() {
+			if adminLis != nil { // never served: Run failed first
+				adminLis.Close()
+			}
+		}()
 		metrics = NewMetrics()
 	}
 	tp := opts.TracerProvider
@@ -130,13 +134,18 @@ func Run(ctx context.Context, cfg *Config, opts RunOptions) (err error) {
 	ready := newReadiness(srv.Health(), store, srv)
 	// The admin listener outlives the gRPC server's drain (readiness says
 	// why it is not ready, metrics keep counting) and stops after it.
-	adminCtx, stopAdmin := context.WithCancel(context.Background())
-	defer stopAdmin()
 	if adminLis != nil {
-		go serveAdmin(adminCtx, adminLis, adminHandler(metrics, ready, cfg.Pprof, logger), logger)
+		adminCtx, stopAdmin := context.WithCancel(context.Background())
+		adminDone := make(chan struct{})
+		go func(lis net.Listener) {
+			defer close(adminDone)
+			serveAdmin(adminCtx, lis, adminHandler(metrics, ready, cfg.Pprof, logger), logger)
+		}(adminLis)
+		defer func() { stopAdmin(); <-adminDone }()
 		if opts.AdminReady != nil {
 			opts.AdminReady(adminLis.Addr())
 		}
+		adminLis = nil // serveAdmin closes it
 	}
 	bg, cancel := context.WithCancel(ctx)
 	defer cancel()
