@@ -78,3 +78,37 @@ func TestStreamsDoNotHoldShutdown(t *testing.T) {
 		t.Errorf("the reflection stream ended with %v, want UNAVAILABLE", err)
 	}
 }
+
+// TestReflectionSwitch: reflection: false leaves the reflection services
+// out; health stays.
+func TestReflectionSwitch(t *testing.T) {
+	t.Parallel()
+	off := false
+	ts := newTestServer(t, minted, func(c *Config) { c.Reflection = &off })
+	kp, err := ts.ca.IssueClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := kp.TLSCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(ts.addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
+		RootCAs: ts.ca.Pool(), ServerName: "localhost", Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
+	})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	stream, err := reflectionv1.NewServerReflectionClient(conn).ServerReflectionInfo(context.Background())
+	if err == nil {
+		_ = stream.Send(&reflectionv1.ServerReflectionRequest{MessageRequest: &reflectionv1.ServerReflectionRequest_ListServices{}})
+		_, err = stream.Recv()
+	}
+	if status.Code(err) != codes.Unimplemented {
+		t.Errorf("reflection with reflection: false = %v, want UNIMPLEMENTED", err)
+	}
+	if _, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil {
+		t.Errorf("health: %v", err)
+	}
+}

@@ -279,6 +279,15 @@ func TestTrace(t *testing.T) {
 		t.Errorf("the GetReport HTTP span is not under the metadata span")
 	}
 
+	// The Entra sign-in at start (no call's trace) has its HTTP spans too.
+	entraHTTP := false
+	for _, sp := range exp.GetSpans() {
+		entraHTTP = entraHTTP || sp.Name == "entra token"
+	}
+	if !entraHTTP {
+		t.Errorf("no HTTP span of the Entra token request; spans: %v", names(exp.GetSpans()))
+	}
+
 	// Nothing secret anywhere in the spans.
 	var all strings.Builder
 	for _, sp := range exp.GetSpans() {
