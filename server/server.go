@@ -79,7 +79,10 @@ type Server struct {
 //	validate   -> protovalidate rules from the .proto, as INVALID_ARGUMENT + BadRequest
 //	handler
 //
-// Streams get the same chain.
+// Streams get the same chain, plus one innermost link: drain (drain.go)
+// ends them (Health/Watch, reflection) once shutdown's delay is over.
+// Around it all, when tracing is on, the OpenTelemetry stats handler
+// (Options.ServerOptions) makes each call a span.
 func New(cfg *Config, opts Options) (*Server, error) {
 	if opts.Policy == nil || opts.Gateway == nil {
 		return nil, errors.New("server: Policy and Gateway are required")
