@@ -82,6 +82,7 @@ powerbi:
 policy_file: policy.yaml
 audit_file: log/audit.jsonl   # not in the config's folder, which is watched
 preflight: false
+shutdown_delay: 0s            # no load balancer to wait for
 `)
 	must(b, os.Mkdir(filepath.Join(dir, "log"), 0o700))
 
