@@ -37,15 +37,16 @@ const (
 // record writes the record of one decision; st is its status (OK for an
 // allowed one). code is the canonical name (PERMISSION_DENIED), as the
 // API's error table spells it; reason is the embedgate.v1.Reason of a
-// refusal, message its prose.
-func (a *auditor) record(ctx context.Context, r authz.Request, outcome string, st *status.Status, extra ...slog.Attr) {
-	attrs := []slog.Attr{
+// refusal, message its prose. more appends the outcome's own fields.
+func (a *auditor) record(ctx context.Context, r authz.Request, outcome string, st *status.Status, more func([]slog.Attr) []slog.Attr) {
+	attrs := make([]slog.Attr, 0, 32) // one allocation for the whole record
+	attrs = append(attrs,
 		slog.Int("schema_version", auditSchemaVersion),
 		slog.String("request_id", requestIDFrom(ctx)),
 		slog.String("caller", r.Caller),
 		slog.String("tenant", r.Tenant),
 		slog.String("user", r.User),
-	}
+	)
 	var reports []string
 	for _, it := range r.Items {
 		switch it.Kind {
@@ -70,16 +71,17 @@ func (a *auditor) record(ctx context.Context, r authz.Request, outcome string, s
 	if st.Code() != codes.OK {
 		attrs = append(attrs, slog.String("reason", reasonOf(st)), slog.String("message", st.Message()))
 	}
-	logAttrs(ctx, a.log, slog.LevelInfo, "embed decision", append(attrs, extra...)...)
+	logAttrs(ctx, a.log, slog.LevelInfo, "embed decision", more(attrs)...)
 }
 
-func grantAttrs(g authz.Grant) []slog.Attr {
-	attrs := []slog.Attr{
+// appendGrant appends what the policy granted.
+func appendGrant(attrs []slog.Attr, g authz.Grant) []slog.Attr {
+	attrs = append(attrs,
 		slog.String("rule", g.Rule),
 		slog.String("workspace_id", g.WorkspaceID),
 		slog.String("lifetime", g.Lifetime.String()),
 		slog.Bool("lifetime_clamped", g.LifetimeClamped),
-	}
+	)
 	if g.ProfileID != "" {
 		attrs = append(attrs, slog.String("profile_id", g.ProfileID))
 	}
@@ -96,34 +98,42 @@ func grantAttrs(g authz.Grant) []slog.Attr {
 }
 
 func (a *auditor) denied(ctx context.Context, r authz.Request, err error, st *status.Status) {
-	var attrs []slog.Attr
-	var d *authz.Denial
-	if errors.As(err, &d) {
-		attrs = append(attrs, slog.String("rule", d.Rule))
-	}
-	a.record(ctx, r, outcomeDenied, st, attrs...)
+	a.record(ctx, r, outcomeDenied, st, func(attrs []slog.Attr) []slog.Attr {
+		var d *authz.Denial
+		if errors.As(err, &d) {
+			attrs = append(attrs, slog.String("rule", d.Rule))
+		}
+		return attrs
+	})
 }
 
 func (a *auditor) failed(ctx context.Context, r authz.Request, g authz.Grant, err error, st *status.Status) {
-	attrs := grantAttrs(g)
-	if id := powerbi.RequestIDOf(err); id != "" {
-		attrs = append(attrs, slog.String("pbi_request_id", id))
-	}
-	a.record(ctx, r, outcomeFailed, st, attrs...)
+	a.record(ctx, r, outcomeFailed, st, func(attrs []slog.Attr) []slog.Attr {
+		attrs = appendGrant(attrs, g)
+		if id := powerbi.RequestIDOf(err); id != "" {
+			attrs = append(attrs, slog.String("pbi_request_id", id))
+		}
+		return attrs
+	})
 }
 
+// statusOK is the status of every allowed decision.
+var statusOK = status.New(codes.OK, "")
+
 func (a *auditor) allowed(ctx context.Context, r authz.Request, g authz.Grant, tok *powerbi.EmbedToken) {
-	attrs := append(grantAttrs(g),
-		slog.String("token_id", tok.TokenID),
-		slog.Bool("token_cached", tok.Cached),
-		slog.Time("expire_time", tok.Expiration),
-		slog.String("pbi_request_id", tok.RequestID))
-	if d := tok.Shortfall(); d > 0 {
-		// Power BI cut the token short (its Entra token would not outlive
-		// it): the caller got less than the policy granted.
-		attrs = append(attrs, slog.String("lifetime_shortfall", d.String()))
-	}
-	a.record(ctx, r, outcomeAllowed, status.New(codes.OK, ""), attrs...)
+	a.record(ctx, r, outcomeAllowed, statusOK, func(attrs []slog.Attr) []slog.Attr {
+		attrs = append(appendGrant(attrs, g),
+			slog.String("token_id", tok.TokenID),
+			slog.Bool("token_cached", tok.Cached),
+			slog.Time("expire_time", tok.Expiration),
+			slog.String("pbi_request_id", tok.RequestID))
+		if d := tok.Shortfall(); d > 0 {
+			// Power BI cut the token short (its Entra token would not
+			// outlive it): the caller got less than the policy granted.
+			attrs = append(attrs, slog.String("lifetime_shortfall", d.String()))
+		}
+		return attrs
+	})
 }
 
 // reasonOf is the ErrorInfo reason of a status (the embedgate.v1.Reason

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,7 +93,7 @@ shutdown_delay: 0s            # no load balancer to wait for
 		}
 		return args
 	}
-	start := func(name string, logFile string, addrOf func() (string, bool), args ...string) string {
+	start := func(name string, logFile string, addrOf func() (string, bool), args ...string) (string, int) {
 		log, err := os.Create(filepath.Join(dir, logFile))
 		must(b, err)
 		b.Cleanup(func() { log.Close() })
@@ -115,7 +116,7 @@ shutdown_delay: 0s            # no load balancer to wait for
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			if addr, ok := addrOf(); ok {
-				return addr
+				return addr, cmd.Process.Pid
 			}
 			if time.Now().After(deadline) {
 				data, _ := os.ReadFile(filepath.Join(dir, logFile))
@@ -124,9 +125,9 @@ shutdown_delay: 0s            # no load balancer to wait for
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	egAddr := start("embedgate", "embedgate.log", func() (string, bool) { return servingAddr(filepath.Join(dir, "embedgate.log")) },
+	egAddr, egPID := start("embedgate", "embedgate.log", func() (string, bool) { return servingAddr(filepath.Join(dir, "embedgate.log")) },
 		embedgate, "serve", "--config", filepath.Join(dir, "config.yaml"))
-	bareAddr := start("bareserver", "bare.log", func() (string, bool) {
+	bareAddr, barePID := start("bareserver", "bare.log", func() (string, bool) {
 		data, err := os.ReadFile(filepath.Join(dir, "bare.addr"))
 		return string(data), err == nil
 	}, bare, "-cert", filepath.Join(dir, "server.pem"), "-key", filepath.Join(dir, "server-key.pem"), "-ca", filepath.Join(dir, "ca.pem"), "-addr-file", filepath.Join(dir, "bare.addr"))
@@ -150,7 +151,10 @@ shutdown_delay: 0s            # no load balancer to wait for
 		}
 	}
 
-	round := func(c embedgatev1.EmbedTokenServiceClient) float64 {
+	// round loads one server for tpRound; it returns its calls per second
+	// and the server's CPU time per call.
+	round := func(c embedgatev1.EmbedTokenServiceClient, pid int) (float64, time.Duration) {
+		cpu0 := cpuTime(b, pid)
 		var calls atomic.Int64
 		var wg sync.WaitGroup
 		stop := time.Now().Add(tpRound)
@@ -166,24 +170,52 @@ shutdown_delay: 0s            # no load balancer to wait for
 			})
 		}
 		wg.Wait()
-		return float64(calls.Load()) / tpRound.Seconds()
+		n := calls.Load()
+		return float64(n) / tpRound.Seconds(), (cpuTime(b, pid) - cpu0) / time.Duration(max(n, 1))
 	}
-	var bareRates, egRates, ratios []float64
+	var bareRates, egRates, ratios, cpuRatios []float64
+	var bareCPU, egCPU []time.Duration
 	b.ResetTimer()
 	for range tpRounds {
-		br := round(bareClient)
-		er := round(egClient)
+		br, bc := round(bareClient, barePID)
+		er, ec := round(egClient, egPID)
 		bareRates, egRates, ratios = append(bareRates, br), append(egRates, er), append(ratios, er/br)
+		bareCPU, egCPU, cpuRatios = append(bareCPU, bc), append(egCPU, ec), append(cpuRatios, float64(bc)/float64(ec))
 	}
 	b.StopTimer()
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(median(bareRates), "bare-calls/s")
 	b.ReportMetric(median(egRates), "embedgate-calls/s")
 	b.ReportMetric(median(ratios), "embedgate/bare")
+	b.ReportMetric(median(cpuRatios), "embedgate/bare-per-cpu")
 	b.Logf("rounds: bare %.0f, embedgate %.0f calls/s; ratios %.2f", bareRates, egRates, ratios)
+	b.Logf("CPU per call: bare %v, embedgate %v; calls per CPU-second, embedgate/bare %.2f", bareCPU, egCPU, cpuRatios)
 	if n := emu.Counters()[emulator.RouteGenerateToken]; n != 1 {
 		b.Errorf("GenerateToken calls = %d: the load was not the cached path", n)
 	}
+}
+
+// cpuTime is the CPU time a process has used so far: the sum over its
+// threads of the scheduler's run time (/proc/PID/task/*/schedstat, in ns).
+// It tells what each call cost the server even when other work shares its
+// CPU, which calls per second alone cannot.
+func cpuTime(b *testing.B, pid int) time.Duration {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	if err != nil || len(tasks) == 0 {
+		b.Fatalf("no schedstat for process %d: %v", pid, err)
+	}
+	var sum time.Duration
+	for _, f := range tasks {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue // a thread that ended
+		}
+		var ns int64
+		if _, err := fmt.Sscan(string(data), &ns); err == nil {
+			sum += time.Duration(ns)
+		}
+	}
+	return sum
 }
 
 // servingAddr reads the address from the server's "embedgate serving" log
