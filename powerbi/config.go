@@ -23,6 +23,10 @@ const (
 	DefaultTimeout = 10 * time.Second
 	// DefaultMetadataTTL is how long report and dataset metadata are cached.
 	DefaultMetadataTTL = 5 * time.Minute
+	// DefaultMaxConcurrency is the requests in flight per upstream host.
+	// Power BI answers GenerateToken in a few hundred milliseconds, so 64
+	// carry well over a hundred new tokens a second per replica.
+	DefaultMaxConcurrency = 64
 )
 
 // Config is the `powerbi:` block of the server config. The yaml key names are
@@ -70,6 +74,12 @@ type Config struct {
 	// concurrent requests share one POST. It is a negative flag rather than
 	// a `token_cache` *bool so that "unset" needs no third state.
 	DisableTokenCache bool `yaml:"disable_token_cache"`
+	// MaxConcurrency bounds the requests in flight to each upstream host
+	// (Entra ID, Power BI); 0 means DefaultMaxConcurrency. A request beyond
+	// it waits up to bulkheadWait for a slot, then fails with ErrOverloaded
+	// without being sent: a slow Power BI cannot pile up goroutines and
+	// connections behind it, and callers learn at once to retry.
+	MaxConcurrency int `yaml:"max_concurrency"`
 }
 
 // cloud holds the endpoints of one Microsoft cloud.
@@ -139,6 +149,9 @@ func (c Config) resolve() resolved {
 	}
 	if r.MetadataTTL == 0 {
 		r.MetadataTTL = DefaultMetadataTTL
+	}
+	if r.MaxConcurrency == 0 {
+		r.MaxConcurrency = DefaultMaxConcurrency
 	}
 	return r
 }
@@ -218,6 +231,9 @@ func (c Config) Validate() []yamlfile.Problem {
 		if _, err := readSecret(c.FederatedTokenFile); err != nil {
 			add("federated_token_file", "%v", err)
 		}
+	}
+	if c.MaxConcurrency < 0 {
+		add("max_concurrency", "must not be negative (0 keeps the default, %d)", DefaultMaxConcurrency)
 	}
 	if c.Timeout < 0 {
 		add("timeout", "must not be negative")

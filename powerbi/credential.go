@@ -366,6 +366,9 @@ func classifyEntra(err error, kind credKind, path string) error {
 		return &CredentialError{Status: status, Code: e.Error, ErrorCodes: e.ErrorCodes, Description: desc,
 			CorrelationID: e.CorrelationID, Hint: entraHint(e.ErrorCodes, kind, path)}
 	}
+	if errors.Is(err, ErrOverloaded) {
+		return fmt.Errorf("powerbi: %s: %w", opEntra, ErrOverloaded)
+	}
 	if isNetworkError(err) {
 		return &UnavailableError{Op: opEntra, Err: err}
 	}
@@ -457,6 +460,12 @@ type flight struct {
 // does not fail the others); each caller still returns as soon as its own ctx
 // is done.
 func shared[T any](ctx context.Context, f *flight, key, op string, fn func(context.Context) (T, error)) (T, error) {
+	if err := ctx.Err(); err != nil {
+		// The caller has gone: start nothing on its behalf. (A flight
+		// already under way goes on for the callers still waiting.)
+		var zero T
+		return zero, fmt.Errorf("powerbi: %s: %w", op, err)
+	}
 	ch := f.g.DoChan(key, func() (any, error) {
 		return fn(context.WithoutCancel(ctx))
 	})

@@ -47,6 +47,9 @@ var (
 	ErrForbidden = errors.New("powerbi: forbidden")
 	// ErrThrottled: Power BI answered 429; see ThrottledError.RetryAfter.
 	ErrThrottled = errors.New("powerbi: throttled")
+	// ErrOverloaded: Config.MaxConcurrency requests were already in flight
+	// to the upstream host; this one was not sent.
+	ErrOverloaded = errors.New("powerbi: too many requests in flight upstream")
 	// ErrUnavailable: Entra or Power BI could not be reached, timed out, or
 	// answered 5xx (after the retries this package makes).
 	ErrUnavailable = errors.New("powerbi: upstream unavailable")

@@ -103,6 +103,13 @@ type observed struct {
 	observe func(UpstreamCall)
 }
 
+// CloseIdleConnections forwards to the base transport.
+func (t *observed) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 func (t *observed) RoundTrip(r *http.Request) (*http.Response, error) {
 	start := time.Now()
 	res, err := t.base.RoundTrip(r)

@@ -102,7 +102,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 			return nil, err
 		}
 	}
-	hc = instrument(hc, o)
+	hc = instrument(limited(hc, r.MaxConcurrency), o)
 	cred, err := newCredential(r, hc, o.now, o.logger)
 	if err != nil {
 		return nil, err
@@ -118,6 +118,21 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		meta:    newMetaCaches(),
 		tokens:  newTokenCache(r.DisableTokenCache),
 	}, nil
+}
+
+// Close closes the client's idle connections to Entra ID and Power BI.
+// Calls still running finish; the client must not be used after.
+func (cl *Client) Close() { cl.hc.CloseIdleConnections() }
+
+// limited returns hc behind a bulkhead of max requests in flight per host.
+func limited(hc *http.Client, max int) *http.Client {
+	base := hc.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	c := *hc
+	c.Transport = newBulkhead(base, max)
+	return &c
 }
 
 // newHTTPClient builds the one client for every upstream call: keep-alive

@@ -137,6 +137,10 @@ func (cl *Client) once(ctx context.Context, c call, tok string) (*response, erro
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("powerbi: %s: %w", c.op, ctx.Err())
 		}
+		if errors.Is(err, ErrOverloaded) {
+			cl.log.Warn("powerbi: request shed: too many in flight upstream", "op", c.op)
+			return nil, fmt.Errorf("powerbi: %s: %w", c.op, ErrOverloaded)
+		}
 		cl.log.Warn("powerbi: upstream call failed", "op", c.op, "error", err, "duration", time.Since(start).String())
 		return nil, &UnavailableError{Op: c.op, Err: err}
 	}

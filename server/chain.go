@@ -37,7 +37,7 @@ type chain struct {
 // library's versions lose what callers need: its rate limiter answers without
 // google.rpc.RetryInfo, and its protovalidate interceptor answers with
 // buf.validate.Violations instead of google.rpc.BadRequest and ErrorInfo.
-func newChain(logger *slog.Logger, m *Metrics, a authenticator, limits *callerLimits, v protovalidate.Validator, now func() time.Time) chain {
+func newChain(logger *slog.Logger, m *Metrics, shed *inFlight, a authenticator, limits *callerLimits, v protovalidate.Validator, now func() time.Time) chain {
 	logOpts := []logging.Option{
 		logging.WithLogOnEvents(logging.FinishCall),
 		// Fields callLogger does not write are not built.
@@ -70,6 +70,7 @@ func newChain(logger *slog.Logger, m *Metrics, a authenticator, limits *callerLi
 	c.unary = append(c.unary,
 		logging.UnaryServerInterceptor(callLogger(logger), logOpts...),
 		recovery.UnaryServerInterceptor(rec),
+		selector.UnaryServerInterceptor(shed.unary(), needsCaller),
 		selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(authFn), needsCaller),
 		selector.UnaryServerInterceptor(limits.unary(now), needsCaller),
 		val.unary(),
@@ -77,6 +78,7 @@ func newChain(logger *slog.Logger, m *Metrics, a authenticator, limits *callerLi
 	c.stream = append(c.stream,
 		logging.StreamServerInterceptor(callLogger(logger), logOpts...),
 		recovery.StreamServerInterceptor(rec),
+		selector.StreamServerInterceptor(shed.stream(), needsCaller),
 		selector.StreamServerInterceptor(auth.StreamServerInterceptor(authFn), needsCaller),
 		selector.StreamServerInterceptor(limits.stream(now), needsCaller),
 		val.stream(),

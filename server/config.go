@@ -94,6 +94,8 @@ type Config struct {
 	// check --online` checks), logging what it finds as warnings and
 	// counting it in embedgate_preflight_problems. Default true.
 	Preflight *bool `yaml:"preflight"`
+	// Limits bound connections, calls and sizes (LimitsConfig).
+	Limits LimitsConfig `yaml:"limits"`
 
 	// warnings and fromEnv are what LoadConfig noticed: deprecated keys,
 	// and the values it took from the environment (Warnings, Sources).
@@ -262,6 +264,7 @@ func (c *Config) Validate() []yamlfile.Problem {
 		}
 	}
 	ps = append(ps, yamlfile.Prefixed("powerbi", c.PowerBI.Validate())...)
+	ps = append(ps, c.Limits.validate()...)
 	if c.PolicyFile == "" {
 		add("policy_file", "required")
 	} else if _, err := authz.Load(c.PolicyFile); err != nil {

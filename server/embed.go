@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
@@ -106,6 +107,9 @@ func (s *embedService) issue(ctx context.Context, areq authz.Request) (*powerbi.
 		logging.AddFields(ctx, logging.Fields{"tenant", areq.Tenant, "pbi_request_id", powerbi.RequestIDOf(err)})
 		s.audit.failed(ctx, areq, grant, err, st)
 		s.metrics.decision(outcomeFailed, st.Code())
+		if errors.Is(err, powerbi.ErrOverloaded) {
+			s.metrics.shed("upstream")
+		}
 		return nil, st.Err()
 	}
 	logging.AddFields(ctx, logging.Fields{"tenant", areq.Tenant, "token_id", tok.TokenID, "pbi_request_id", tok.RequestID})

@@ -48,6 +48,7 @@ var (
 	ReasonRLSNotEnforced      = embedgatev1.Reason_RLS_NOT_ENFORCED.String()
 	ReasonPowerBIForbidden    = embedgatev1.Reason_POWERBI_FORBIDDEN.String()
 	ReasonPrincipalNotAllowed = embedgatev1.Reason_POWERBI_PRINCIPAL_NOT_ALLOWED.String()
+	ReasonOverloaded          = embedgatev1.Reason_OVERLOADED.String()
 )
 
 // errorStatus is the one place where errors become gRPC statuses (the error
@@ -93,6 +94,10 @@ func errorStatus(err error) *status.Status {
 		return withDetails(codes.Unauthenticated, err.Error(), ReasonNoIdentity, meta)
 	case errors.As(err, &denial):
 		return denialStatus(denial, meta)
+	case errors.Is(err, errOverloaded):
+		return withDetails(codes.ResourceExhausted, err.Error(), ReasonOverloaded, meta, retryInfo(overloadRetryAfter))
+	case errors.Is(err, powerbi.ErrOverloaded):
+		return withDetails(codes.ResourceExhausted, "Embedgate is at its limit of requests in flight to Power BI; retry shortly", ReasonOverloaded, meta, retryInfo(overloadRetryAfter))
 	case errors.As(err, &limited):
 		return withDetails(codes.ResourceExhausted, limited.Error(), ReasonRateLimited, meta, retryInfo(limited.retryAfter))
 	case errors.As(err, &throttled):

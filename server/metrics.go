@@ -36,6 +36,7 @@ type Metrics struct {
 	policyReloads   *prometheus.CounterVec
 	policyInfo      *prometheus.GaugeVec
 	rateLimits      *prometheus.CounterVec
+	shedCalls       *prometheus.CounterVec
 }
 
 // NewMetrics registers the metrics in a registry of their own (plus the Go
@@ -86,6 +87,13 @@ func NewMetrics() *Metrics {
 			Name: "embedgate_rate_limit_total",
 			Help: "Calls checked against a caller's rate_limit, by caller (only callers the policy gives a rate_limit) and outcome (admitted, rejected).",
 		}, []string{"caller", "outcome"}),
+		shedCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "embedgate_shed_total",
+			Help: "Work refused at a limit before it started, by limit: in_flight (calls, max_in_flight), connections (max_connections), upstream (requests in flight to Power BI or Entra, powerbi.max_concurrency).",
+		}, []string{"limit"}),
+	}
+	for _, limit := range []string{"in_flight", "connections", "upstream"} {
+		m.shedCalls.WithLabelValues(limit)
 	}
 	for _, result := range []string{"success", "failure"} {
 		m.policyReloads.WithLabelValues(result)
@@ -98,9 +106,16 @@ func NewMetrics() *Metrics {
 	})
 	build.Set(1)
 	m.registry.MustRegister(m.grpc, m.decisions, m.tokens, m.shortfalls, m.credential, m.preflights,
-		m.upstreamCalls, m.upstreamSeconds, m.policyReloads, m.policyInfo, m.rateLimits, build,
+		m.upstreamCalls, m.upstreamSeconds, m.policyReloads, m.policyInfo, m.rateLimits, m.shedCalls, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// shed counts work refused at a limit.
+func (m *Metrics) shed(limit string) {
+	if m != nil {
+		m.shedCalls.WithLabelValues(limit).Inc()
+	}
 }
 
 func (m *Metrics) decision(outcome string, code codes.Code) {

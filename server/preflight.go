@@ -72,6 +72,7 @@ func CheckOnline(ctx context.Context, cfg *Config) ([]Finding, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer gw.Close()
 	return Preflight(ctx, policy, gw), nil
 }
 

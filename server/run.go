@@ -102,6 +102,7 @@ func Run(ctx context.Context, cfg *Config, opts RunOptions) (err error) {
 	if err != nil {
 		return err
 	}
+	defer gateway.Close()
 	metrics.tokenCache(gateway.TokenCacheSize)
 	auditLog := opts.Audit
 	if auditLog == nil && cfg.AuditFile != "" {

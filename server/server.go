@@ -58,6 +58,9 @@ type Server struct {
 	log    *slog.Logger
 	tls    *tlsFiles // nil in mesh mode behind a plaintext sidecar hop
 
+	maxConns int // limits.max_connections
+	metrics  *Metrics
+
 	// stopping is set when shutdown starts; endStreams ends the long-lived
 	// streams once the delay is over (endOnDrain).
 	stopping   atomic.Bool
@@ -122,8 +125,11 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := newChain(logger, opts.Metrics, authenticator{trustDomain: td, mesh: mesh}, newCallerLimits(opts.Policy, opts.Metrics), validator, now)
+	limits := cfg.Limits.withDefaults()
+	shed := &inFlight{max: int64(limits.MaxInFlight), metrics: opts.Metrics}
+	c := newChain(logger, opts.Metrics, shed, authenticator{trustDomain: td, mesh: mesh}, newCallerLimits(opts.Policy, opts.Metrics), validator, now)
 	streams, endStreams := context.WithCancel(context.Background())
+	serverOpts = append(serverOpts, limits.serverOptions()...)
 	gs := grpc.NewServer(append(append(serverOpts,
 		grpc.ConnectionTimeout(handshakeTimeout),
 		// Calls run on a pool of goroutines whose stacks have already grown,
@@ -131,7 +137,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		grpc.NumStreamWorkers(uint32(4*runtime.GOMAXPROCS(0))),
 		grpc.ForceServerCodecV2(newCodec()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: 30 * time.Minute, MaxConnectionAgeGrace: cfg.ShutdownGrace}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: limits.IdleTimeout, MaxConnectionAge: 30 * time.Minute, MaxConnectionAgeGrace: cfg.ShutdownGrace}),
 		grpc.ChainUnaryInterceptor(c.unary...),
 		grpc.ChainStreamInterceptor(c.stream...),
 		grpc.ChainStreamInterceptor(endOnDrain(streams)), // innermost: shutdown ends streams (drain.go)
@@ -152,7 +158,8 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if opts.Metrics != nil {
 		opts.Metrics.grpc.InitializeMetrics(gs)
 	}
-	return &Server{grpc: gs, health: hs, delay: cfg.ShutdownDelay, grace: cfg.ShutdownGrace, log: logger, tls: tlsFiles, endStreams: endStreams}, nil
+	return &Server{grpc: gs, health: hs, delay: cfg.ShutdownDelay, grace: cfg.ShutdownGrace, log: logger, tls: tlsFiles, endStreams: endStreams,
+		maxConns: limits.MaxConnections, metrics: opts.Metrics}, nil
 }
 
 // Health is the server's health service, for components that report their
@@ -174,6 +181,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	if s.tls != nil {
 		go s.tls.watch(ctx)
 	}
+	lis = &connLimit{Listener: lis, max: int64(s.maxConns), metrics: s.metrics}
 	errc := make(chan error, 1)
 	go func() { errc <- s.grpc.Serve(lis) }()
 	select {

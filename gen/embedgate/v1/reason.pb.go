@@ -111,6 +111,10 @@ const (
 	// principals use the APIs is off, or excludes Embedgate's principal.
 	// Report to the platform team.
 	Reason_POWERBI_PRINCIPAL_NOT_ALLOWED Reason = 22
+	// RESOURCE_EXHAUSTED: Embedgate is at one of its limits (calls in flight,
+	// or requests in flight to Power BI or Entra ID) and shed the call before
+	// doing any work for it. Retry after the RetryInfo delay, with jitter.
+	Reason_OVERLOADED Reason = 23
 )
 
 // Enum value maps for Reason.
@@ -139,6 +143,7 @@ var (
 		20: "RLS_NOT_ENFORCED",
 		21: "POWERBI_FORBIDDEN",
 		22: "POWERBI_PRINCIPAL_NOT_ALLOWED",
+		23: "OVERLOADED",
 	}
 	Reason_value = map[string]int32{
 		"REASON_UNSPECIFIED":            0,
@@ -164,6 +169,7 @@ var (
 		"RLS_NOT_ENFORCED":              20,
 		"POWERBI_FORBIDDEN":             21,
 		"POWERBI_PRINCIPAL_NOT_ALLOWED": 22,
+		"OVERLOADED":                    23,
 	}
 )
 
@@ -198,7 +204,7 @@ var File_embedgate_v1_reason_proto protoreflect.FileDescriptor
 
 const file_embedgate_v1_reason_proto_rawDesc = "" +
 	"\n" +
-	"\x19embedgate/v1/reason.proto\x12\fembedgate.v1*\xc4\x04\n" +
+	"\x19embedgate/v1/reason.proto\x12\fembedgate.v1*\xd4\x04\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fINVALID_REQUEST\x10\x01\x12\x16\n" +
@@ -223,7 +229,9 @@ const file_embedgate_v1_reason_proto_rawDesc = "" +
 	"\bINTERNAL\x10\x13\x12\x14\n" +
 	"\x10RLS_NOT_ENFORCED\x10\x14\x12\x15\n" +
 	"\x11POWERBI_FORBIDDEN\x10\x15\x12!\n" +
-	"\x1dPOWERBI_PRINCIPAL_NOT_ALLOWED\x10\x16B=Z;github.com/embedgate/embedgate/gen/embedgate/v1;embedgatev1b\x06proto3"
+	"\x1dPOWERBI_PRINCIPAL_NOT_ALLOWED\x10\x16\x12\x0e\n" +
+	"\n" +
+	"OVERLOADED\x10\x17B=Z;github.com/embedgate/embedgate/gen/embedgate/v1;embedgatev1b\x06proto3"
 
 var (
 	file_embedgate_v1_reason_proto_rawDescOnce sync.Once
