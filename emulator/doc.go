@@ -28,4 +28,10 @@
 // answers ([Server.SetAnswer]), gates that hold calls ([Server.Gate]), and
 // the Entra tokens issued ([Server.AccessTokens]); device codes are
 // approved or declined for a user ([Server.ApproveDeviceCode]).
+//
+// The browser side is served too: the pages that embed URLs open
+// (reportEmbed, rdlEmbed, dashboardEmbed) speak enough of Microsoft's
+// powerbi-client postMessage protocol for powerbi.embed() to load them,
+// raise loaded, rendered and error, and take setAccessToken; they show the
+// item and the token's RLS identities, from the token store (embed.go).
 package emulator

@@ -63,6 +63,19 @@ const (
 	// GET /v1.0/myorg/availableFeatures(featureName='...').
 	RouteAvailableFeatures = "powerbi.GetAvailableFeatures"
 
+	// RouteReportEmbed is GET /reportEmbed, the page a report's embedUrl opens.
+	RouteReportEmbed = "embed.reportEmbed"
+	// RouteRDLEmbed is GET /rdlEmbed, the page a paginated report's embedUrl opens.
+	RouteRDLEmbed = "embed.rdlEmbed"
+	// RouteDashboardEmbed is GET /dashboardEmbed, the page a dashboard's embedUrl opens.
+	RouteDashboardEmbed = "embed.dashboardEmbed"
+	// RouteExploreReport is GET /explore/reports/{r}: what an embed page
+	// asks, with the embed token, about its report.
+	RouteExploreReport = "embed.exploreReport"
+	// RouteExploreDashboard is GET /explore/dashboards/{d}: the same for a
+	// dashboard.
+	RouteExploreDashboard = "embed.exploreDashboard"
+
 	// RouteNotFound counts requests that matched no route.
 	RouteNotFound = "notfound"
 )
@@ -76,7 +89,9 @@ var allRoutes = []string{
 	RouteReportGenerateTokenInGroup,
 	RouteCreateReportTokenInGroup, RouteDashboardGenerateTokenInGroup,
 	RouteTileGenerateTokenInGroup, RouteDatasetGenerateTokenInGroup,
-	RouteAvailableFeatures, RouteNotFound,
+	RouteAvailableFeatures,
+	RouteReportEmbed, RouteRDLEmbed, RouteDashboardEmbed, RouteExploreReport, RouteExploreDashboard,
+	RouteNotFound,
 }
 
 // counters counts calls per route.

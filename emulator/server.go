@@ -214,6 +214,9 @@ const (
 	kindEntraToken
 	kindPowerBI
 	kindAdmin
+	// kindEmbed is the browser side (embed pages and their calls): named
+	// and counted, never faulted.
+	kindEmbed
 )
 
 // routes builds the handler tree.
@@ -260,6 +263,16 @@ func (s *Server) routes() http.Handler {
 		}
 		return RouteNotFound
 	}, kindPowerBI, s.handleAvailableFeatures))
+
+	// The pages embed URLs open, and what they ask (embed.go).
+	b := func(pattern, route string, h http.HandlerFunc) {
+		mux.Handle(pattern, s.wrap(route, kindEmbed, h))
+	}
+	b("GET /reportEmbed", RouteReportEmbed, s.handleEmbedPage(pageReport))
+	b("GET /rdlEmbed", RouteRDLEmbed, s.handleEmbedPage(pagePaginated))
+	b("GET /dashboardEmbed", RouteDashboardEmbed, s.handleEmbedPage(pageDashboard))
+	b("GET /explore/reports/{report}", RouteExploreReport, s.handleExploreReport)
+	b("GET /explore/dashboards/{dashboard}", RouteExploreDashboard, s.handleExploreDashboard)
 
 	a := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.wrap("", kindAdmin, h)) }
 	a("GET /_emulator/tokens", s.handleListTokens)
@@ -341,7 +354,11 @@ func requestID(r *http.Request) string {
 
 // isEntraPath reports whether a path belongs to the Entra side.
 func isEntraPath(p string) bool {
-	return !strings.HasPrefix(p, "/v1.0/") && !strings.HasPrefix(p, "/_emulator/") && p != "/"
+	switch p {
+	case "/", "/reportEmbed", "/rdlEmbed", "/dashboardEmbed":
+		return false
+	}
+	return !strings.HasPrefix(p, "/v1.0/") && !strings.HasPrefix(p, "/_emulator/") && !strings.HasPrefix(p, "/explore/")
 }
 
 func (s *Server) wrap(route string, kind routeKind, h http.HandlerFunc) http.Handler {
