@@ -1,6 +1,6 @@
 # Embedgate's Makefile: a thin layer over the Go toolchain. Every tool it needs
 # is pinned here and installed on first use into .tools/ (git-ignored), from
-# the Go module proxy or npm.
+# the Go module proxy or npm, or from Debian's packages (apt).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -66,6 +66,11 @@ GO_TEST_FLAGS ?= -race -timeout 15m
 API_VERSION := $(shell cat clients/VERSION)
 TS_CLIENT   := clients/ts
 TS_DEPS     := $(TS_CLIENT)/node_modules/.package-lock.json
+TS_SOURCES  := $(TS_CLIENT)/package.json $(shell find $(TS_CLIENT)/src -name '*.ts')
+# examples/web (examples/web/README.md): its npm packages, @embedgate/client
+# among them as a packed copy of clients/ts, built first.
+WEB_EXAMPLE := examples/web
+WEB_DEPS    := $(WEB_EXAMPLE)/node_modules/.package-lock.json
 
 # Debian packages (bookworm): protoc and grpcio's plugin generate the Python
 # client; its tests run on Debian's python3 with grpcio and protobuf, and
@@ -73,6 +78,9 @@ TS_DEPS     := $(TS_CLIENT)/node_modules/.package-lock.json
 # protoc and plugin versions, so that gen/ does not depend on the machine.
 DEB_PACKAGES       := protobuf-compiler protobuf-compiler-grpc python3 python3-grpcio python3-protobuf \
                       python3-pip python3-setuptools python3-wheel
+# Debian's Chromium for the browser test of examples/web, and a font for its
+# screenshot.
+BROWSER_PACKAGES   := chromium fonts-dejavu-core
 PROTOC_VERSION     := 3.21.12
 GRPC_PLUGIN_VERSION := 1.51.1
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -93,12 +101,23 @@ emulator: ## Start only the Entra ID + Power BI emulator (HTTPS on 127.0.0.1:844
 	go run ./cmd/embedgate emulator --certs .dev/emulator
 
 .PHONY: test
-test: $(GRPCURL) $(TS_DEPS) debian-packages ## Run every test, with the race detector.
+test: $(GRPCURL) $(TS_DEPS) $(WEB_DEPS) debian-packages browser-packages ## Run every test, with the race detector.
 	EMBEDGATE_TEST_GRPCURL=$(GRPCURL) EMBEDGATE_TEST_PYTHON=$(PYTHON) go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: test-clients
 test-clients: $(TS_DEPS) debian-packages ## Run only the clients' tests (Go, TypeScript, Python, README snippets).
 	EMBEDGATE_TEST_PYTHON=$(PYTHON) go test $(GO_TEST_FLAGS) ./clients/...
+
+.PHONY: web
+web: $(WEB_DEPS) ## Start examples/web (the BFF and its page) against `make run`'s server.
+	@emu=$$(node -p 'require("./.dev/endpoints.json").emulator.replace("https://", "")' 2>/dev/null) || { echo "no .dev/endpoints.json: start 'make run' first"; exit 1; }; \
+	echo "Open the page in a browser that sends app.powerbi.com to the emulator (a throwaway profile):"; \
+	echo "  chromium --user-data-dir=\"\$$(mktemp -d)\" --host-resolver-rules=\"MAP app.powerbi.com $$emu\" --ignore-certificate-errors http://127.0.0.1:3000/"
+	cd $(WEB_EXAMPLE) && npm run --silent build && node build/server.js
+
+.PHONY: screenshot
+screenshot: $(WEB_DEPS) browser-packages ## Rewrite docs/images/browser-embed.png with the browser test.
+	EMBEDGATE_CI=1 EMBEDGATE_SCREENSHOT=$(CURDIR)/docs/images/browser-embed.png go test -count=1 -run '^TestBrowserRefreshLoop$$' ./$(WEB_EXAMPLE)/
 
 .PHONY: bench
 bench: ## Run the benchmarks (ratios measured in one run).
@@ -230,7 +249,7 @@ chart-config-check: chart ## Run `embedgate check` on the config and policy each
 	done; exit $$fail
 
 .PHONY: tools
-tools: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) $(GRPCURL) $(TS_DEPS) debian-packages $(HELM) $(GOVULNCHECK) $(VULNDB)/index/db.json $(CYCLONEDX_GOMOD) ## Install the pinned tools into .tools/.
+tools: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) $(GRPCURL) $(TS_DEPS) $(WEB_DEPS) debian-packages browser-packages $(HELM) $(GOVULNCHECK) $(VULNDB)/index/db.json $(CYCLONEDX_GOMOD) ## Install the pinned tools into .tools/.
 
 $(BUF):
 	npm install --no-audit --no-fund --loglevel=error --prefix $(TOOLS)/buf-$(BUF_VERSION) @bufbuild/buf@$(BUF_VERSION)
@@ -246,11 +265,18 @@ $(PROTOC_GEN_GO_GRPC):
 $(TS_DEPS): $(TS_CLIENT)/package-lock.json
 	cd $(TS_CLIENT) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 
+# npm packs clients/ts (its dist/ and src/) into examples/web/node_modules.
+$(WEB_DEPS): $(WEB_EXAMPLE)/package-lock.json $(WEB_EXAMPLE)/.npmrc $(TS_DEPS) $(TS_SOURCES)
+	cd $(TS_CLIENT) && node_modules/.bin/tsc -p tsconfig.json
+	cd $(WEB_EXAMPLE) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+
 # Installs the Debian packages that are missing (apt needs root: sudo
 # otherwise); does nothing when all are there.
-.PHONY: debian-packages
-debian-packages:
-	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${db:Status-Abbrev}' $$p 2>/dev/null | grep -q '^ii' || echo $$p; done); \
+.PHONY: debian-packages browser-packages
+debian-packages: PACKAGES = $(DEB_PACKAGES)
+browser-packages: PACKAGES = $(BROWSER_PACKAGES)
+debian-packages browser-packages:
+	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${db:Status-Abbrev}' $$p 2>/dev/null | grep -q '^ii' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:" $$missing; \
 	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
