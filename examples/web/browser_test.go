@@ -64,7 +64,8 @@ const readFrame = `({
 // TestBrowserRefreshLoop: the page shows the report with the RLS identity
 // the policy gives the BFF's user; it renews its token at refresh_time,
 // before each expiry, and never fires an error event; a token for another
-// report, or an expired one, gets powerbi-client's error event.
+// report, or an expired one, gets powerbi-client's error event; the
+// emulator's dashboard and paginated report pages load too.
 //
 // Short lifetimes, honestly: the emulator's Entra tokens live entraLife
 // (its token_lifetime knob), and Power BI caps an embed token at the
@@ -81,26 +82,7 @@ func TestBrowserRefreshLoop(t *testing.T) {
 	// for after it has expired.
 	early := w.embed(t, sales)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.WindowSize(1280, 720),
-		chromedp.Flag("host-resolver-rules", "MAP "+powerBIApp+" "+strings.TrimPrefix(w.emu.URL(), "https://")),
-		chromedp.Flag("ignore-certificate-errors-spki-list", w.spki),
-		chromedp.Flag("disable-dev-shm-usage", true),
-	)
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox) // Chromium refuses to run its sandbox as root
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	browser, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	if err := chromedp.Do(browser); err != nil {
-		t.Fatalf("starting %s: %v", chromium, err)
-	}
-
+	browser := startBrowser(t, chromium, w)
 	page, cancelPage := chromedp.NewContext(browser)
 	defer cancelPage()
 	console := watchConsole(page)
@@ -110,11 +92,33 @@ func TestBrowserRefreshLoop(t *testing.T) {
 		}
 	}()
 
-	// A page given a token for another report, alongside: its own tab, a
-	// plain host page with powerbi-client.
+	// Alongside, each in a tab of its own, a plain host page with
+	// powerbi-client embeds: a report with a token for another report; the
+	// emulator's other two pages, with V1 tokens straight from its Power BI
+	// (the dashboard has a tile of the RLS model Sales).
 	inventoryPage := w.embed(t, inventory)
-	foreign := make(chan []sdkEvent, 1)
-	go func() { foreign <- embedWith(t, browser, w.bff, inventoryPage.EmbedURL, early.Token) }()
+	alongside := make(chan map[string][]sdkEvent, 1)
+	var wg sync.WaitGroup
+	defer wg.Wait() // it reports to t: the test must not end before it does
+	wg.Go(func() {
+		events := map[string][]sdkEvent{"foreign": embedWith(t, browser, w.bff, "report", inventoryPage.EmbedURL, early.Token)}
+		for _, item := range []struct{ page, typ, path string }{
+			{"dashboard", "dashboard", "/dashboards/" + dashboard},
+			{"paginated", "report", "/reports/" + invoices},
+		} {
+			body := map[string]any{"accessLevel": "View"}
+			if item.typ == "dashboard" {
+				body["identities"] = []any{map[string]any{"username": user, "roles": []string{"Customer"}, "datasets": []string{salesModel}}}
+			}
+			embedURL, token, err := w.mint(item.path, body)
+			if err != nil {
+				t.Errorf("the %s page: %v", item.page, err)
+				continue
+			}
+			events[item.page] = embedWith(t, browser, w.bff, item.typ, embedURL, token)
+		}
+		alongside <- events
+	})
 
 	// The page renders the report with the user's RLS identity.
 	if err := chromedp.Do(page, chromedp.Navigate(w.bff+"/")); err != nil {
@@ -156,18 +160,50 @@ func TestBrowserRefreshLoop(t *testing.T) {
 		writeScreenshot(t, png)
 	}
 
-	// A token for another report: the error event, never loaded.
-	if events := <-foreign; !hasOnly(events, "error", "LoadReportFailed") {
-		t.Errorf("a token for another report: events %v, want only an error LoadReportFailed", events)
+	// A token for another report: the error event, never loaded. The
+	// dashboard and the paginated report load and render.
+	events := <-alongside
+	if !hasOnly(events["foreign"], "error", "LoadReportFailed") {
+		t.Errorf("a token for another report: events %v, want only an error LoadReportFailed", events["foreign"])
+	}
+	for _, page := range []string{"dashboard", "paginated"} {
+		if e := events[page]; len(e) != 2 || e[0].Name != "loaded" || e[1].Name != "rendered" {
+			t.Errorf("the %s page: events %v, want loaded, rendered", page, e)
+		}
 	}
 
 	// An expired token: TokenExpired.
 	if d := time.Until(early.Expiration); d > 0 {
 		<-time.After(d) // the expiry itself is what this case waits for
 	}
-	if events := embedWith(t, browser, w.bff, early.EmbedURL, early.Token); !hasOnly(events, "error", "TokenExpired") {
+	if events := embedWith(t, browser, w.bff, "report", early.EmbedURL, early.Token); !hasOnly(events, "error", "TokenExpired") {
 		t.Errorf("an expired token: events %v, want only an error TokenExpired", events)
 	}
+}
+
+// startBrowser starts headless Chromium, with app.powerbi.com resolved to
+// the emulator and its serving key accepted; it stops when the test ends.
+func startBrowser(t *testing.T, chromium string, w *world) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.WindowSize(1280, 720),
+		chromedp.Flag("host-resolver-rules", "MAP "+powerBIApp+" "+strings.TrimPrefix(w.emu.URL(), "https://")),
+		chromedp.Flag("ignore-certificate-errors-spki-list", w.spki),
+	)
+	if os.Geteuid() == 0 {
+		opts = append(opts, chromedp.NoSandbox) // Chromium refuses to run its sandbox as root
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancelAlloc)
+	browser, cancelBrowser := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancelBrowser)
+	if err := chromedp.Do(browser); err != nil {
+		t.Fatalf("starting %s: %v", chromium, err)
+	}
+	return browser
 }
 
 // waitLog polls the page's event list (as entries) until cond holds or the
@@ -233,18 +269,19 @@ const hostPage = `<!doctype html><html><body><div id="c" style="width:900px;heig
 <script src="%s/vendor/powerbi.min.js"></script>
 <script>
 window.events = [];
-window.embedWith = (embedUrl, accessToken) => {
-  const report = powerbi.embed(document.getElementById("c"), {
-    type: "report", embedUrl, accessToken, tokenType: window["powerbi-client"].models.TokenType.Embed });
+window.embedWith = (type, embedUrl, accessToken) => {
+  const embedded = powerbi.embed(document.getElementById("c"), {
+    type, embedUrl, accessToken, tokenType: window["powerbi-client"].models.TokenType.Embed });
   for (const name of ["loaded", "rendered", "error"]) {
-    report.on(name, (e) => window.events.push({ name, message: (e.detail && e.detail.message) || "" }));
+    embedded.on(name, (e) => window.events.push({ name, message: (e.detail && e.detail.message) || "" }));
   }
 };
 </script></body></html>`
 
-// embedWith embeds embedURL with token in a new tab of a plain host page,
-// and returns the report's events once an error or rendered arrived.
-func embedWith(t *testing.T, browser context.Context, bff, embedURL, token string) []sdkEvent {
+// embedWith embeds embedURL (of a report or a dashboard: typ) with token in
+// a new tab of a plain host page, and returns the events once an error or
+// rendered arrived.
+func embedWith(t *testing.T, browser context.Context, bff, typ, embedURL, token string) []sdkEvent {
 	host := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, hostPage, bff)
@@ -252,7 +289,7 @@ func embedWith(t *testing.T, browser context.Context, bff, embedURL, token strin
 	defer host.Close()
 	tab, cancel := chromedp.NewContext(browser)
 	defer cancel()
-	args, _ := json.Marshal([]string{embedURL, token})
+	args, _ := json.Marshal([]string{typ, embedURL, token})
 	err := chromedp.Do(tab,
 		chromedp.Navigate(host.URL),
 		chromedp.Evaluate[chromedp.Void]("window.embedWith(..."+string(args)+")"),

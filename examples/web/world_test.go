@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -38,6 +39,10 @@ const (
 	user       = "alice@acme.example"
 	sales      = "a1000000-0000-4000-8000-000000000001" // RLS: the policy gives role Customer
 	inventory  = "a1000000-0000-4000-8000-000000000002" // no RLS
+	invoices   = "a1000000-0000-4000-8000-000000000003" // paginated
+	salesModel = "d1000000-0000-4000-8000-000000000001"
+	dashboard  = "b1000000-0000-4000-8000-000000000001" // Acme Overview
+	workspace  = "a0000000-0000-4000-8000-000000000001" // Acme Analytics
 	entraLife  = 30 * time.Second                       // see TestBrowserRefreshLoop
 	powerBIApp = "app.powerbi.com"                      // the host of the emulator's embed URLs
 )
@@ -47,7 +52,7 @@ const policy = `callers:
     tenants: [acme]
 tenants:
   acme:
-    workspace_id: a0000000-0000-4000-8000-000000000001
+    workspace_id: ` + workspace + `
     reports: [` + sales + `, ` + inventory + `]
     rls:
       roles: [Customer]
@@ -295,6 +300,59 @@ func (w *world) embed(t *testing.T, report string) embedConfig {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// mint asks the emulator's Power BI, as the demo app, for an item's embed
+// URL (GET item, under the workspace) and a V1 embed token for it (POST
+// item/GenerateToken with body). It may run outside the test's goroutine.
+func (w *world) mint(item string, body map[string]any) (embedURL, token string, err error) {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(w.emu.CACertPEM())
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	defer hc.CloseIdleConnections()
+	do := func(method, url, auth, contentType string, body io.Reader, into any) error {
+		req, err := http.NewRequest(method, url, body)
+		if err != nil {
+			return err
+		}
+		if auth != "" {
+			req.Header.Set("Authorization", "Bearer "+auth)
+		}
+		req.Header.Set("Content-Type", contentType)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s %s: %s %s", method, req.URL.Path, resp.Status, b)
+		}
+		return json.Unmarshal(b, into)
+	}
+	var entra struct {
+		AccessToken string `json:"access_token"`
+	}
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {clientID}, "client_secret": {secret},
+		"scope": {"https://analysis.windows.net/powerbi/api/.default"}}
+	if err := do(http.MethodPost, w.emu.URL()+"/"+tenantID+"/oauth2/v2.0/token", "", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()), &entra); err != nil {
+		return "", "", err
+	}
+	base := w.emu.URL() + "/v1.0/myorg/groups/" + workspace + item
+	var got struct {
+		EmbedURL string `json:"embedUrl"`
+	}
+	if err := do(http.MethodGet, base, entra.AccessToken, "", nil, &got); err != nil {
+		return "", "", err
+	}
+	var minted struct {
+		Token string `json:"token"`
+	}
+	b, _ := json.Marshal(body)
+	if err := do(http.MethodPost, base+"/GenerateToken", entra.AccessToken, "application/json", bytes.NewReader(b), &minted); err != nil {
+		return "", "", err
+	}
+	return got.EmbedURL, minted.Token, nil
 }
 
 // checkNoSecrets fails the test if a log holds an embed token (the
