@@ -173,6 +173,7 @@ powerbi:
   client_id: `+clientID+`
   client_secret_file: client-secret
 policy_file: policy.yaml
+shutdown_delay: 0s
 log:
   format: text
 `), 0o600),
