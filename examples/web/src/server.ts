@@ -15,7 +15,7 @@
  */
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer, type ServerResponse } from "node:http";
 import { type AddressInfo } from "node:net";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
@@ -86,7 +86,7 @@ interface EmbedConfig {
 
 const reportId = /^[0-9a-fA-F-]{36}$/;
 
-async function embed(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+async function embed(res: ServerResponse, url: URL): Promise<void> {
   const report = url.searchParams.get("report") ?? flags.report;
   if (!reportId.test(report)) {
     json(res, 400, { error: "report must be a report id" });
@@ -170,7 +170,7 @@ const server = createServer((req, res) => {
     return;
   }
   if (url.pathname === "/api/embed") {
-    embed(req, res, url).catch((err: unknown) => {
+    embed(res, url).catch((err: unknown) => {
       log(`embed failed: ${String(err)}`);
       if (!res.headersSent) json(res, 500, { error: "internal error" });
     });
