@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -300,7 +301,8 @@ func embedWith(t *testing.T, browser context.Context, bff, typ, embedURL, token 
 		err = eerr
 	}
 	if err != nil {
-		t.Errorf("embedding %s: %v (events so far: %v)", embedURL, err, events)
+		// The error may quote the expression, which holds the token.
+		t.Errorf("embedding %s: %s (events so far: %v)", embedURL, embedToken.ReplaceAllString(err.Error(), "(a token)"), events)
 	}
 	return events
 }
@@ -311,8 +313,12 @@ func hasOnly(events []sdkEvent, name, message string) bool {
 	return len(events) == 1 && events[0].Name == name && events[0].Message == message
 }
 
+// embedToken matches an emulator's embed token: base64 of gzip, whose magic
+// number encodes as H4sI.
+var embedToken = regexp.MustCompile(`H4sI[A-Za-z0-9+/=_-]*`)
+
 // watchConsole collects the page's console messages and uncaught
-// exceptions, for a failed test's log (lines holding a token left out).
+// exceptions, for a failed test's log (tokens left out).
 func watchConsole(ctx context.Context) func() string {
 	var (
 		mu    sync.Mutex
