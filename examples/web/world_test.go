@@ -106,7 +106,7 @@ func requirements(t *testing.T) (chromium, node string) {
 	}
 	for _, f := range []string{"node_modules/typescript/bin/tsc", "node_modules/@embedgate/client/dist/index.js", "node_modules/powerbi-client/dist/powerbi.min.js"} {
 		if _, err := os.Stat(f); err != nil {
-			missing("examples/web/%s is not installed (make web-deps)", f)
+			missing("examples/web/%s is not installed (make test and make web install it)", f)
 		}
 	}
 	return chromium, node
