@@ -88,17 +88,18 @@ func requirements(t *testing.T) (chromium, node string) {
 		}
 		t.Skipf(format+": skipping (EMBEDGATE_CI=1 makes this a failure)", args...)
 	}
-	chromium = os.Getenv("EMBEDGATE_TEST_CHROMIUM")
-	if chromium == "" {
-		for _, name := range []string{"chromium", "chromium-browser"} {
-			if p, err := exec.LookPath(name); err == nil {
-				chromium = p
-				break
-			}
+	names := []string{"chromium", "chromium-browser"}
+	if env := os.Getenv("EMBEDGATE_TEST_CHROMIUM"); env != "" {
+		names = []string{env}
+	}
+	for _, name := range names {
+		if p, err := exec.LookPath(name); err == nil {
+			chromium = p
+			break
 		}
 	}
 	if chromium == "" {
-		missing("chromium is not on PATH (Debian: apt-get install chromium; make test installs it)")
+		missing("no %s (Debian: apt-get install chromium; make test installs it)", strings.Join(names, " or "))
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {
