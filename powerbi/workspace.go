@@ -43,6 +43,18 @@ func (cl *Client) Workspace(ctx context.Context, profileID, id string) (Workspac
 	return WorkspaceInfo{ID: id}, nil
 }
 
+// CheckAccess asks Power BI whether it accepts Embedgate's Entra token at
+// all: Get Groups for one workspace, which needs no membership anywhere. A
+// token Power BI refuses is renewed and tried once more (as every call
+// is); a refusal after that is ErrNotAuthorized, or ErrPrincipalNotAllowed
+// when the tenant setting keeps service principals out: no tenant can be
+// served. Readiness follows it.
+func (cl *Client) CheckAccess(ctx context.Context) error {
+	u := cl.cfg.apiURL + "/v1.0/myorg/groups?" + url.Values{"$top": {"1"}}.Encode()
+	var groups struct{}
+	return cl.getJSON(ctx, "GetGroups", u, "", &groups)
+}
+
 // ReportIDs lists the reports of a workspace (Get Reports In Group), for
 // checks of a tenant granted "*".
 func (cl *Client) ReportIDs(ctx context.Context, profileID, workspaceID string) ([]string, error) {

@@ -9,6 +9,7 @@ import (
 	"net/http/pprof"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -47,6 +48,26 @@ func newReadiness(hs *health.Server, policy PolicySource, srv *Server) *readines
 	return r
 }
 
+// upstreamHealth is what calls tell the credential watch (watchCredential):
+// a refusal of Embedgate's token, or a mint while the check is failing,
+// asks for a check now instead of at the next tick.
+type upstreamHealth struct {
+	recheck chan struct{}
+	failing atomic.Bool // the last check failed
+}
+
+func newUpstreamHealth() *upstreamHealth {
+	return &upstreamHealth{recheck: make(chan struct{}, 1)}
+}
+
+// nudge asks for a check, unless one is already asked for.
+func (u *upstreamHealth) nudge() {
+	select {
+	case u.recheck <- struct{}{}:
+	default:
+	}
+}
+
 // credential records the outcome of a credential check.
 func (r *readiness) credential(err error) {
 	r.mu.Lock()
@@ -55,6 +76,10 @@ func (r *readiness) credential(err error) {
 		r.signedIn, r.problem = true, ""
 	case errors.Is(err, powerbi.ErrCredential):
 		r.problem = "Entra ID rejects the credential (CREDENTIAL_REJECTED; the log says why)"
+	case errors.Is(err, powerbi.ErrPrincipalNotAllowed):
+		r.problem = "Power BI refuses Embedgate's token: the tenant setting keeps its service principal out (POWERBI_PRINCIPAL_NOT_ALLOWED)"
+	case errors.Is(err, powerbi.ErrNotAuthorized):
+		r.problem = "Power BI refuses Embedgate's token, even freshly renewed (401; the log says why)"
 	case !r.signedIn:
 		r.problem = "Entra ID could not be reached for the first sign-in (the log says why)"
 	}

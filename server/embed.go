@@ -33,11 +33,12 @@ type Gateway interface {
 // into items and write the embedded items into their response.
 type embedService struct {
 	embedgatev1.UnimplementedEmbedTokenServiceServer
-	policy  PolicySource
-	gateway Gateway
-	audit   *auditor
-	metrics *Metrics // nil = none
-	log     *slog.Logger
+	policy   PolicySource
+	gateway  Gateway
+	audit    *auditor
+	metrics  *Metrics // nil = none
+	log      *slog.Logger
+	upstream *upstreamHealth
 }
 
 // GenerateEmbedToken implements embedgate.v1.EmbedTokenService. The request
@@ -110,7 +111,13 @@ func (s *embedService) issue(ctx context.Context, areq authz.Request) (*powerbi.
 		if errors.Is(err, powerbi.ErrOverloaded) {
 			s.metrics.shed("upstream")
 		}
+		if refusesToken(err) {
+			s.upstream.nudge()
+		}
 		return nil, st.Err()
+	}
+	if s.upstream.failing.Load() && !tok.Cached {
+		s.upstream.nudge() // Power BI took our token: readiness may recover now
 	}
 	logging.AddFields(ctx, logging.Fields{"tenant", areq.Tenant, "token_id", tok.TokenID, "pbi_request_id", tok.RequestID})
 	s.audit.allowed(ctx, areq, grant, tok)

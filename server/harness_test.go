@@ -105,6 +105,9 @@ tenants:
 // one running emulator, with the certificates to call it.
 type stack struct {
 	emu    *emulator.Server
+	emuCfg emulator.Config
+	// emuTokens are the Entra tokens of emulators restarted since.
+	emuTokens []string
 	addr   string
 	ca     *devpki.CA
 	dir    string
@@ -132,11 +135,14 @@ func startStack(t testing.TB, o stackOptions) *stack {
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &testkit.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	emu, err := emulator.Start(context.Background(), emulator.Config{Logger: logger.With("component", "emulator"), Faults: o.faults, Now: o.now}) // outlives the server: shutdown is tested against it
+	dir := t.TempDir()
+	// The emulator keeps its CA in the stack's folder, so that a restart
+	// (restartEmulator) serves the same certificate chain.
+	emuCfg := emulator.Config{Logger: logger.With("component", "emulator"), Faults: o.faults, Now: o.now, CertsDir: filepath.Join(dir, "emulator")}
+	emu, err := emulator.Start(context.Background(), emuCfg) // outlives the server: shutdown is tested against it
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
 	ca, err := devpki.NewCA("test CA")
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +197,7 @@ shutdown_grace: 5s
 			TracerProvider: o.tracer,
 		})
 	}()
-	s := &stack{emu: emu, ca: ca, dir: dir, logs: logs}
+	s := &stack{emu: emu, emuCfg: emuCfg, ca: ca, dir: dir, logs: logs}
 	select {
 	case a := <-ready:
 		s.addr = a.String()
@@ -214,9 +220,10 @@ shutdown_grace: 5s
 		if err := s.stop(); err != nil {
 			t.Errorf("server.Run: %v", err)
 		}
-		emu.Close()
-		// Every Entra access token the emulator handed out is a secret too.
-		watchForLeaks(nil, emu.AccessTokens()...)
+		s.emu.Close()
+		// Every Entra access token the emulators handed out is a secret too.
+		watchForLeaks(nil, s.emuTokens...)
+		watchForLeaks(nil, s.emu.AccessTokens()...)
 		if o.auditFile { // the audit file is scanned for leaks too
 			data, err := os.ReadFile(filepath.Join(dir, "audit.jsonl"))
 			must(t, err)
@@ -227,6 +234,25 @@ shutdown_grace: 5s
 	})
 	s.client = embedgatev1.NewEmbedTokenServiceClient(s.dial(t, s.clientCert(t, frontend)))
 	return s
+}
+
+// restartEmulator stops the emulator and starts a new one on the same
+// address with the same CA: Power BI restarted, forgetting every token it
+// issued (a new signing key).
+func (s *stack) restartEmulator(t testing.TB) {
+	t.Helper()
+	s.emuTokens = append(s.emuTokens, s.emu.AccessTokens()...)
+	cfg := s.emuCfg
+	cfg.Addr = strings.TrimPrefix(s.emu.URL(), "https://")
+	must(t, s.emu.Close())
+	var err error
+	for range 50 { // the port may take a moment to be free again
+		if s.emu, err = emulator.Start(context.Background(), cfg); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("restart the emulator on %s: %v", cfg.Addr, err)
 }
 
 // leaks collects every log written and every secret and token handed out

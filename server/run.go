@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -155,7 +156,7 @@ func Run(ctx context.Context, cfg *Config, opts RunOptions) (err error) {
 			logger.Error("policy watch stopped; edits are no longer picked up", "error", err)
 		}
 	}()
-	go watchCredential(bg, gateway, ready, metrics, logger)
+	go watchCredential(bg, gateway, srv.upstream, ready, metrics, logger)
 	go func() {
 		if err := gateway.Watch(bg); err != nil && bg.Err() == nil {
 			logger.Error("the credential file is not watched: a rotated secret or certificate needs a restart", "error", err)
@@ -177,37 +178,77 @@ func Run(ctx context.Context, cfg *Config, opts RunOptions) (err error) {
 const (
 	credentialRetry = 15 * time.Second
 	credentialCheck = time.Minute
+	// credentialNudgeGap spaces the checks calls ask for.
+	credentialNudgeGap = time.Second
 )
 
+// credentialChecker is what watchCredential checks: the Entra sign-in and
+// Power BI's acceptance of its token (powerbi.Client).
+type credentialChecker interface {
+	CheckCredential(context.Context) error
+	CheckAccess(context.Context) error
+}
+
 // watchCredential keeps the Entra sign-in warm, so the first caller does
-// not pay for it, and makes a rejected credential loud: an error in the log,
+// not pay for it, and makes a broken credential loud: an error in the log,
 // /readyz and EmbedTokenService's health NOT_SERVING (readiness) until a
-// check succeeds again. The overall ("") status stays SERVING: the process
-// is alive and a restart would not help.
-func watchCredential(ctx context.Context, gw interface{ CheckCredential(context.Context) error }, ready *readiness, m *Metrics, logger *slog.Logger) {
+// check succeeds again. Broken means Entra rejects the service principal,
+// or Power BI refuses the token Entra gave (401, even freshly renewed):
+// no tenant can be served. It checks every credentialCheck, every
+// credentialRetry while failing, and at once (at most every
+// credentialNudgeGap) when a call meets a refusal, or succeeds while the
+// check is failing (recheck). The overall ("") status stays SERVING: the
+// process is alive and a restart would not help.
+func watchCredential(ctx context.Context, gw credentialChecker, up *upstreamHealth, ready *readiness, m *Metrics, logger *slog.Logger) {
 	failing := false
+	var last time.Time
 	for {
+		last = time.Now()
 		err := gw.CheckCredential(ctx)
+		if err == nil {
+			err = gw.CheckAccess(ctx)
+			if !refusesToken(err) {
+				err = nil // unreachable or slow: not a readiness problem (see readiness)
+			}
+		}
 		if ctx.Err() != nil {
 			return
 		}
 		next := credentialCheck
 		m.credentialOK(err == nil)
+		up.failing.Store(err != nil)
 		ready.credential(err)
 		switch {
 		case err != nil:
-			logger.Error("Entra ID sign-in failed: tokens cannot be minted until it works", "error", err)
+			logger.Error("the service principal cannot mint: tokens cannot be minted until it works", "error", err)
 			failing, next = true, credentialRetry
 		case failing:
-			logger.Info("Entra ID sign-in works again")
+			logger.Info("the service principal works again")
 			failing = false
 		}
+		timer := time.NewTimer(next)
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return
-		case <-time.After(next):
+		case <-timer.C:
+		case <-up.recheck:
+			timer.Stop()
+			if wait := credentialNudgeGap - time.Since(last); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+			}
 		}
 	}
+}
+
+// refusesToken reports whether Power BI refused Embedgate's token itself,
+// not one item or workspace.
+func refusesToken(err error) bool {
+	return errors.Is(err, powerbi.ErrNotAuthorized) || errors.Is(err, powerbi.ErrPrincipalNotAllowed)
 }
 
 // NewLogger builds the logger the config asks for.

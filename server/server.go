@@ -60,6 +60,7 @@ type Server struct {
 
 	maxConns int // limits.max_connections
 	metrics  *Metrics
+	upstream *upstreamHealth // calls' news for the credential watch
 
 	// stopping is set when shutdown starts; endStreams ends the long-lived
 	// streams once the delay is over (endOnDrain).
@@ -147,18 +148,20 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if cfg.reflection() {
 		reflection.Register(gs)
 	}
+	up := newUpstreamHealth()
 	embedgatev1.RegisterEmbedTokenServiceServer(gs, &embedService{
-		policy:  opts.Policy,
-		gateway: opts.Gateway,
-		audit:   &auditor{log: auditLog},
-		metrics: opts.Metrics,
-		log:     logger,
+		policy:   opts.Policy,
+		gateway:  opts.Gateway,
+		audit:    &auditor{log: auditLog},
+		metrics:  opts.Metrics,
+		log:      logger,
+		upstream: up,
 	})
 	hs.SetServingStatus(embedgatev1.EmbedTokenService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	if opts.Metrics != nil {
 		opts.Metrics.grpc.InitializeMetrics(gs)
 	}
-	return &Server{grpc: gs, health: hs, delay: cfg.ShutdownDelay, grace: cfg.ShutdownGrace, log: logger, tls: tlsFiles, endStreams: endStreams,
+	return &Server{upstream: up, grpc: gs, health: hs, delay: cfg.ShutdownDelay, grace: cfg.ShutdownGrace, log: logger, tls: tlsFiles, endStreams: endStreams,
 		maxConns: limits.MaxConnections, metrics: opts.Metrics}, nil
 }
 
