@@ -108,12 +108,12 @@ type stack struct {
 	emuCfg emulator.Config
 	// emuTokens are the Entra tokens of emulators restarted since.
 	emuTokens []string
-	addr   string
-	ca     *devpki.CA
-	dir    string
-	logs   *testkit.Buffer
-	client embedgatev1.EmbedTokenServiceClient
-	stop   func() error // shuts the server down (as SIGTERM does) and returns Run's error
+	addr      string
+	ca        *devpki.CA
+	dir       string
+	logs      *testkit.Buffer
+	client    embedgatev1.EmbedTokenServiceClient
+	stop      func() error // shuts the server down (as SIGTERM does) and returns Run's error
 	// metricsURL is http://host:port/metrics and adminURL http://host:port
 	// when stackOptions.metrics (the admin listener).
 	metricsURL, adminURL string
