@@ -453,6 +453,27 @@ func isNetworkError(err error) bool {
 type flight struct {
 	g       singleflight.Group
 	waiting atomic.Int64
+
+	mu    sync.Mutex
+	byKey map[string]int // callers waiting, per key
+}
+
+// callers is how many callers wait for key's flight right now.
+func (f *flight) callers(key string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.byKey[key]
+}
+
+func (f *flight) join(key string, d int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.byKey == nil {
+		f.byKey = map[string]int{}
+	}
+	if f.byKey[key] += d; f.byKey[key] == 0 {
+		delete(f.byKey, key)
+	}
 }
 
 // shared runs fn once for all concurrent callers with the same key. fn runs on a
@@ -466,6 +487,8 @@ func shared[T any](ctx context.Context, f *flight, key, op string, fn func(conte
 		var zero T
 		return zero, fmt.Errorf("powerbi: %s: %w", op, err)
 	}
+	f.join(key, 1)
+	defer f.join(key, -1)
 	ch := f.g.DoChan(key, func() (any, error) {
 		return fn(context.WithoutCancel(ctx))
 	})

@@ -180,7 +180,18 @@ func (cl *Client) Issue(ctx context.Context, r TokenRequest) (*EmbedToken, error
 		}
 		ctx, cancel := context.WithTimeout(ctx, sharedMintTimeouts*cl.cfg.Timeout)
 		defer cancel()
-		tok, err := mintNow(ctx)
+		tok, err := func() (*EmbedToken, error) {
+			m, err := cl.tracedPlan(ctx, r)
+			if err != nil {
+				return nil, err
+			}
+			if cl.mintSF.callers(string(k[:])) == 0 {
+				// Every caller left while the plan was made: no one would
+				// get the token, so none is minted.
+				return nil, fmt.Errorf("powerbi: %s: every caller has gone: %w", op, context.Canceled)
+			}
+			return cl.tracedMint(ctx, m, r.Lifetime)
+		}()
 		if err != nil {
 			if ctx.Err() != nil && !errors.Is(err, ErrUnavailable) {
 				// Our own deadline, not any caller's: upstream was too slow.
