@@ -119,6 +119,10 @@ web: $(WEB_DEPS) ## Start examples/web (the BFF and its page) against `make run`
 screenshot: $(WEB_DEPS) browser-packages ## Rewrite docs/images/browser-embed.png with the browser test.
 	EMBEDGATE_CI=1 EMBEDGATE_SCREENSHOT=$(CURDIR)/docs/images/browser-embed.png go test -count=1 -run '^TestBrowserRefreshLoop$$' ./$(WEB_EXAMPLE)/
 
+.PHONY: soak
+soak: ## Soak the real binary 10 minutes (mixed traffic, upstream faults, Power BI restarts); RSS, goroutines and fds must stay flat.
+	EMBEDGATE_SOAK=10m go test -count=1 -run '^TestSoak$$' -v -timeout 20m ./server/
+
 .PHONY: bench
 bench: ## Run the benchmarks (ratios measured in one run).
 	go test -run '^$$' -bench . -benchmem ./...
