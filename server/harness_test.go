@@ -21,6 +21,7 @@ import (
 
 	"github.com/embedgate/embedgate/emulator"
 	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
+	"github.com/embedgate/embedgate/internal/devconfig"
 	"github.com/embedgate/embedgate/internal/devpki"
 	"github.com/embedgate/embedgate/internal/testkit"
 	"github.com/embedgate/embedgate/powerbi"
@@ -147,35 +148,17 @@ func startStack(t testing.TB, o stackOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	must(t, ca.WriteFiles(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca-key.pem")))
 	srvPair, err := ca.IssueServer("localhost", "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	must(t, srvPair.WriteFiles(filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem")))
+	must(t, devconfig.WriteCerts(dir, ca, srvPair))
 	secret := o.secret
 	if secret == "" {
 		secret = clientSecret
 	}
-	writeFile(t, dir, "client-secret", secret+"\n")
-	writeFile(t, dir, "emulator-ca.pem", string(emu.CACertPEM()))
-	writeFile(t, dir, "policy.yaml", testPolicy)
-	writeFile(t, dir, "config.yaml", `
-listen: 127.0.0.1:0
-tls:
-  cert_file: server.pem
-  key_file: server-key.pem
-  client_ca_file: ca.pem
-powerbi:
-  authority_host: `+emu.URL()+`
-  api_url: `+emu.URL()+`
-  ca_file: emulator-ca.pem
-  tenant_id: `+entraTenant+`
-  client_id: `+clientID+`
-  client_secret_file: client-secret
-policy_file: policy.yaml
-shutdown_grace: 5s
-`+delayLine(o.config)+preflightLine(o.preflight)+auditLine(o.auditFile)+metricsLine(o.metrics)+o.config)
+	must(t, folder(dir, emu.URL(), emu.CACertPEM(), secret, "shutdown_grace: 5s\n"+
+		delayLine(o.config)+preflightLine(o.preflight)+auditLine(o.auditFile)+metricsLine(o.metrics)+o.config).Write())
 	cfg, err := server.LoadConfig(filepath.Join(dir, "config.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -234,6 +217,13 @@ shutdown_grace: 5s
 	})
 	s.client = embedgatev1.NewEmbedTokenServiceClient(s.dial(t, s.clientCert(t, frontend)))
 	return s
+}
+
+// folder is the server folder of the tests' world (testPolicy, the demo
+// fixture's service principal) in front of the emulator at emuURL.
+func folder(dir, emuURL string, emuCA []byte, secret, extra string) devconfig.Folder {
+	return devconfig.Folder{Dir: dir, Listen: "127.0.0.1:0", EmulatorURL: emuURL, EmulatorCA: emuCA,
+		TenantID: entraTenant, ClientID: clientID, ClientSecret: secret, Policy: testPolicy, Extra: extra}
 }
 
 // restartEmulator stops the emulator and starts a new one on the same

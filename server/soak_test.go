@@ -30,6 +30,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
+	"github.com/embedgate/embedgate/internal/devconfig"
 	"github.com/embedgate/embedgate/internal/devpki"
 )
 
@@ -74,30 +75,18 @@ func TestSoak(t *testing.T) {
 
 	ca, err := devpki.NewCA("soak CA")
 	must(t, err)
-	must(t, ca.WriteFiles(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca-key.pem")))
 	pair, err := ca.IssueServer("localhost", "127.0.0.1")
 	must(t, err)
-	must(t, pair.WriteFiles(filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem")))
-	writeFile(t, dir, "client-secret", clientSecret+"\n")
-	writeFile(t, dir, "policy.yaml", testPolicy)
+	must(t, devconfig.WriteCerts(dir, ca, pair))
+	emuCA, err := os.ReadFile(filepath.Join(emuCerts, "ca.pem"))
+	must(t, err)
 	adminAddr := freeAddr(t)
-	writeFile(t, dir, "config.yaml", `
-listen: 127.0.0.1:0
-admin_listen: `+adminAddr+`
-tls: {cert_file: server.pem, key_file: server-key.pem, client_ca_file: ca.pem}
-powerbi:
-  authority_host: https://`+emuAddr+`
-  api_url: https://`+emuAddr+`
-  ca_file: emulator/ca.pem
-  tenant_id: `+entraTenant+`
-  client_id: `+clientID+`
-  client_secret_file: client-secret
-policy_file: policy.yaml
+	must(t, folder(dir, "https://"+emuAddr, emuCA, clientSecret, `admin_listen: `+adminAddr+`
 audit_file: log/audit.jsonl
 shutdown_delay: 0s
 preflight: false
 limits: {max_in_flight: 64, idle_timeout: 10s}
-`)
+`).Write())
 	must(t, os.Mkdir(filepath.Join(dir, "log"), 0o700))
 	srv := startProcess(t, dir, "embedgate.log", bin, "serve", "--config", filepath.Join(dir, "config.yaml"))
 	var addr string

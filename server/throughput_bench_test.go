@@ -19,6 +19,7 @@ import (
 
 	"github.com/embedgate/embedgate/emulator"
 	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
+	"github.com/embedgate/embedgate/internal/devconfig"
 	"github.com/embedgate/embedgate/internal/devpki"
 )
 
@@ -60,31 +61,13 @@ func BenchmarkCachedThroughput(b *testing.B) {
 	b.Cleanup(func() { emu.Close() })
 	ca, err := devpki.NewCA("bench CA")
 	must(b, err)
-	must(b, ca.WriteFiles(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca-key.pem")))
 	srvPair, err := ca.IssueServer("localhost", "127.0.0.1")
 	must(b, err)
-	must(b, srvPair.WriteFiles(filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem")))
-	writeFile(b, dir, "client-secret", clientSecret+"\n")
-	writeFile(b, dir, "emulator-ca.pem", string(emu.CACertPEM()))
-	writeFile(b, dir, "policy.yaml", testPolicy)
-	writeFile(b, dir, "config.yaml", `
-listen: 127.0.0.1:0
-tls:
-  cert_file: server.pem
-  key_file: server-key.pem
-  client_ca_file: ca.pem
-powerbi:
-  authority_host: `+emu.URL()+`
-  api_url: `+emu.URL()+`
-  ca_file: emulator-ca.pem
-  tenant_id: `+entraTenant+`
-  client_id: `+clientID+`
-  client_secret_file: client-secret
-policy_file: policy.yaml
-audit_file: log/audit.jsonl   # not in the config's folder, which is watched
+	must(b, devconfig.WriteCerts(dir, ca, srvPair))
+	must(b, folder(dir, emu.URL(), emu.CACertPEM(), clientSecret, `audit_file: log/audit.jsonl   # not in the config's folder, which is watched
 preflight: false
 shutdown_delay: 0s            # no load balancer to wait for
-`)
+`).Write())
 	must(b, os.Mkdir(filepath.Join(dir, "log"), 0o700))
 
 	pin := func(cpu string, args ...string) []string {

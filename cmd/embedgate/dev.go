@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/embedgate/embedgate/emulator"
+	"github.com/embedgate/embedgate/internal/devconfig"
 	"github.com/embedgate/embedgate/internal/devpki"
 	"github.com/embedgate/embedgate/server"
 )
@@ -197,38 +198,22 @@ func writeDevPKI(dir string) error {
 }
 
 func writeDevConfig(dir, listen string, emu *emulator.Server) error {
-	files := map[string]string{
-		"emulator-ca.pem": string(emu.CACertPEM()),
-		"client-secret":   devClientSecret + "\n",
-		"config.yaml": `# Embedgate dev config, written by 'make run' on every start.
-listen: ` + listen + `
-tls:
-  cert_file: server.pem
-  key_file: server-key.pem
-  client_ca_file: ca.pem
-powerbi:
-  authority_host: ` + emu.URL() + `
-  api_url: ` + emu.URL() + `
-  ca_file: emulator-ca.pem
-  tenant_id: ` + devEntraTenant + `
-  client_id: ` + devClientID + `
-  client_secret_file: client-secret
-policy_file: policy.yaml
-shutdown_delay: 0s   # no load balancer to wait for: Ctrl-C stops at once
+	return devconfig.Folder{
+		Dir:          dir,
+		Comment:      "# Embedgate dev config, written by 'make run' on every start.\n",
+		Listen:       listen,
+		EmulatorURL:  emu.URL(),
+		EmulatorCA:   emu.CACertPEM(),
+		TenantID:     devEntraTenant,
+		ClientID:     devClientID,
+		ClientSecret: devClientSecret,
+		Policy:       devPolicy,
+		KeepPolicy:   true,
+		Extra: `shutdown_delay: 0s   # no load balancer to wait for: Ctrl-C stops at once
 log:
   format: text
 `,
-	}
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
-			return err
-		}
-	}
-	policy := filepath.Join(dir, "policy.yaml")
-	if _, err := os.Stat(policy); errors.Is(err, fs.ErrNotExist) {
-		return os.WriteFile(policy, []byte(devPolicy), 0o600)
-	}
-	return nil
+	}.Write()
 }
 
 func devBanner(grpcurl, dir, addr, emuURL string) string {

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/embedgate/embedgate/emulator"
+	"github.com/embedgate/embedgate/internal/devconfig"
 	"github.com/embedgate/embedgate/internal/devpki"
 	"github.com/embedgate/embedgate/internal/testkit"
 	"github.com/embedgate/embedgate/server"
@@ -155,29 +156,11 @@ func startWorld(t *testing.T, node string) *world {
 		t.Fatal(err)
 	}
 	for _, err := range []error{
-		ca.WriteFiles(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca-key.pem")),
-		srvCert.WriteFiles(filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem")),
+		devconfig.WriteCerts(dir, ca, srvCert),
 		callerCert.WriteFiles(filepath.Join(dir, "caller.pem"), filepath.Join(dir, "caller-key.pem")),
-		os.WriteFile(filepath.Join(dir, "emulator-ca.pem"), emu.CACertPEM(), 0o600),
-		os.WriteFile(filepath.Join(dir, "client-secret"), []byte(secret+"\n"), 0o600),
-		os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(policy), 0o600),
-		os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(`listen: 127.0.0.1:0
-tls:
-  cert_file: server.pem
-  key_file: server-key.pem
-  client_ca_file: ca.pem
-powerbi:
-  authority_host: `+emu.URL()+`
-  api_url: `+emu.URL()+`
-  ca_file: emulator-ca.pem
-  tenant_id: `+tenantID+`
-  client_id: `+clientID+`
-  client_secret_file: client-secret
-policy_file: policy.yaml
-shutdown_delay: 0s
-log:
-  format: text
-`), 0o600),
+		devconfig.Folder{Dir: dir, Listen: "127.0.0.1:0", EmulatorURL: emu.URL(), EmulatorCA: emu.CACertPEM(),
+			TenantID: tenantID, ClientID: clientID, ClientSecret: secret, Policy: policy,
+			Extra: "shutdown_delay: 0s\nlog:\n  format: text\n"}.Write(),
 	} {
 		if err != nil {
 			t.Fatal(err)
