@@ -73,18 +73,30 @@ type credential struct {
 	path string
 
 	app atomic.Pointer[msalApp]
-	tok atomic.Pointer[entraToken] // the token in use; nil before the first
-	mu  sync.Mutex                 // serialises reloads of the credential file
-	sf  flight
+	mu  sync.Mutex // serialises reloads of the credential file
+	sf  flight     // acquisitions, keyed by scope
 
-	// rejected remembers Entra's last refusal of the current client for
-	// rejectionHold, so that a bad secret does not turn every request into a
-	// token POST (and get the app throttled by Entra).
-	rejected atomic.Pointer[rejection]
+	// pbi is the token for Power BI; sources are those for the data sources
+	// whose identity blobs Embedgate sends (single sign-on), by scope. Each
+	// scope has its own token in use and its own renewal state, under the
+	// same rules.
+	pbi       *scoped
+	sourcesMu sync.Mutex
+	sources   map[string]*scoped
 	// authRenewed is when a Power BI 401/403 last forced a renewal (unix nanos
 	// on the Client's clock): one per authRenewHold, so that a principal that
 	// is genuinely not authorised costs one Entra call per hold, not per call.
 	authRenewed atomic.Int64
+}
+
+// scoped is the token in use for one scope, and Entra's last refusal of it.
+type scoped struct {
+	scope string
+	tok   atomic.Pointer[entraToken] // nil before the first
+	// rejected remembers Entra's last refusal of the current client for
+	// rejectionHold, so that a bad secret does not turn every request into a
+	// token POST (and get the app throttled by Entra).
+	rejected atomic.Pointer[rejection]
 }
 
 // entraToken is an Entra access token and when it expires, on the Client's
@@ -94,7 +106,14 @@ type entraToken struct {
 	acquired time.Time
 	expires  time.Time
 	app      *msalApp // the client generation that acquired it
+	// objectID is the token's oid claim: the service principal's object id.
+	objectID string
 }
+
+// sameCredential reports whether a token acquired by a may serve while b is
+// the client in use: both were built from the same credential file. A client
+// replaced only to empty MSAL's cache (renew) keeps its tokens good.
+func sameCredential(a, b *msalApp) bool { return a == b || a.digest == b.digest }
 
 // life is how long the token was issued for.
 func (t *entraToken) life() time.Duration { return t.expires.Sub(t.acquired) }
@@ -127,7 +146,7 @@ type rejection struct {
 }
 
 func newCredential(cfg resolved, hc *http.Client, now func() time.Time, log *slog.Logger) (*credential, error) {
-	c := &credential{cfg: cfg, hc: hc, now: now, log: log}
+	c := &credential{cfg: cfg, hc: hc, now: now, log: log, pbi: &scoped{scope: cfg.scope}, sources: map[string]*scoped{}}
 	switch {
 	case cfg.ClientSecretFile != "":
 		c.kind, c.path = credSecret, cfg.ClientSecretFile
@@ -221,19 +240,40 @@ func (c *credential) reload() {
 // token returns an Entra access token for Power BI that outlives need when
 // Entra's token lifetimes allow it (see credential for the rules).
 func (c *credential) token(ctx context.Context, need time.Duration) (*entraToken, error) {
+	return c.tokenIn(ctx, c.pbi, need)
+}
+
+// sourceToken returns an access token for a data source's resource
+// (audience), acquired by the service principal with scope
+// <audience>/.default: the identity blob of a single sign-on data source. It
+// is kept and renewed under the same rules as the Power BI token, on its
+// own.
+func (c *credential) sourceToken(ctx context.Context, audience string, need time.Duration) (*entraToken, error) {
+	scope := strings.TrimSuffix(audience, "/.default") + "/.default"
+	c.sourcesMu.Lock()
+	sc, ok := c.sources[scope]
+	if !ok {
+		sc = &scoped{scope: scope}
+		c.sources[scope] = sc
+	}
+	c.sourcesMu.Unlock()
+	return c.tokenIn(ctx, sc, need)
+}
+
+func (c *credential) tokenIn(ctx context.Context, sc *scoped, need time.Duration) (*entraToken, error) {
 	app := c.app.Load()
-	if t := c.tok.Load(); t != nil && t.app == app && usable(t, c.now(), need) {
+	if t := sc.tok.Load(); t != nil && sameCredential(t.app, app) && usable(t, c.now(), need) {
 		return t, nil
 	}
-	if rj := c.rejected.Load(); rj != nil && rj.app == app && c.now().Before(rj.until) {
+	if rj := sc.rejected.Load(); rj != nil && sameCredential(rj.app, app) && c.now().Before(rj.until) {
 		return nil, rj.err
 	}
-	return shared(ctx, &c.sf, "token", opEntra, func(ctx context.Context) (*entraToken, error) {
+	return shared(ctx, &c.sf, "token|"+sc.scope, opEntra, func(ctx context.Context) (*entraToken, error) {
 		// Another flight may have renewed it between our check and this one.
-		if t := c.tok.Load(); t != nil && t.app == app && usable(t, c.now(), need) {
+		if t := sc.tok.Load(); t != nil && sameCredential(t.app, app) && usable(t, c.now(), need) {
 			return t, nil
 		}
-		return c.renew(ctx, app)
+		return c.renew(ctx, sc, app)
 	})
 }
 
@@ -261,19 +301,19 @@ func usable(t *entraToken, now time.Time, need time.Duration) bool {
 // authRenewHold. ok is false when the hold forbids it: the caller reports
 // Power BI's refusal as it is.
 func (c *credential) renewAfterRefusal(ctx context.Context, stale *entraToken) (t *entraToken, ok bool, err error) {
-	if cur := c.tok.Load(); cur != nil && cur.value != stale.value {
+	if cur := c.pbi.tok.Load(); cur != nil && cur.value != stale.value {
 		return cur, true, nil // renewed since the refused call was made
 	}
 	now := c.now()
 	if last := c.authRenewed.Load(); last != 0 && now.Sub(time.Unix(0, last)) < authRenewHold {
 		return nil, false, nil
 	}
-	t, err = shared(ctx, &c.sf, "token", opEntra, func(ctx context.Context) (*entraToken, error) {
-		if cur := c.tok.Load(); cur != nil && cur.value != stale.value {
+	t, err = shared(ctx, &c.sf, "token|"+c.pbi.scope, opEntra, func(ctx context.Context) (*entraToken, error) {
+		if cur := c.pbi.tok.Load(); cur != nil && cur.value != stale.value {
 			return cur, nil
 		}
 		c.authRenewed.Store(c.now().UnixNano())
-		return c.renew(ctx, c.app.Load())
+		return c.renew(ctx, c.pbi, c.app.Load())
 	})
 	return t, err == nil, err
 }
@@ -282,51 +322,55 @@ func (c *credential) renewAfterRefusal(ctx context.Context, stale *entraToken) (
 // its cache while its token has more than 5 minutes left, so when it hands
 // back the token being replaced, a new client (with an empty cache and the
 // same credential) asks Entra: MSAL has no way to evict one token.
-func (c *credential) renew(ctx context.Context, app *msalApp) (*entraToken, error) {
-	t, err := c.acquire(ctx, app)
+func (c *credential) renew(ctx context.Context, sc *scoped, app *msalApp) (*entraToken, error) {
+	t, err := c.acquire(ctx, sc, app)
 	if err == nil {
-		if old := c.tok.Load(); old != nil && old.value == t.value {
+		if old := sc.tok.Load(); old != nil && old.value == t.value {
 			fresh, ferr := c.newApp(app.cred, app.digest)
 			if ferr != nil {
 				return nil, ferr
 			}
 			c.app.CompareAndSwap(app, fresh)
-			t, err = c.acquire(ctx, fresh)
+			t, err = c.acquire(ctx, sc, fresh)
 		}
 	}
 	if err != nil {
 		if errors.Is(err, ErrCredential) {
-			c.rejected.Store(&rejection{app: app, err: err, until: c.now().Add(rejectionHold)})
+			sc.rejected.Store(&rejection{app: app, err: err, until: c.now().Add(rejectionHold)})
 		}
 		return nil, err
 	}
-	c.tok.Store(t)
+	sc.tok.Store(t)
 	return t, nil
 }
 
-func (c *credential) acquire(ctx context.Context, app *msalApp) (*entraToken, error) {
+func (c *credential) acquire(ctx context.Context, sc *scoped, app *msalApp) (*entraToken, error) {
 	// A cold acquisition makes up to three calls (instance discovery, OIDC
 	// metadata, token); each is bounded by the http.Client timeout.
 	ctx, cancel := context.WithTimeout(ctx, 3*c.cfg.Timeout)
 	defer cancel()
-	ar, err := app.client.AcquireTokenByCredential(ctx, []string{c.cfg.scope})
+	ar, err := app.client.AcquireTokenByCredential(ctx, []string{sc.scope})
 	if err != nil {
 		err = classifyEntra(err, c.kind, c.path)
 		var ce *CredentialError
 		if errors.As(err, &ce) {
-			c.log.Error("powerbi: entra rejected the service principal", "op", opEntra, "status", ce.Status,
+			if sc != c.pbi {
+				ce.Resource = strings.TrimSuffix(sc.scope, "/.default")
+			}
+			c.log.Error("powerbi: entra rejected the service principal", "op", opEntra, "scope", sc.scope, "status", ce.Status,
 				"entra_error", ce.Code, "aadsts", ce.ErrorCodes, "correlation_id", ce.CorrelationID, "error", ce.Description, "hint", ce.Hint)
 		} else {
-			c.log.Warn("powerbi: entra token acquisition failed", "op", opEntra, "error", err)
+			c.log.Warn("powerbi: entra token acquisition failed", "op", opEntra, "scope", sc.scope, "error", err)
 		}
 		return nil, err
 	}
 	// MSAL reports the expiry on the real clock; the Client's clock may be a
 	// test's, so the remaining life carries over, not the instant.
 	now := c.now()
-	t := &entraToken{value: ar.AccessToken, acquired: now, expires: now.Add(time.Until(ar.ExpiresOn)), app: app}
+	t := &entraToken{value: ar.AccessToken, acquired: now, expires: now.Add(time.Until(ar.ExpiresOn)), app: app,
+		objectID: objectIDOf(ar.AccessToken)}
 	if ar.Metadata.TokenSource == confidential.TokenSource(0) {
-		c.log.Debug("powerbi: entra token acquired", "op", opEntra, "expires_in", t.life().Round(time.Second).String())
+		c.log.Debug("powerbi: entra token acquired", "op", opEntra, "scope", sc.scope, "expires_in", t.life().Round(time.Second).String())
 	}
 	return t, nil
 }
@@ -409,20 +453,12 @@ func assertionClaims(path string) (iss, sub, aud string) {
 	if err != nil {
 		return "", "", ""
 	}
-	parts := strings.Split(raw, ".")
-	if len(parts) != 3 {
-		return "", "", ""
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return "", "", ""
-	}
 	var c struct {
 		Iss string          `json:"iss"`
 		Sub string          `json:"sub"`
 		Aud json.RawMessage `json:"aud"`
 	}
-	if json.Unmarshal(payload, &c) != nil {
+	if !jwtClaims(raw, &c) {
 		return "", "", ""
 	}
 	var auds []string
@@ -432,6 +468,31 @@ func assertionClaims(path string) (iss, sub, aud string) {
 		auds = []string{one}
 	}
 	return c.Iss, c.Sub, strings.Join(auds, ",")
+}
+
+// objectIDOf reads the oid claim of an access token Entra issued to the
+// service principal: its object id, the username Power BI requires in the
+// effective identity for Azure Analysis Services. Entra's access tokens for
+// Power BI are JWTs; "" when the token is not one, or has no oid.
+func objectIDOf(accessToken string) string {
+	var c struct {
+		OID string `json:"oid"`
+	}
+	jwtClaims(accessToken, &c)
+	return c.OID
+}
+
+// jwtClaims decodes the payload of a JWT into v, without verifying it.
+func jwtClaims(raw string, v any) bool {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return false
+	}
+	return json.Unmarshal(payload, v) == nil
 }
 
 func redactURL(r *http.Request) string {

@@ -84,6 +84,8 @@ var (
 		emulator.RouteDashboardGenerateTokenInGroup, emulator.RouteTileGenerateTokenInGroup}
 	getRoutes = []string{emulator.RouteGetReport, emulator.RouteGetDataset, emulator.RouteGetDashboard,
 		emulator.RouteGetTiles, emulator.RouteGetTile, emulator.RouteAvailableFeatures}
+	// modelRoutes tell the kind of a model (model.go).
+	modelRoutes = []string{emulator.RouteGetDatasources, emulator.RouteGetReportDatasources}
 )
 
 // testWorld returns a fresh copy of testdata/world.yaml.

@@ -77,12 +77,33 @@ var (
 	// its own V1 route), or a tile whose datasets need more than one role set
 	// (V1 tokens other than a dashboard's carry one identity).
 	ErrUnsupported = errors.New("powerbi: unsupported")
-	// ErrInvalidRequest: the TokenRequest or ItemRequest itself is malformed
-	// (no workspace, no or more than 50 reports or target workspaces, no
-	// dashboard, negative lifetime). The server validates requests first, so
+	// ErrInvalidRequest: the TokenRequest itself is malformed (no workspace,
+	// no reports, no dashboard, negative lifetime, a dataset read by another
+	// without a policy decision). The server validates requests first, so
 	// this signals a programming error.
 	ErrInvalidRequest = errors.New("powerbi: invalid token request")
+	// ErrTokenLimit: the token would exceed one of Power BI's limits for a
+	// V2 token, 50 reports, 50 datasets (counting the datasets that
+	// composite models and paginated reports read) and 50 target
+	// workspaces; see LimitError. Raised before GenerateToken is called.
+	ErrTokenLimit = errors.New("powerbi: token over Power BI's limits")
 )
+
+// LimitError names the limit of a V2 token a request would exceed.
+type LimitError struct {
+	// What is "reports", "datasets" or "target workspaces".
+	What string
+	// Count is how many the token would carry.
+	Count int
+}
+
+// Error names the limit.
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("powerbi: the token would carry %d %s; Power BI allows at most %d per token", e.Count, e.What, maxItems)
+}
+
+// Is matches ErrTokenLimit.
+func (e *LimitError) Is(target error) bool { return target == ErrTokenLimit }
 
 // APIError is a non-2xx answer of the Power BI REST API. It keeps the RequestId
 // Microsoft support asks for, and the error code from either body shape
@@ -205,12 +226,18 @@ type CredentialError struct {
 	// Hint says what the operator does about it (for the AADSTS codes a
 	// service principal most often meets); "" when there is nothing to add.
 	Hint string
+	// Resource is the data source resource (audience) of a refused identity
+	// blob (single sign-on); "" when Entra refused the token for Power BI.
+	Resource string
 }
 
 // Error names the AADSTS codes operators look up; it never holds the credential.
 func (e *CredentialError) Error() string {
 	var b strings.Builder
 	b.WriteString("powerbi: entra rejected the service principal")
+	if e.Resource != "" {
+		b.WriteString(" for data source resource " + e.Resource)
+	}
 	if e.Status != 0 {
 		fmt.Fprintf(&b, " (HTTP %d)", e.Status)
 	}

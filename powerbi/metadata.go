@@ -38,6 +38,34 @@ type datasetMeta struct {
 	ID                               string `json:"id"`
 	IsEffectiveIdentityRequired      bool   `json:"isEffectiveIdentityRequired"`
 	IsEffectiveIdentityRolesRequired bool   `json:"isEffectiveIdentityRolesRequired"`
+	// IsOnPremGatewayRequired: a data source is reached through an
+	// on-premises data gateway.
+	IsOnPremGatewayRequired bool `json:"isOnPremGatewayRequired"`
+	// UpstreamDatasets are the datasets a composite model reads with
+	// DirectQuery (DependentDataset objects).
+	UpstreamDatasets []struct {
+		TargetDatasetID string `json:"targetDatasetId"`
+		GroupID         string `json:"groupId"`
+	} `json:"upstreamDatasets"`
+}
+
+// datasourceMeta is one data source of Get Datasources In Group (of a
+// dataset, or of a paginated report).
+type datasourceMeta struct {
+	DatasourceType    string `json:"datasourceType"`
+	ConnectionDetails struct {
+		Server   string `json:"server"`
+		Database string `json:"database"`
+		URL      string `json:"url"`
+		Path     string `json:"path"`
+		Kind     string `json:"kind"`
+	} `json:"connectionDetails"`
+	GatewayID string `json:"gatewayId"`
+}
+
+// datasourceList is Get Datasources In Group's answer.
+type datasourceList struct {
+	Value []datasourceMeta `json:"value"`
 }
 
 // dashboardMeta is what GenerateItemToken needs from Get Dashboard In Group.
@@ -132,15 +160,25 @@ type metaCaches struct {
 	dashboards *ttlCache[dashboardMeta]
 	tiles      *ttlCache[tileMeta] // key: dashboard/tile
 	tileLists  *ttlCache[tileList] // key: dashboard
+	// sources are the data sources of datasets; reportSources of
+	// paginated reports.
+	sources       *ttlCache[datasourceList]
+	reportSources *ttlCache[datasourceList]
+	// located is the workspace of a dataset that Power BI names without one
+	// (a paginated report's), key: the workspaces looked in|profile|dataset.
+	located *ttlCache[string]
 }
 
 func newMetaCaches() metaCaches {
 	return metaCaches{
-		reports:    newTTLCache[reportMeta](),
-		datasets:   newTTLCache[datasetMeta](),
-		dashboards: newTTLCache[dashboardMeta](),
-		tiles:      newTTLCache[tileMeta](),
-		tileLists:  newTTLCache[tileList](),
+		reports:       newTTLCache[reportMeta](),
+		datasets:      newTTLCache[datasetMeta](),
+		dashboards:    newTTLCache[dashboardMeta](),
+		tiles:         newTTLCache[tileMeta](),
+		tileLists:     newTTLCache[tileList](),
+		sources:       newTTLCache[datasourceList](),
+		reportSources: newTTLCache[datasourceList](),
+		located:       newTTLCache[string](),
 	}
 }
 
@@ -177,6 +215,17 @@ func (cl *Client) dataset(ctx context.Context, ws, profile, id string) (datasetM
 	return m, err
 }
 
+// datasetSources returns Get Datasources In Group of a dataset.
+func (cl *Client) datasetSources(ctx context.Context, ws, profile, id string) (datasourceList, error) {
+	return cached(ctx, cl, cl.meta.sources, "GetDatasources", metaKey(ws, profile, id), cl.groupURL(ws, "datasets", id, "datasources"), profile)
+}
+
+// reportSources returns Reports - Get Datasources In Group of a paginated
+// report.
+func (cl *Client) reportSources(ctx context.Context, ws, profile, id string) (datasourceList, error) {
+	return cached(ctx, cl, cl.meta.reportSources, "GetReportDatasources", metaKey(ws, profile, id), cl.groupURL(ws, "reports", id, "datasources"), profile)
+}
+
 // dashboard returns Get Dashboard In Group.
 func (cl *Client) dashboard(ctx context.Context, ws, profile, id string) (dashboardMeta, error) {
 	return cached(ctx, cl, cl.meta.dashboards, "GetDashboard", metaKey(ws, profile, id), cl.groupURL(ws, "dashboards", id), profile)
@@ -204,26 +253,14 @@ func (cl *Client) getJSON(ctx context.Context, op, u, profile string, v any) err
 	return nil
 }
 
-// datasetAt names a dataset, the workspace to ask about it, and the report
-// (of a tile) that uses it, for errors.
+// datasetAt names a dataset, the workspace to ask about it, the requested
+// reports (or tiles' reports) on it, for errors and the WithoutRLS rule, and
+// the composite model or paginated report that reads it ("" for a requested
+// report's own).
 type datasetAt struct {
-	ws, id, owner string
-}
-
-// datasets fetches (or reads from cache) the flags of each distinct dataset of
-// refs (compared case-insensitively), concurrently, in first-seen order.
-func (cl *Client) datasets(ctx context.Context, profile string, refs []datasetAt) ([]datasetMeta, error) {
-	seen := map[string]bool{}
-	var distinct []datasetAt
-	for _, d := range refs {
-		if k := strings.ToLower(d.id); d.id != "" && !seen[k] {
-			seen[k] = true
-			distinct = append(distinct, d)
-		}
-	}
-	return fanOut(ctx, len(distinct), func(ctx context.Context, i int) (datasetMeta, error) {
-		return cl.dataset(ctx, distinct[i].ws, profile, distinct[i].id)
-	})
+	ws, id string
+	owners []string
+	readBy string
 }
 
 // datasetWorkspace is where to ask about the report's dataset: its own
@@ -253,12 +290,14 @@ func fanOut[T any](ctx context.Context, n int, get func(ctx context.Context, i i
 	return out, nil
 }
 
-// forgetDatasets drops cached dataset flags, after Power BI rejected a token
-// request built from them (a dataset's RLS flags changed).
+// forgetDatasets drops cached dataset flags and data sources, after Power BI
+// rejected a token request built from them (a dataset's RLS flags or kind
+// changed).
 func (cl *Client) forgetDatasets(profile string, refs []datasetAt) {
 	for _, d := range refs {
 		if d.id != "" {
 			cl.meta.datasets.forget(metaKey(d.ws, profile, d.id))
+			cl.meta.sources.forget(metaKey(d.ws, profile, d.id))
 		}
 	}
 }

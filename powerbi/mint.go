@@ -51,7 +51,7 @@ func (cl *Client) Watch(ctx context.Context) error {
 // stale: it is forgotten.
 func (cl *Client) mint(ctx context.Context, m *minting, lifetime time.Duration) (*EmbedToken, error) {
 	p := m.plan
-	c := call{op: m.op, method: p.Method, url: p.URL, body: p.Body, profileID: p.ProfileID, retries: 1, mints: true}
+	c := call{op: m.op, method: p.Method, url: p.URL, body: m.body, profileID: p.ProfileID, retries: 1, mints: true}
 	if lifetime > 0 {
 		c.need = lifetime + mintMargin
 	}

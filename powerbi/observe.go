@@ -181,7 +181,7 @@ func endSpan(span trace.Span, err error) {
 // use served (cache) or a new one was acquired (entra).
 func (cl *Client) entraToken(ctx context.Context, need time.Duration) (*entraToken, error) {
 	ctx, span := cl.tracer.Start(ctx, spanEntraToken)
-	before := cl.cred.tok.Load()
+	before := cl.cred.pbi.tok.Load()
 	t, err := cl.cred.token(ctx, need)
 	if err == nil {
 		source := "entra"

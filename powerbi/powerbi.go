@@ -6,26 +6,33 @@
 // rules.
 //
 // One request shape serves every item kind (TokenRequest, with Items of a Kind):
-// Client.Issue mints, Client.Plan says what Issue would send. Per request it
-// costs at most: zero Entra calls (the token in use is shared by every request;
-// renewed only when it would not outlive the embed token, see credential.go),
-// zero metadata calls when the items and datasets are cached (MetadataTTL,
-// keyed by workspace + profile, concurrent misses coalesced), and one
-// GenerateToken POST: V2 for all reports of the request, whatever their
-// workspaces; the V1 report route for a lone paginated report; the V1 dashboard
-// or tile route. Identical requests share a token: concurrent ones one POST,
+// Client.Models says what a token would open, dataset by dataset, with the kind
+// of model each is (model.go), for the policy to decide on
+// (TokenRequest.Models); Client.Issue mints, Client.Plan says what Issue would
+// send. Per request it costs at most: zero Entra calls (the token in use is
+// shared by every request; renewed only when it would not outlive the embed
+// token, see credential.go; the identity blobs of single sign-on data sources
+// likewise, one token per audience), zero metadata calls when the items,
+// datasets and their data sources are cached (MetadataTTL, keyed by workspace
+// + profile, concurrent misses coalesced), and one GenerateToken POST: V2 for
+// all reports of the request, whatever their workspaces, with the datasets
+// that composite models and paginated reports read; the V1 report route for a
+// lone paginated report that reads no Power BI dataset; the V1 dashboard or
+// tile route. Identical requests share a token: concurrent ones one POST,
 // later ones the minted token until its RefreshAt (unless
 // Config.DisableTokenCache).
 //
 // Errors are classified by sentinels (ErrNotFound, ErrForbidden,
 // ErrQuotaExceeded, ...) that the typed errors (*APIError, *ThrottledError,
-// *CredentialError, *UnavailableError, *PreconditionError, *UnsupportedError)
+// *CredentialError, *UnavailableError, *PreconditionError, *UnsupportedError,
+// *LimitError)
 // match with errors.Is; the server maps them to gRPC codes in one place. A
 // caller's own cancellation or deadline is returned wrapped, so errors.Is(err,
 // context.Canceled / context.DeadlineExceeded) holds.
 //
-// Nothing here logs or returns an access token, an embed token, a client
-// secret, a key or an assertion.
+// Nothing here logs or returns an access token (an identity blob is one), an
+// embed token, a client secret, a key or an assertion: Plan shows each blob
+// as RedactedBlob.
 package powerbi
 
 import (

@@ -237,9 +237,9 @@ func TestProfileHeaderOnEveryCall(t *testing.T) {
 	if _, err := e.c.Issue(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
-	calls := append(e.recorded(getRoutes...), e.mints()...)
-	if len(calls) != 3 {
-		t.Fatalf("calls = %d, want 3", len(calls))
+	calls := append(e.recorded(append(getRoutes, modelRoutes...)...), e.mints()...)
+	if len(calls) != 4 { // report, dataset, its data sources, the mint
+		t.Fatalf("calls = %d, want 4", len(calls))
 	}
 	for _, c := range calls {
 		if got := c.Header.Get(headerProfileID); got != testProfile {
@@ -323,8 +323,6 @@ func TestPreconditionsFailBeforeMinting(t *testing.T) {
 		{"RLS dataset without identity", TokenRequest{Items: reports(testWS, repPlain, repSales)}, ErrIdentityRequired},
 		{"identity without username", TokenRequest{Items: reports(testWS, repNoRoles), Identity: &Identity{Roles: []string{"r"}}}, ErrIdentityRequired},
 		{"roles required, none given", TokenRequest{Items: reports(testWS, repSales), Identity: &Identity{Username: "alice"}}, ErrRolesRequired},
-		{"paginated report mixed with another", TokenRequest{Items: reports(testWS, repPlain, repRDL)}, ErrUnsupported},
-		{"paginated report mixed, other workspace", TokenRequest{Items: []Item{rep(testWS2, repWS2RDL), rep(testWS, repSales)}}, ErrUnsupported},
 		{"identity without username for a paginated report", TokenRequest{Items: reports(testWS, repRDL), Identity: &Identity{Roles: []string{"r"}}}, ErrIdentityRequired},
 		{"report without any workspace", TokenRequest{Items: []Item{{Kind: KindReport, ID: repPlain}}}, ErrInvalidRequest},
 		{"an RLS tenant on a dataset that enforces no RLS", TokenRequest{Items: reports(testWS, repPlain), Identity: &Identity{Username: "a", Roles: []string{"r"}}}, ErrRLSNotEnforced},
@@ -334,9 +332,9 @@ func TestPreconditionsFailBeforeMinting(t *testing.T) {
 		{"two dashboards", TokenRequest{Items: append(dashItem(testWS, dashSales), dashItem(testWS, dashSales)...)}, ErrInvalidRequest},
 		{"a report and a dashboard", TokenRequest{Items: append(reports(testWS, repPlain), dashItem(testWS, dashSales)...)}, ErrInvalidRequest},
 		{"empty target workspace", TokenRequest{Items: reports(testWS, repPlain), TargetWorkspaceIDs: []string{""}}, ErrInvalidRequest},
-		{"too many target workspaces", TokenRequest{Items: reports(testWS, repPlain), TargetWorkspaceIDs: slices.Repeat([]string{testWS}, 51)}, ErrInvalidRequest},
+		{"too many target workspaces", TokenRequest{Items: reports(testWS, repPlain), TargetWorkspaceIDs: slices.Repeat([]string{testWS}, 51)}, ErrTokenLimit},
 		{"no reports", TokenRequest{}, ErrInvalidRequest},
-		{"too many reports", TokenRequest{Items: reports(testWS, make([]string, 51)...)}, ErrInvalidRequest},
+		{"too many reports", TokenRequest{Items: reports(testWS, make([]string, 51)...)}, ErrTokenLimit},
 		{"negative lifetime", TokenRequest{Items: reports(testWS, repPlain), Lifetime: -time.Minute}, ErrInvalidRequest},
 	}
 	for _, tt := range tests {

@@ -67,12 +67,25 @@ type TokenRequest struct {
 	Lifetime time.Duration
 	// Identity is the RLS effective identity; nil means none (see rls.go).
 	Identity *Identity
+	// Workspaces are the tenant's workspaces: where a dataset that Power BI
+	// names without its workspace (a paginated report reads one by id) is
+	// looked for, after the report's own.
+	Workspaces []string
+	// Models are the policy's decisions on what the token opens (see
+	// Client.Models), by Model id: another identity for a dataset whose kind
+	// needs one, identity blobs for single sign-on data sources. A dataset
+	// that a composite model or a paginated report reads is opened only if
+	// it has one: the policy must have seen it.
+	Models []ModelGrant
 }
 
 // Identity is a Power BI effective identity (row-level security).
 type Identity struct {
-	Username   string
-	CustomData string
+	Username string
+	// ServicePrincipal: the username is Embedgate's service principal's
+	// object id, or with a profile the profile's id; Username is then unused.
+	ServicePrincipal bool
+	CustomData       string
 	// Roles are the roles for every dataset not in DatasetRoles.
 	Roles []string
 	// DatasetRoles maps a dataset id (compared case-insensitively) to the
@@ -168,9 +181,37 @@ type Embedded struct {
 // Plan is exactly what Issue would send for a request: for the Explain RPC and
 // for debugging RLS decisions without minting a token.
 type Plan struct {
-	Method    string          // always POST
-	URL       string          // {api_url}/v1.0/myorg/GenerateToken (V2), or the V1 route of a paginated report, dashboard or tile
-	ProfileID string          // X-PowerBI-Profile-Id header value, "" = not sent
-	Body      json.RawMessage // the GenerateTokenRequest body (V2 or V1), as sent
-	Items     []Embedded      // what the token would embed, in request order
+	Method    string // always POST
+	URL       string // {api_url}/v1.0/myorg/GenerateToken (V2), or the V1 route of a paginated report, dashboard or tile
+	ProfileID string // X-PowerBI-Profile-Id header value, "" = not sent
+	// Body is the GenerateTokenRequest body (V2 or V1) as sent, each identity
+	// blob's value replaced by RedactedBlob.
+	Body  json.RawMessage
+	Items []Embedded // what the token would embed, in request order
+	// Datasets are the datasets the token opens, then its paginated
+	// reports, as Power BI describes them, with what is sent for each.
+	Datasets []PlannedModel
+}
+
+// RedactedBlob stands for an identity blob's value in Plan.Body: a blob is
+// an access token, never shown.
+const RedactedBlob = "[redacted]"
+
+// PlannedModel is one Model of a token and what the token carries for it.
+type PlannedModel struct {
+	Model
+	// Identity is the effective identity sent for it (the service principal
+	// resolved to its object id); nil for none.
+	Identity *PlannedIdentity
+	// BlobAudiences are the resources of the identity blobs sent for its
+	// single sign-on data sources, in an identity or in
+	// datasourceIdentities (never the blobs).
+	BlobAudiences []string
+}
+
+// PlannedIdentity is an effective identity as sent.
+type PlannedIdentity struct {
+	Username   string
+	Roles      []string
+	CustomData string
 }

@@ -101,6 +101,7 @@ func grantKeyOf(r TokenRequest) grantKey {
 	b = keyBool(b, r.Identity != nil)
 	if id := r.Identity; id != nil {
 		b = keyStr(b, id.Username)
+		b = keyBool(b, id.ServicePrincipal)
 		b = keyStr(b, id.CustomData)
 		b = keyStrs(b, id.Roles)
 		b = keyBool(b, id.DatasetRoles != nil)
@@ -110,6 +111,19 @@ func grantKeyOf(r TokenRequest) grantKey {
 			b = keyStrs(b, id.DatasetRoles[ds])
 		}
 		b = keyStrs(b, id.WithoutRLS)
+	}
+	b = keyStrs(b, r.Workspaces)
+	b = keyInt(b, int64(len(r.Models)))
+	for _, g := range r.Models {
+		b = keyStr(b, g.ID)
+		b = keyBool(b, g.SSO)
+		b = keyBool(b, g.Identity != nil)
+		if id := g.Identity; id != nil {
+			b = keyBool(b, id.ServicePrincipal)
+			b = keyStr(b, id.Username)
+			b = keyStr(b, id.CustomData)
+			b = keyStrs(b, id.Roles)
+		}
 	}
 	return sha256.Sum256(b)
 }

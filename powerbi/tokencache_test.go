@@ -386,6 +386,9 @@ func TestGrantKeyCoversEveryField(t *testing.T) {
 			Lifetime:           time.Hour,
 			Identity: &Identity{Username: "alice", CustomData: "acme", Roles: []string{"A"},
 				DatasetRoles: map[string][]string{dsRLS: {"EU"}}, WithoutRLS: []string{repPlain}},
+			Workspaces: []string{testWS},
+			Models: []ModelGrant{{ID: dsRLS, SSO: true,
+				Identity: &ModelIdentity{Username: "bob", CustomData: "acme", Roles: []string{"B"}}}},
 		}
 	}
 	base := grantKeyOf(full())
