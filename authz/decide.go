@@ -28,6 +28,13 @@ type Grant struct {
 	TargetWorkspaceIDs []string
 	// Identity is the RLS effective identity; nil when the tenant has no rls block.
 	Identity *Identity
+	// Workspaces are every workspace of the tenant, lower case, the primary one
+	// first: the only ones whose datasets a composite model or a paginated report of
+	// the token may read (Grant.Models).
+	Workspaces []string
+	// SSO lists the datasets and paginated reports (lower case) whose single
+	// sign-on data sources get an identity blob, or Wildcard; nil for none.
+	SSO []string
 	// AllowEdit is true when an edit token was requested and is allowed.
 	AllowEdit bool
 	// Lifetime is the lifetime to request, after default and clamp, in whole minutes.
@@ -53,8 +60,12 @@ type Item struct {
 
 // Identity is a Power BI effective identity, already expanded for one request.
 type Identity struct {
-	// Username is the tenant's username template expanded for the request's user.
+	// Username is the tenant's username template expanded for the request's user;
+	// "" when ServicePrincipal.
 	Username string
+	// ServicePrincipal: the username is Embedgate's service principal's object id
+	// (or its profile's): the policy's username is ServicePrincipal.
+	ServicePrincipal bool
 	// CustomData is the expanded custom_data template; "" when the tenant has none.
 	CustomData string
 	// Roles are the tenant's default RLS roles, a copy the caller may keep.
@@ -67,6 +78,41 @@ type Identity struct {
 	// only if it, or every requested report on it, is listed here. Any other such
 	// dataset must be refused (RLS fails closed). A copy the caller may keep.
 	WithoutRLS []string
+	// Datasets are the identities of the datasets rls.datasets names (lower case),
+	// each complete (what it does not set is the rls block's); nil when none. A
+	// copy the caller may keep.
+	Datasets map[string]DatasetIdentity
+}
+
+// DatasetIdentity is the effective identity of one dataset, expanded for one
+// request.
+type DatasetIdentity struct {
+	// ServicePrincipal: the username is Embedgate's service principal's object id
+	// (or its profile's); Username is then "".
+	ServicePrincipal bool
+	Username         string
+	CustomData       string
+	// Roles are its roles; empty for none.
+	Roles []string
+}
+
+// rolesFor returns the roles the rls block gives a dataset (id in lower case):
+// its dataset_roles, else the default roles.
+func (id *Identity) rolesFor(dataset string) []string {
+	if roles, ok := id.DatasetRoles[dataset]; ok {
+		return roles
+	}
+	return id.Roles
+}
+
+// datasetIdentity is the identity of a dataset (id in lower case): its
+// rls.datasets entry (own), else the rls block's.
+func (id *Identity) datasetIdentity(dataset string) (di DatasetIdentity, own bool) {
+	if di, ok := id.Datasets[dataset]; ok {
+		return di, true
+	}
+	return DatasetIdentity{ServicePrincipal: id.ServicePrincipal, Username: id.Username, CustomData: id.CustomData,
+		Roles: slices.Clone(id.rolesFor(dataset))}, false
 }
 
 // Decide applies the policy to one request: a Grant, or a *Denial wrapping one of the
@@ -102,6 +148,8 @@ func (t *tenant) decide(r Request) (Grant, error) {
 		Lifetime:    r.Lifetime,
 		Rule:        rule,
 		Items:       make([]Item, len(r.Items)),
+		Workspaces:  slices.Clone(t.workspaces),
+		SSO:         slices.Clone(t.sso),
 	}
 	for i, ref := range r.Items {
 		item, d := t.resolve(ref, rule)
@@ -174,18 +222,16 @@ func notAllowed(k Kind) error {
 // identity expands the tenant's rls block for one user.
 func (r *rls) identity(user, tenantKey, rule string) (*Identity, *Denial) {
 	id := &Identity{
-		Username:   r.username.expand(user, tenantKey),
-		CustomData: r.customData.expand(user, tenantKey),
-		Roles:      slices.Clone(r.roles),
-		WithoutRLS: slices.Clone(r.withoutRLS),
+		ServicePrincipal: r.servicePrincipal,
+		CustomData:       r.customData.expand(user, tenantKey),
+		Roles:            slices.Clone(r.roles),
+		WithoutRLS:       slices.Clone(r.withoutRLS),
 	}
-	if n := utf8.RuneCountInString(id.Username); n > MaxUsernameLength {
-		return nil, invalid(rule+".rls.username", "user",
-			fmt.Sprintf("user expands to a %d-character username; at most %d are allowed", n, MaxUsernameLength))
-	}
-	if strings.IndexFunc(id.Username, unsafeInUsername) >= 0 {
-		return nil, invalid(rule+".rls.username", "user",
-			"user must not contain whitespace or control characters")
+	if !r.servicePrincipal {
+		id.Username = r.username.expand(user, tenantKey)
+		if d := checkUsername(id.Username, rule+".rls.username"); d != nil {
+			return nil, d
+		}
 	}
 	if r.datasetRoles != nil {
 		id.DatasetRoles = make(map[string][]string, len(r.datasetRoles))
@@ -193,5 +239,39 @@ func (r *rls) identity(user, tenantKey, rule string) (*Identity, *Denial) {
 			id.DatasetRoles[ds] = slices.Clone(roles)
 		}
 	}
+	for ds, dr := range r.datasets {
+		di, _ := id.datasetIdentity(ds)
+		if dr.username != nil {
+			di.ServicePrincipal, di.Username = dr.servicePrincipal, ""
+			if !dr.servicePrincipal {
+				di.Username = dr.username.expand(user, tenantKey)
+				if d := checkUsername(di.Username, rule+".rls.datasets."+ds+".username"); d != nil {
+					return nil, d
+				}
+			}
+		}
+		if dr.customData != nil {
+			di.CustomData = dr.customData.expand(user, tenantKey)
+		}
+		if dr.roles != nil {
+			di.Roles = slices.Clone(dr.roles)
+		}
+		if id.Datasets == nil {
+			id.Datasets = make(map[string]DatasetIdentity, len(r.datasets))
+		}
+		id.Datasets[ds] = di
+	}
 	return id, nil
+}
+
+// checkUsername refuses an expanded username Power BI would not take.
+func checkUsername(username, rule string) *Denial {
+	if n := utf8.RuneCountInString(username); n > MaxUsernameLength {
+		return invalid(rule, "user",
+			fmt.Sprintf("user expands to a %d-character username; at most %d are allowed", n, MaxUsernameLength))
+	}
+	if strings.IndexFunc(username, unsafeInUsername) >= 0 {
+		return invalid(rule, "user", "user must not contain whitespace or control characters")
+	}
+	return nil
 }

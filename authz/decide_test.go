@@ -116,8 +116,9 @@ func acmeGrant(mod func(*Grant)) Grant {
 		Items:       []Item{report(acmeR1, acmeWS)},
 		Identity: &Identity{Username: "alice@acme.com", Roles: []string{"Customer", "Viewer"}, CustomData: "acme",
 			WithoutRLS: []string{acmeR2}},
-		Lifetime: 30 * time.Minute,
-		Rule:     "tenants.acme",
+		Lifetime:   30 * time.Minute,
+		Rule:       "tenants.acme",
+		Workspaces: []string{acmeWS},
 	}
 	if mod != nil {
 		mod(&g)
@@ -136,6 +137,7 @@ func euGrant(mod func(*Grant)) Grant {
 		Identity:    &Identity{Username: "acme-eu/bob", Roles: []string{"EU"}, CustomData: "region=eu;tenant=acme-eu;user=bob"},
 		Lifetime:    2 * time.Hour,
 		Rule:        "tenants.acme-eu",
+		Workspaces:  []string{acmeEUWS},
 	}
 	if mod != nil {
 		mod(&g)
@@ -152,8 +154,9 @@ func hooliGrant(mod func(*Grant)) Grant {
 		WorkspaceID: hooliWS,
 		Identity: &Identity{Username: "dan", Roles: []string{"Customer"},
 			DatasetRoles: map[string][]string{hooliDS: {"Region", "Customer"}}},
-		Lifetime: time.Hour,
-		Rule:     "tenants.hooli",
+		Lifetime:   time.Hour,
+		Rule:       "tenants.hooli",
+		Workspaces: []string{hooliWS, hooliWS2, hooliWS3},
 	}
 	if mod != nil {
 		mod(&g)
@@ -232,11 +235,11 @@ func TestDecide(t *testing.T) {
 		{name: "wildcard caller reaches a tenant nobody else has",
 			req: Request{Caller: frontend, Tenant: "initech", User: "u", Items: Reports(otherR)},
 			want: Grant{Caller: frontend, Tenant: "initech", WorkspaceID: initechWS, Items: []Item{report(otherR, initechWS)},
-				Lifetime: time.Hour, Rule: "tenants.initech"}},
+				Lifetime: time.Hour, Rule: "tenants.initech", Workspaces: []string{initechWS}}},
 		{name: "tenant without rls has no identity and default = max lifetime",
 			req: Request{Caller: portal, Tenant: "globex", User: "carol", Items: Reports(globexR1)},
 			want: Grant{Caller: portal, Tenant: "globex", WorkspaceID: globexWS, Items: []Item{report(globexR1, globexWS)},
-				Lifetime: 10 * time.Minute, Rule: "tenants.globex"}},
+				Lifetime: 10 * time.Minute, Rule: "tenants.globex", Workspaces: []string{globexWS}}},
 		{name: "whitespace in the user is refused even without rls",
 			req:     Request{Caller: portal, Tenant: "globex", User: "carol smith", Items: Reports(globexR1)},
 			wantErr: ErrInvalidRequest, wantRule: "request", wantField: "user"},
@@ -255,7 +258,7 @@ func TestDecide(t *testing.T) {
 		{name: "lifetime above a short max is clamped",
 			req: Request{Caller: portal, Tenant: "globex", User: "carol", Items: Reports(globexR1), Lifetime: 11 * time.Minute},
 			want: Grant{Caller: portal, Tenant: "globex", WorkspaceID: globexWS, Items: []Item{report(globexR1, globexWS)},
-				Lifetime: 10 * time.Minute, LifetimeClamped: true, Rule: "tenants.globex"}},
+				Lifetime: 10 * time.Minute, LifetimeClamped: true, Rule: "tenants.globex", Workspaces: []string{globexWS}}},
 		{name: "lifetime truncated to whole minutes",
 			req:  acme(func(r *Request) { r.Lifetime = 90 * time.Second }),
 			want: acmeGrant(func(g *Grant) { g.Lifetime = time.Minute })},
@@ -524,6 +527,235 @@ func TestDecide(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("Decide() grant (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// The models of the models decision table: datasets of each kind, in the contoso
+// tenant's two workspaces or elsewhere.
+const (
+	contosoWS  = "c0c0c0c0-0000-4000-8000-000000000001" // primary: reports "*"
+	contosoWS2 = "c0c0c0c0-0000-4000-8000-000000000002" // shared models, one report listed
+	elsewhere  = "e1e1e1e1-0000-4000-8000-000000000001" // another tenant's workspace
+	cRep       = "c0c0c0c0-aaaa-4000-8000-000000000001" // the requested report
+	cRep2      = "c0c0c0c0-aaaa-4000-8000-000000000002" // in contosoWS2
+	cOrders    = "c0c0c0c0-aaaa-4000-8000-000000000003" // a paginated report with an SSO source
+	dsCloud    = "c0c0c0c0-dddd-4000-8000-000000000001" // imported, RLS
+	dsRegion   = "c0c0c0c0-dddd-4000-8000-000000000002" // imported, RLS, roles named differently
+	dsAAS      = "c0c0c0c0-dddd-4000-8000-000000000003" // Azure Analysis Services
+	dsAAS2     = "c0c0c0c0-dddd-4000-8000-000000000004" // another AAS model, no rls.datasets entry
+	dsSSAS     = "c0c0c0c0-dddd-4000-8000-000000000005" // SSAS, the end user's account
+	dsSSAS2    = "c0c0c0c0-dddd-4000-8000-000000000006" // SSAS, a fixed account
+	dsSSO      = "c0c0c0c0-dddd-4000-8000-000000000007" // Azure SQL with SSO, identity required
+	dsTargets  = "c0c0c0c0-dddd-4000-8000-000000000008" // Databricks with SSO, no RLS
+	dsPlain    = "c0c0c0c0-dddd-4000-8000-000000000009" // imported, no RLS
+	dsComp     = "c0c0c0c0-dddd-4000-8000-00000000000a" // a composite model
+)
+
+// modelsPolicy is the policy of the models decision table.
+var modelsPolicy = `
+callers:
+  - id: ` + frontend + `
+    tenants: ["*"]
+tenants:
+  contoso:        # one tenant mixing kinds of model: per-dataset identities
+    workspace_id: ` + contosoWS + `
+    reports: ["*"]
+    workspaces:
+      - id: ` + contosoWS2 + `
+        reports: [` + cRep2 + `]
+    rls:
+      roles: [Customer]
+      username: "{user}"
+      custom_data: "{tenant}"
+      dataset_roles: {` + dsRegion + `: [Region]}
+      datasets:
+        ` + strings.ToUpper(dsAAS) + `: {username: service_principal, custom_data: "{user}", roles: [SalesReader]}
+        ` + dsSSAS + `: {username: 'CORP\{user}', custom_data: ""}
+        ` + dsSSAS2 + `: {username: 'CORP\embed-reader', custom_data: "", roles: []}
+        ` + dsSSO + `: {roles: []}
+    sso: [` + dsSSO + `, ` + strings.ToUpper(dsTargets) + `, ` + cOrders + `, ` + dsPlain + `]
+  aas:            # every model a live connection to AAS: the service principal for all
+    workspace_id: ` + contosoWS + `
+    reports: ["*"]
+    rls:
+      roles: [Reader]
+      username: service_principal
+      custom_data: "{user}"
+  wrong-aas:      # the end user as the username of an AAS model
+    workspace_id: ` + contosoWS + `
+    reports: ["*"]
+    rls:
+      roles: [Reader]
+  wrong-ssas:     # the service principal on an SSAS model
+    workspace_id: ` + contosoWS + `
+    reports: ["*"]
+    rls:
+      roles: [Reader]
+      username: service_principal
+  sso-all:        # every single sign-on source gets its blob; no rls
+    workspace_id: ` + contosoWS + `
+    reports: ["*"]
+    sso: ["*"]
+  plain:          # no rls, no sso
+    workspace_id: ` + contosoWS + `
+    reports: ["*"]
+`
+
+// TestDecideModels is the decision table of Grant.Models: what each kind of model
+// gets from the policy, and the ways a policy can get a kind wrong, each refused.
+func TestDecideModels(t *testing.T) {
+	t.Parallel()
+	p := mustParse(t, modelsPolicy)
+	cloud := func(id string, mod func(*Model)) Model {
+		m := Model{ID: id, WorkspaceID: contosoWS, Kind: ModelCloud, IdentityRequired: true, Reports: []string{cRep}}
+		if mod != nil {
+			mod(&m)
+		}
+		return m
+	}
+	of := func(kind ModelKind) func(*Model) { return func(m *Model) { m.Kind = kind } }
+	sso := func(m *Model) { m.SSO = true }
+	noRLS := func(m *Model) { m.IdentityRequired = false }
+	readBy := func(by, ws string) func(*Model) {
+		return func(m *Model) { m.ReadBy, m.WorkspaceID, m.IdentityRequired = by, ws, false }
+	}
+	both := func(fs ...func(*Model)) func(*Model) {
+		return func(m *Model) {
+			for _, f := range fs {
+				f(m)
+			}
+		}
+	}
+	id := func(sp bool, username, customData string, roles ...string) *DatasetIdentity {
+		if roles == nil {
+			roles = []string{}
+		}
+		return &DatasetIdentity{ServicePrincipal: sp, Username: username, CustomData: customData, Roles: roles}
+	}
+	tests := []struct {
+		name      string
+		tenant    string
+		user      string // default alice
+		models    []Model
+		want      []ModelGrant
+		wantErr   error
+		wantRule  string
+		wantField string
+	}{
+		// Cloud models: the rls block's identity (nil: the gateway applies it with
+		// dataset_roles and without_rls), or the dataset's own.
+		{name: "cloud model with RLS: the rls block's identity", tenant: "contoso",
+			models: []Model{cloud(dsCloud, nil)}, want: []ModelGrant{{ID: dsCloud}}},
+		{name: "cloud model without RLS: no identity", tenant: "contoso",
+			models: []Model{cloud(dsCloud, noRLS)}, want: []ModelGrant{{ID: dsCloud}}},
+		{name: "a tenant without rls: nothing to decide", tenant: "plain",
+			models: []Model{cloud(dsCloud, nil)}, want: []ModelGrant{{ID: dsCloud}}},
+		{name: "the service principal as username of a cloud model is the rls block's", tenant: "aas",
+			models: []Model{cloud(dsCloud, nil)}, want: []ModelGrant{{ID: dsCloud}}},
+
+		// Azure Analysis Services: the service principal, the end user in customData.
+		{name: "AAS: its rls.datasets entry, ids in any case", tenant: "contoso",
+			models: []Model{cloud(dsAAS, of(ModelAAS))},
+			want:   []ModelGrant{{ID: dsAAS, Identity: id(true, "", "alice@contoso.com", "SalesReader")}}},
+		{name: "AAS: a tenant whose username is the service principal", tenant: "aas",
+			models: []Model{cloud(dsAAS2, of(ModelAAS))},
+			want:   []ModelGrant{{ID: dsAAS2, Identity: id(true, "", "alice@contoso.com", "Reader")}}},
+		{name: "AAS: the end user as username is refused", tenant: "wrong-aas",
+			models:  []Model{cloud(dsAAS2, of(ModelAAS))},
+			wantErr: ErrIdentityKind, wantRule: "tenants.wrong-aas.rls.username"},
+		{name: "AAS: a model the rls.datasets entries miss gets the end user, refused", tenant: "contoso",
+			models:  []Model{cloud(dsCloud, nil), cloud(dsAAS2, of(ModelAAS))},
+			wantErr: ErrIdentityKind, wantRule: "tenants.contoso.rls.username"},
+		{name: "AAS without RLS flags needs no identity", tenant: "wrong-aas",
+			models: []Model{cloud(dsAAS2, both(of(ModelAAS), noRLS))}, want: []ModelGrant{{ID: dsAAS2}}},
+
+		// SQL Server Analysis Services: a user the server knows, no customData.
+		{name: "SSAS: the end user's account, no customData", tenant: "contoso",
+			models: []Model{cloud(dsSSAS, of(ModelSSAS))},
+			want:   []ModelGrant{{ID: dsSSAS, Identity: id(false, `CORP\alice@contoso.com`, "", "Customer")}}},
+		{name: "SSAS: a fixed account without roles", tenant: "contoso",
+			models: []Model{cloud(dsSSAS2, of(ModelSSAS))},
+			want:   []ModelGrant{{ID: dsSSAS2, Identity: id(false, `CORP\embed-reader`, "")}}},
+		{name: "SSAS: the service principal is refused", tenant: "wrong-ssas",
+			models:  []Model{cloud(dsSSAS, of(ModelSSAS))},
+			wantErr: ErrIdentityKind, wantRule: "tenants.wrong-ssas.rls.username"},
+		{name: "SSAS: customData is refused", tenant: "contoso",
+			models:  []Model{cloud(dsAAS2, of(ModelSSAS))},
+			wantErr: ErrIdentityKind, wantRule: "tenants.contoso.rls.custom_data"},
+		{name: "SSAS: a user an on-premises model cannot take", tenant: "contoso", user: "alice+eu@contoso.com",
+			models:  []Model{cloud(dsSSAS, of(ModelSSAS))},
+			wantErr: ErrInvalidRequest, wantRule: "tenants.contoso.rls.datasets." + dsSSAS + ".username", wantField: "user"},
+
+		// Single sign-on: a blob where the tenant's sso list says so, never elsewhere.
+		{name: "SSO: a listed dataset gets its blob, and its own identity", tenant: "contoso",
+			models: []Model{cloud(dsSSO, sso)},
+			want:   []ModelGrant{{ID: dsSSO, SSO: true, Identity: id(false, "alice@contoso.com", "contoso")}}},
+		{name: "SSO: a composite model's upstream dataset, listed in another case", tenant: "contoso",
+			models: []Model{cloud(dsComp, noRLS), cloud(dsTargets, both(sso, readBy(dsComp, contosoWS)))},
+			want:   []ModelGrant{{ID: dsComp}, {ID: dsTargets, SSO: true}}},
+		{name: "SSO: a paginated report's own source", tenant: "contoso",
+			models: []Model{{ID: cOrders, WorkspaceID: contosoWS, Paginated: true, SSO: true, Reports: []string{cOrders}}},
+			want:   []ModelGrant{{ID: cOrders, SSO: true}}},
+		{name: "SSO: every source of a tenant with the wildcard, and no blob for others", tenant: "sso-all",
+			models: []Model{cloud(dsSSO, sso), cloud(dsCloud, noRLS)},
+			want:   []ModelGrant{{ID: dsSSO, SSO: true}, {ID: dsCloud}}},
+		{name: "SSO: not listed, no blob", tenant: "plain",
+			models: []Model{cloud(dsSSO, sso)}, want: []ModelGrant{{ID: dsSSO}}},
+		{name: "SSO: a blob for a dataset without single sign-on is refused", tenant: "contoso",
+			models:  []Model{cloud(dsPlain, noRLS)},
+			wantErr: ErrSSONotApplicable, wantRule: "tenants.contoso.sso"},
+
+		// Datasets a report reads: only from the tenant's workspaces.
+		{name: "composite: upstream datasets in the tenant's workspaces", tenant: "contoso",
+			models: []Model{cloud(dsComp, noRLS), cloud(dsCloud, readBy(dsComp, contosoWS2)), cloud(dsRegion, readBy(dsComp, strings.ToUpper(contosoWS)))},
+			want:   []ModelGrant{{ID: dsComp}, {ID: dsCloud}, {ID: dsRegion}}},
+		{name: "composite: an upstream dataset in another workspace is denied", tenant: "contoso",
+			models:  []Model{cloud(dsComp, noRLS), cloud(dsCloud, readBy(dsComp, elsewhere))},
+			wantErr: ErrDatasetNotAllowed, wantRule: "tenants.contoso.workspaces"},
+		{name: "paginated: its dataset found in none of the tenant's workspaces is denied", tenant: "sso-all",
+			models:  []Model{cloud(dsCloud, readBy(cOrders, "")), {ID: cOrders, WorkspaceID: contosoWS, Paginated: true, Reports: []string{cOrders}}},
+			wantErr: ErrDatasetNotAllowed, wantRule: "tenants.sso-all.workspaces"},
+		{name: "a requested report's own dataset elsewhere is the report's binding", tenant: "contoso",
+			models: []Model{cloud(dsCloud, func(m *Model) { m.WorkspaceID = elsewhere })}, want: []ModelGrant{{ID: dsCloud}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			user := tt.user
+			if user == "" {
+				user = "alice@contoso.com"
+			}
+			g, err := p.Decide(Request{Caller: frontend, Tenant: tt.tenant, User: user, Items: Reports(cRep)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := g.Models(tt.models)
+			if tt.wantErr != nil {
+				var d *Denial
+				if !errors.As(err, &d) || !errors.Is(err, tt.wantErr) {
+					t.Fatalf("Models() = %+v, %v; want a *Denial for %v", got, err, tt.wantErr)
+				}
+				if d.Rule != tt.wantRule {
+					t.Errorf("Denial.Rule = %q, want %q", d.Rule, tt.wantRule)
+				}
+				if d.Field != tt.wantField {
+					t.Errorf("Denial.Field = %q, want %q", d.Field, tt.wantField)
+				}
+				if d.Dataset == "" || d.Message == "" {
+					t.Errorf("Denial = %+v: it names no dataset, or says nothing", d)
+				}
+				if errors.Is(err, ErrDatasetNotAllowed) && (strings.Contains(d.Message, d.Dataset) || strings.Contains(d.Message, elsewhere)) {
+					t.Errorf("Denial.Message %q names what is outside the tenant", d.Message)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Models() error = %v", err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Models() (-want +got):\n%s", diff)
 			}
 		})
 	}

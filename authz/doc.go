@@ -66,6 +66,20 @@
 // rls.without_rls (Identity.WithoutRLS): a model republished without its roles would
 // otherwise show every row to every tenant.
 //
+// # Kinds of model
+//
+// Who the user is depends on the kind of model a dataset is, which the gateway learns
+// from Power BI; Grant.Models decides for each dataset a token opens (see models.go),
+// from three additions to the policy: the username service_principal (Embedgate's
+// service principal's object id, or its profile's: what Power BI requires for a live
+// connection to Azure Analysis Services, the end user then travelling in custom_data);
+// rls.datasets, the username, custom_data and roles of one dataset, where one tenant
+// mixes kinds; and sso, the datasets whose single sign-on data sources get an identity
+// blob (an access token the service principal acquires; never the caller's). A policy
+// that does not fit a dataset's kind is refused with ErrIdentityKind or
+// ErrSSONotApplicable, and a dataset that a composite model or a paginated report reads
+// outside the tenant's workspaces with ErrDatasetNotAllowed: never silently granted.
+//
 // # File format
 //
 //	callers:
@@ -87,11 +101,18 @@
 //	        dashboards: [<uuid>, ...] # explicit ids only, no "*"
 //	    rls:                          # optional; absent = no effective identity
 //	      roles: [Customer]           # 1..50 roles, each 1..50 chars, no ','
-//	      username: "{user}"          # default "{user}"
+//	      username: "{user}"          # default "{user}"; service_principal for AAS
 //	      custom_data: "{tenant}"     # optional
 //	      dataset_roles:              # optional: dataset uuid -> roles (same rules)
 //	        33333333-3333-3333-3333-333333333333: [Region, Customer]
 //	      without_rls: [<uuid>, ...]  # optional: reports or datasets that carry no RLS
+//	      datasets:                   # optional: dataset uuid -> its own identity; each
+//	        44444444-4444-4444-4444-444444444444:   # key it leaves out is the block's
+//	          username: service_principal           # or a template, as username
+//	          custom_data: "{user}"                 # "" for none
+//	          roles: [SalesReader]                  # [] for none
+//	    sso: ["*"]                    # optional: datasets (or paginated reports) whose
+//	                                  # single sign-on sources get an identity blob, or "*"
 //	    allow_edit: false
 //	    allow_create: false           # create / save-as report tokens
 //	    create_workspace_id: ""       # optional, needs allow_create: where created

@@ -38,6 +38,24 @@ var (
 	// the tenant's policy does not allow create.
 	ErrCreateNotAllowed = errors.New("create not allowed")
 
+	// ErrDatasetNotAllowed means a dataset the token would open because a requested
+	// report reads it (a composite model's upstream dataset, a paginated report's
+	// dataset) is in none of the tenant's workspaces: granting it would hand the
+	// tenant another workspace's data. The message does not name it.
+	ErrDatasetNotAllowed = errors.New("dataset not allowed")
+
+	// ErrIdentityKind means the tenant's effective identity does not fit the kind of
+	// model a dataset is (an end-user username on a live connection to Azure Analysis
+	// Services, which must be the service principal's; the service principal or
+	// customData on SQL Server Analysis Services): Power BI would refuse it, or serve
+	// the wrong rows.
+	ErrIdentityKind = errors.New("identity does not fit the kind of model")
+
+	// ErrSSONotApplicable means the policy lists a dataset or paginated report under
+	// sso that has no single sign-on data source: its identity blob, an access token,
+	// would go where nothing takes it.
+	ErrSSONotApplicable = errors.New("single sign-on not applicable")
+
 	// ErrInvalidRequest means the request itself is malformed (duplicate report ids,
 	// both reports and a dashboard, a tile without its dashboard, an empty user, a
 	// username the tenant's template would expand beyond what Power BI accepts, ...).
@@ -63,6 +81,9 @@ type Denial struct {
 	// "lifetime"): the API's field names, so the server can fill a BadRequest field
 	// violation. It is empty for the other reasons.
 	Field string
+	// Dataset is the dataset (or paginated report) a denial of Grant.Models is about,
+	// for the audit record and operators; "" for the other denials.
+	Dataset string
 }
 
 // Error returns the caller-safe message.

@@ -46,6 +46,10 @@ type tenantFile struct {
 	Workspaces []*workspaceFile `yaml:"workspaces"`
 	// RLS is the effective identity to send; nil = none.
 	RLS *rlsFile `yaml:"rls"`
+	// SSO lists the datasets (and paginated reports) whose single sign-on
+	// data sources get an identity blob, acquired by Embedgate's service
+	// principal, or ["*"] for all of them; nil = none.
+	SSO []string `yaml:"sso"`
 	// AllowEdit lets callers request edit tokens for this tenant.
 	AllowEdit bool `yaml:"allow_edit"`
 	// AllowCreate lets callers request tokens that may create and save-as reports.
@@ -76,7 +80,8 @@ type rlsFile struct {
 	Roles []string `yaml:"roles"`
 	// DatasetRoles override Roles for some datasets: dataset uuid -> roles.
 	DatasetRoles map[string][]string `yaml:"dataset_roles"`
-	// Username is a template over {tenant} and {user}; nil = DefaultUsernameTemplate.
+	// Username is a template over {tenant} and {user}, or ServicePrincipal; nil =
+	// DefaultUsernameTemplate.
 	Username *string `yaml:"username"`
 	// CustomData is an optional template over {tenant} and {user} (Power BI's
 	// customData, read by CUSTOMDATA() in the model).
@@ -85,4 +90,18 @@ type rlsFile struct {
 	// row-level security on purpose: they are embedded without an identity. Any other
 	// dataset that enforces no RLS is refused (RLS fails closed).
 	WithoutRLS []string `yaml:"without_rls"`
+	// Datasets replace the identity for some datasets, where one tenant mixes kinds
+	// of model: dataset uuid -> username, custom_data, roles.
+	Datasets map[string]*datasetIdentityFile `yaml:"datasets"`
+}
+
+// datasetIdentityFile is the identity of one dataset; an absent key keeps the rls
+// block's.
+type datasetIdentityFile struct {
+	// Username is a template over {tenant} and {user}, or ServicePrincipal.
+	Username *string `yaml:"username"`
+	// CustomData is a template over {tenant} and {user}; "" sends none.
+	CustomData *string `yaml:"custom_data"`
+	// Roles are its roles; [] sends none.
+	Roles []string `yaml:"roles"`
 }

@@ -40,9 +40,14 @@ const (
 	// MaxReportIDs is the most reports one request may name: Power BI's limit for one
 	// GenerateToken call.
 	MaxReportIDs = 50
-	// Wildcard, as the sole entry of a caller's tenants or of a tenant's reports or
-	// dashboards (primary workspace only), grants all of them.
+	// Wildcard, as the sole entry of a caller's tenants, of a tenant's reports or
+	// dashboards (primary workspace only) or of its sso list, grants all of them.
 	Wildcard = "*"
+	// ServicePrincipal, as an rls username, is Embedgate's service principal's object
+	// id (or, for a tenant with a profile, the profile's): the username Power BI
+	// requires for a live connection to Azure Analysis Services, where the end user
+	// travels in custom_data.
+	ServicePrincipal = "service_principal"
 )
 
 // TenantKeyPattern is the shape of a tenant key: DNS-label-like, so keys are safe in
@@ -79,6 +84,11 @@ type tenant struct {
 	profileID   string
 	reports     list
 	dashboards  list
+	// workspaces are every workspace of the tenant, the primary one first.
+	workspaces []string
+	// sso lists the datasets and paginated reports whose single sign-on data
+	// sources get identity blobs (lower case), or Wildcard.
+	sso         []string
 	rls         *rls
 	allowEdit   bool
 	allowCreate bool
@@ -112,8 +122,21 @@ type rls struct {
 	roles        []string
 	datasetRoles map[string][]string // nil when none
 	username     template
-	customData   template
-	withoutRLS   []string // lower case
+	// servicePrincipal: the username is ServicePrincipal.
+	servicePrincipal bool
+	customData       template
+	withoutRLS       []string // lower case
+	// datasets are rls.datasets, by dataset id in lower case; nil when none.
+	datasets map[string]*datasetRule
+}
+
+// datasetRule is a validated datasetIdentityFile: what replaces the rls block's
+// identity for one dataset.
+type datasetRule struct {
+	username         *template // nil: the rls block's
+	servicePrincipal bool      // the username is ServicePrincipal
+	customData       *template // nil: the rls block's
+	roles            []string  // nil: the rls block's (dataset_roles, else roles)
 }
 
 // RateLimit is a caller's token bucket (golang.org/x/time/rate: rate.Limit(PerSecond),
@@ -224,9 +247,14 @@ func (f *policyFile) compile(ver string) *Policy {
 		}
 		pt.reports.add(t.Reports, ws)
 		pt.dashboards.add(t.Dashboards, ws)
+		pt.workspaces = []string{ws}
 		for _, w := range t.Workspaces {
 			pt.reports.add(w.Reports, strings.ToLower(w.ID))
 			pt.dashboards.add(w.Dashboards, strings.ToLower(w.ID))
+			pt.workspaces = append(pt.workspaces, strings.ToLower(w.ID))
+		}
+		for _, id := range t.SSO {
+			pt.sso = append(pt.sso, strings.ToLower(id))
 		}
 		if pt.allowCreate {
 			pt.createWorkspaceID = ws
@@ -254,6 +282,22 @@ func (f *policyFile) compile(ver string) *Policy {
 			}
 			if r.Username != nil {
 				pt.rls.username = parseTemplate(*r.Username)
+				pt.rls.servicePrincipal = *r.Username == ServicePrincipal
+			}
+			for ds, d := range r.Datasets {
+				if pt.rls.datasets == nil {
+					pt.rls.datasets = make(map[string]*datasetRule, len(r.Datasets))
+				}
+				rule := &datasetRule{roles: slices.Clone(d.Roles)}
+				if d.Username != nil {
+					u := parseTemplate(*d.Username)
+					rule.username, rule.servicePrincipal = &u, *d.Username == ServicePrincipal
+				}
+				if d.CustomData != nil {
+					c := parseTemplate(*d.CustomData)
+					rule.customData = &c
+				}
+				pt.rls.datasets[strings.ToLower(ds)] = rule
 			}
 		}
 		b, _ := json.Marshal(t) // cannot fail: strings, bools, durations, slices and maps of them

@@ -52,6 +52,19 @@ callers:
     max_lifetime: 24h
     default_lifetime: 1m
 `)},
+		{"every kind of model: per-dataset identities, the service principal, single sign-on", withTenant(`    rls:
+      roles: [Customer]
+      username: service_principal
+      custom_data: "{user}"
+      dataset_roles:
+        ffffffff-0000-0000-0000-000000000001: [Region]
+      datasets:
+        ffffffff-0000-0000-0000-000000000002: {username: 'CORP\{user}', custom_data: "", roles: []}
+        ffffffff-0000-0000-0000-000000000003: {roles: [Reader]}
+        ffffffff-0000-0000-0000-000000000004: {username: service_principal}
+    sso: ["*"]
+`)},
+		{"sso by id", withTenant("    sso: [ffffffff-0000-0000-0000-000000000001, FFFFFFFF-0000-0000-0000-000000000002]\n")},
 		{"tenant key edge shapes", `
 tenants:
   a:
@@ -343,6 +356,36 @@ tenants:
 			[]yamlfile.Problem{
 				pr("tenants.acme.rls.without_rls[0]", `"report-1" is not a uuid`),
 				pr("tenants.acme.rls.without_rls[2]", "duplicate id aaaaaaaa-0000-0000-0000-000000000001"),
+			}},
+		{"per-dataset identities: each key and value checked", withTenant(`    rls:
+      roles: [C]
+      dataset_roles: {ffffffff-0000-0000-0000-000000000005: [R]}
+      datasets:
+        sales: {roles: [R]}
+        ffffffff-0000-0000-0000-000000000001:
+        ffffffff-0000-0000-0000-000000000002: {}
+        ffffffff-0000-0000-0000-000000000003: {username: "", custom_data: "{usr}", roles: ['a,b']}
+        ffffffff-0000-0000-0000-000000000004: {username: "alice smith"}
+        ffffffff-0000-0000-0000-000000000005: {roles: [S]}
+        FFFFFFFF-0000-0000-0000-000000000004: {username: "{tenant}"}
+`), []yamlfile.Problem{
+			pr("tenants.acme.rls.datasets.ffffffff-0000-0000-0000-000000000001", "sets nothing"),
+			pr("tenants.acme.rls.datasets.ffffffff-0000-0000-0000-000000000002", "sets nothing"),
+			pr("tenants.acme.rls.datasets.ffffffff-0000-0000-0000-000000000003.username", "must not be empty"),
+			pr("tenants.acme.rls.datasets.ffffffff-0000-0000-0000-000000000003.custom_data", "only {user} and {tenant} are placeholders"),
+			pr("tenants.acme.rls.datasets.ffffffff-0000-0000-0000-000000000003.roles[0]", "must not contain ','"),
+			pr("tenants.acme.rls.datasets.ffffffff-0000-0000-0000-000000000004", "duplicate dataset id (also datasets.FFFFFFFF-0000-0000-0000-000000000004)"),
+			pr("tenants.acme.rls.datasets.ffffffff-0000-0000-0000-000000000004.username", "must not contain whitespace"),
+			pr("tenants.acme.rls.datasets.ffffffff-0000-0000-0000-000000000005.roles", "dataset_roles gives this dataset roles too"),
+			pr("tenants.acme.rls.datasets.sales", `dataset id "sales" is not a uuid`),
+		}},
+		{"an unknown key in a per-dataset identity", withTenant("    rls:\n      roles: [C]\n      datasets:\n        ffffffff-0000-0000-0000-000000000001: {username: service_principal, kind: aas}\n"),
+			[]yamlfile.Problem{pr("tenants.acme.rls.datasets.ffffffff-0000-0000-0000-000000000001.kind", "unknown key")}},
+		{"sso entries: uuids, distinct, the wildcard alone", withTenant("    sso: [orders, ffffffff-0000-0000-0000-000000000001, FFFFFFFF-0000-0000-0000-000000000001, \"*\"]\n"),
+			[]yamlfile.Problem{
+				pr("tenants.acme.sso[0]", `"orders" is not a uuid`),
+				pr("tenants.acme.sso[2]", "duplicate id ffffffff-0000-0000-0000-000000000001"),
+				pr("tenants.acme.sso[3]", `"*" must be the only entry`),
 			}},
 		{"dataset_roles not a mapping", withTenant("    rls:\n      roles: [C]\n      dataset_roles: [R]\n"),
 			[]yamlfile.Problem{pr("tenants.acme.rls.dataset_roles", "want a mapping of keys to values, got a list")}},

@@ -179,20 +179,41 @@ func validateTenant(name string, t *tenantFile) []yamlfile.Problem {
 			checkRoles(add, dk, r.DatasetRoles[ds])
 		}
 		if r.Username != nil {
-			switch u := *r.Username; {
-			case u == "":
-				add(rk+".username", "must not be empty (omit it for %q)", DefaultUsernameTemplate)
-			case strings.IndexFunc(u, unsafeInUsername) >= 0:
-				add(rk+".username", "%q must not contain whitespace or control characters", u)
-			case utf8.RuneCountInString(strings.NewReplacer("{user}", "", "{tenant}", name).Replace(u)) > MaxUsernameLength:
-				add(rk+".username", "expands to more than %d characters before any user is added", MaxUsernameLength)
-			}
-			if err := checkTemplate(*r.Username); err != nil {
-				add(rk+".username", "%v", err)
-			}
+			checkUsernameTemplate(add, rk+".username", *r.Username, name)
 		}
 		if err := checkTemplate(r.CustomData); err != nil {
 			add(rk+".custom_data", "%v", err)
+		}
+		overrides := map[string]string{}
+		for _, ds := range slices.Sorted(maps.Keys(r.Datasets)) {
+			dk := rk + ".datasets." + ds
+			switch first, dup := overrides[strings.ToLower(ds)]; {
+			case !isUUID(ds):
+				add(dk, "dataset id %q is not a uuid", ds)
+			case dup:
+				add(dk, "duplicate dataset id (also datasets.%s)", first)
+			default:
+				overrides[strings.ToLower(ds)] = ds
+			}
+			d := r.Datasets[ds]
+			if d == nil || (d.Username == nil && d.CustomData == nil && d.Roles == nil) {
+				add(dk, "sets nothing: give it a username, custom_data or roles")
+				continue
+			}
+			if d.Username != nil {
+				checkUsernameTemplate(add, dk+".username", *d.Username, name)
+			}
+			if d.CustomData != nil {
+				if err := checkTemplate(*d.CustomData); err != nil {
+					add(dk+".custom_data", "%v", err)
+				}
+			}
+			if len(d.Roles) > 0 {
+				checkRoles(add, dk+".roles", d.Roles)
+			}
+			if _, both := datasets[strings.ToLower(ds)]; both && d.Roles != nil {
+				add(dk+".roles", "dataset_roles gives this dataset roles too: keep one of the two")
+			}
 		}
 		without := map[string]bool{}
 		for i, id := range r.WithoutRLS {
@@ -205,6 +226,21 @@ func validateTenant(name string, t *tenantFile) []yamlfile.Problem {
 			}
 			without[strings.ToLower(id)] = true
 		}
+	}
+
+	sso := map[string]bool{}
+	for i, id := range t.SSO {
+		k := key + ".sso[" + strconv.Itoa(i) + "]"
+		switch {
+		case id == Wildcard && len(t.SSO) > 1:
+			add(k, "%q must be the only entry", Wildcard)
+		case id == Wildcard:
+		case !isUUID(id):
+			add(k, "%q is not a uuid (list dataset or paginated report ids, or %q)", id, Wildcard)
+		case sso[strings.ToLower(id)]:
+			add(k, "duplicate id %s", strings.ToLower(id))
+		}
+		sso[strings.ToLower(id)] = true
 	}
 
 	if c := t.CreateWorkspaceID; c != "" {
@@ -236,6 +272,24 @@ func validateTenant(name string, t *tenantFile) []yamlfile.Problem {
 		}
 	}
 	return ps
+}
+
+// checkUsernameTemplate checks an rls username: ServicePrincipal, or a template over
+// {user} and {tenant} that cannot expand to what Power BI refuses.
+func checkUsernameTemplate(add func(key, format string, args ...any), key, u, tenant string) {
+	switch {
+	case u == "":
+		add(key, "must not be empty (omit it for %q)", DefaultUsernameTemplate)
+	case u == ServicePrincipal:
+		return
+	case strings.IndexFunc(u, unsafeInUsername) >= 0:
+		add(key, "%q must not contain whitespace or control characters", u)
+	case utf8.RuneCountInString(strings.NewReplacer("{user}", "", "{tenant}", tenant).Replace(u)) > MaxUsernameLength:
+		add(key, "expands to more than %d characters before any user is added", MaxUsernameLength)
+	}
+	if err := checkTemplate(u); err != nil {
+		add(key, "%v", err)
+	}
 }
 
 // grantsItems reports whether a tenant grants any item besides its primary reports.
