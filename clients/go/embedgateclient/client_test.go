@@ -249,6 +249,9 @@ var reportReasons = map[embedgatev1.Reason]bool{
 	embedgatev1.Reason_RLS_NOT_ENFORCED:              true,
 	embedgatev1.Reason_POWERBI_FORBIDDEN:             true,
 	embedgatev1.Reason_POWERBI_PRINCIPAL_NOT_ALLOWED: true,
+	embedgatev1.Reason_DATASET_NOT_ALLOWED:           true,
+	embedgatev1.Reason_IDENTITY_KIND_MISMATCH:        true,
+	embedgatev1.Reason_SSO_NOT_APPLICABLE:            true,
 }
 
 // gatedCounter counts GenerateEmbedToken calls, and holds each until open

@@ -41,6 +41,10 @@ const actions: Partial<Record<Reason, Action>> = {
   [Reason.RLS_NOT_ENFORCED]: Action.Report,
   [Reason.POWERBI_FORBIDDEN]: Action.Report,
   [Reason.POWERBI_PRINCIPAL_NOT_ALLOWED]: Action.Report,
+  [Reason.DATASET_NOT_ALLOWED]: Action.Report,
+  [Reason.IDENTITY_KIND_MISMATCH]: Action.Report,
+  [Reason.SSO_NOT_APPLICABLE]: Action.Report,
+  [Reason.TOKEN_LIMIT_EXCEEDED]: Action.FixRequest, // fewer reports in one token
 };
 
 /** What a caller does about an error of this reason. */

@@ -742,8 +742,12 @@ type ExplainEmbedTokenResponse struct {
 	// For an allow: true when the requested lifetime was shortened to the
 	// tenant's maximum.
 	LifetimeClamped bool `protobuf:"varint,10,opt,name=lifetime_clamped,json=lifetimeClamped,proto3" json:"lifetime_clamped,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// For an allow: each dataset the token would open, then each paginated
+	// report, with the kind of model Embedgate detected and what it would send
+	// for it.
+	Models        []*ExplainedModel `protobuf:"bytes,11,rep,name=models,proto3" json:"models,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExplainEmbedTokenResponse) Reset() {
@@ -846,6 +850,217 @@ func (x *ExplainEmbedTokenResponse) GetLifetimeClamped() bool {
 	return false
 }
 
+func (x *ExplainEmbedTokenResponse) GetModels() []*ExplainedModel {
+	if x != nil {
+		return x.Models
+	}
+	return nil
+}
+
+// ExplainedModel is one dataset (or paginated report) a token opens, as
+// Power BI describes it, and what the token carries for it.
+type ExplainedModel struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The dataset's id, or the paginated report's.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The workspace it lives in; empty for a dataset found in none of the
+	// tenant's workspaces.
+	WorkspaceId string `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	// The kind of model: "cloud" (imported or DirectQuery: Power BI's own
+	// row-level security), "aas" (a live connection to Azure Analysis
+	// Services), "ssas" (a live connection to SQL Server Analysis Services
+	// through a gateway), or "paginated" (a paginated report).
+	Kind string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	// Whether Power BI requires an effective identity for it
+	// (isEffectiveIdentityRequired).
+	IdentityRequired bool `protobuf:"varint,4,opt,name=identity_required,json=identityRequired,proto3" json:"identity_required,omitempty"`
+	// The datasets it reads: with DirectQuery (a composite model), or as a
+	// paginated report's sources.
+	UpstreamDatasets []string `protobuf:"bytes,5,rep,name=upstream_datasets,json=upstreamDatasets,proto3" json:"upstream_datasets,omitempty"`
+	// The composite model or paginated report that makes the token open this
+	// dataset; empty for a requested report's own dataset.
+	ReadBy string `protobuf:"bytes,6,opt,name=read_by,json=readBy,proto3" json:"read_by,omitempty"`
+	// "ReadOnly" when the token grants read on its XMLA endpoint; empty for
+	// none.
+	XmlaPermissions string `protobuf:"bytes,7,opt,name=xmla_permissions,json=xmlaPermissions,proto3" json:"xmla_permissions,omitempty"`
+	// The data sources that can take an identity blob (single sign-on), as
+	// "<type> <server or path>[/<database>]".
+	SsoDatasources []string `protobuf:"bytes,8,rep,name=sso_datasources,json=ssoDatasources,proto3" json:"sso_datasources,omitempty"`
+	// The effective identity sent for it; absent when none.
+	Identity *ExplainedIdentity `protobuf:"bytes,9,opt,name=identity,proto3" json:"identity,omitempty"`
+	// The audiences of the identity blobs sent for its single sign-on data
+	// sources, each an access token Embedgate's service principal acquires;
+	// never the blobs themselves.
+	IdentityBlobAudiences []string `protobuf:"bytes,10,rep,name=identity_blob_audiences,json=identityBlobAudiences,proto3" json:"identity_blob_audiences,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *ExplainedModel) Reset() {
+	*x = ExplainedModel{}
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExplainedModel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExplainedModel) ProtoMessage() {}
+
+func (x *ExplainedModel) ProtoReflect() protoreflect.Message {
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExplainedModel.ProtoReflect.Descriptor instead.
+func (*ExplainedModel) Descriptor() ([]byte, []int) {
+	return file_embedgate_v1_embed_token_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ExplainedModel) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ExplainedModel) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *ExplainedModel) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ExplainedModel) GetIdentityRequired() bool {
+	if x != nil {
+		return x.IdentityRequired
+	}
+	return false
+}
+
+func (x *ExplainedModel) GetUpstreamDatasets() []string {
+	if x != nil {
+		return x.UpstreamDatasets
+	}
+	return nil
+}
+
+func (x *ExplainedModel) GetReadBy() string {
+	if x != nil {
+		return x.ReadBy
+	}
+	return ""
+}
+
+func (x *ExplainedModel) GetXmlaPermissions() string {
+	if x != nil {
+		return x.XmlaPermissions
+	}
+	return ""
+}
+
+func (x *ExplainedModel) GetSsoDatasources() []string {
+	if x != nil {
+		return x.SsoDatasources
+	}
+	return nil
+}
+
+func (x *ExplainedModel) GetIdentity() *ExplainedIdentity {
+	if x != nil {
+		return x.Identity
+	}
+	return nil
+}
+
+func (x *ExplainedModel) GetIdentityBlobAudiences() []string {
+	if x != nil {
+		return x.IdentityBlobAudiences
+	}
+	return nil
+}
+
+// ExplainedIdentity is an effective identity as sent to Power BI.
+type ExplainedIdentity struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The username: the end user, an account, or the service principal's
+	// object id; empty when an identity blob stands for it.
+	Username string `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
+	// The row-level security roles.
+	Roles []string `protobuf:"bytes,2,rep,name=roles,proto3" json:"roles,omitempty"`
+	// The customData.
+	CustomData    string `protobuf:"bytes,3,opt,name=custom_data,json=customData,proto3" json:"custom_data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExplainedIdentity) Reset() {
+	*x = ExplainedIdentity{}
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExplainedIdentity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExplainedIdentity) ProtoMessage() {}
+
+func (x *ExplainedIdentity) ProtoReflect() protoreflect.Message {
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExplainedIdentity.ProtoReflect.Descriptor instead.
+func (*ExplainedIdentity) Descriptor() ([]byte, []int) {
+	return file_embedgate_v1_embed_token_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ExplainedIdentity) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *ExplainedIdentity) GetRoles() []string {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
+func (x *ExplainedIdentity) GetCustomData() string {
+	if x != nil {
+		return x.CustomData
+	}
+	return ""
+}
+
 // PowerBIRequest is one HTTP request to the Power BI REST API.
 type PowerBIRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -858,7 +1073,8 @@ type PowerBIRequest struct {
 	// service-principal profile.
 	ProfileId string `protobuf:"bytes,3,opt,name=profile_id,json=profileId,proto3" json:"profile_id,omitempty"`
 	// The JSON body, exactly as it would be sent: reports, datasets,
-	// identities (username, roles, customData), lifetimeInMinutes.
+	// identities (username, roles, customData), lifetimeInMinutes; each
+	// identity blob's value reads "[redacted]".
 	Body          string `protobuf:"bytes,4,opt,name=body,proto3" json:"body,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -866,7 +1082,7 @@ type PowerBIRequest struct {
 
 func (x *PowerBIRequest) Reset() {
 	*x = PowerBIRequest{}
-	mi := &file_embedgate_v1_embed_token_proto_msgTypes[9]
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -878,7 +1094,7 @@ func (x *PowerBIRequest) String() string {
 func (*PowerBIRequest) ProtoMessage() {}
 
 func (x *PowerBIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_embedgate_v1_embed_token_proto_msgTypes[9]
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -891,7 +1107,7 @@ func (x *PowerBIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PowerBIRequest.ProtoReflect.Descriptor instead.
 func (*PowerBIRequest) Descriptor() ([]byte, []int) {
-	return file_embedgate_v1_embed_token_proto_rawDescGZIP(), []int{9}
+	return file_embedgate_v1_embed_token_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PowerBIRequest) GetMethod() string {
@@ -982,7 +1198,7 @@ const file_embedgate_v1_embed_token_proto_rawDesc = "" +
 	"\vembed_token\x18\x01 \x01(\v2'.embedgate.v1.GenerateEmbedTokenRequestH\x00R\n" +
 	"embedToken\x12f\n" +
 	"\x15dashboard_embed_token\x18\x02 \x01(\v20.embedgate.v1.GenerateDashboardEmbedTokenRequestH\x00R\x13dashboardEmbedTokenB\x10\n" +
-	"\arequest\x12\x05\xbaH\x02\b\x01\"\xf7\x02\n" +
+	"\arequest\x12\x05\xbaH\x02\b\x01\"\xad\x03\n" +
 	"\x19ExplainEmbedTokenResponse\x12\x18\n" +
 	"\aallowed\x18\x01 \x01(\bR\aallowed\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\tR\x04code\x12\x16\n" +
@@ -994,7 +1210,25 @@ const file_embedgate_v1_embed_token_proto_rawDesc = "" +
 	"\x0fpowerbi_request\x18\b \x01(\v2\x1c.embedgate.v1.PowerBIRequestR\x0epowerbiRequest\x125\n" +
 	"\blifetime\x18\t \x01(\v2\x19.google.protobuf.DurationR\blifetime\x12)\n" +
 	"\x10lifetime_clamped\x18\n" +
-	" \x01(\bR\x0flifetimeClamped\"m\n" +
+	" \x01(\bR\x0flifetimeClamped\x124\n" +
+	"\x06models\x18\v \x03(\v2\x1c.embedgate.v1.ExplainedModelR\x06models\"\x93\x03\n" +
+	"\x0eExplainedModel\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
+	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12+\n" +
+	"\x11identity_required\x18\x04 \x01(\bR\x10identityRequired\x12+\n" +
+	"\x11upstream_datasets\x18\x05 \x03(\tR\x10upstreamDatasets\x12\x17\n" +
+	"\aread_by\x18\x06 \x01(\tR\x06readBy\x12)\n" +
+	"\x10xmla_permissions\x18\a \x01(\tR\x0fxmlaPermissions\x12'\n" +
+	"\x0fsso_datasources\x18\b \x03(\tR\x0essoDatasources\x12;\n" +
+	"\bidentity\x18\t \x01(\v2\x1f.embedgate.v1.ExplainedIdentityR\bidentity\x126\n" +
+	"\x17identity_blob_audiences\x18\n" +
+	" \x03(\tR\x15identityBlobAudiences\"f\n" +
+	"\x11ExplainedIdentity\x12\x1a\n" +
+	"\busername\x18\x01 \x01(\tR\busername\x12\x14\n" +
+	"\x05roles\x18\x02 \x03(\tR\x05roles\x12\x1f\n" +
+	"\vcustom_data\x18\x03 \x01(\tR\n" +
+	"customData\"m\n" +
 	"\x0ePowerBIRequest\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12\x1d\n" +
@@ -1018,7 +1252,7 @@ func file_embedgate_v1_embed_token_proto_rawDescGZIP() []byte {
 	return file_embedgate_v1_embed_token_proto_rawDescData
 }
 
-var file_embedgate_v1_embed_token_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_embedgate_v1_embed_token_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_embedgate_v1_embed_token_proto_goTypes = []any{
 	(*GenerateEmbedTokenRequest)(nil),           // 0: embedgate.v1.GenerateEmbedTokenRequest
 	(*GenerateEmbedTokenResponse)(nil),          // 1: embedgate.v1.GenerateEmbedTokenResponse
@@ -1029,35 +1263,39 @@ var file_embedgate_v1_embed_token_proto_goTypes = []any{
 	(*EmbedTile)(nil),                           // 6: embedgate.v1.EmbedTile
 	(*ExplainEmbedTokenRequest)(nil),            // 7: embedgate.v1.ExplainEmbedTokenRequest
 	(*ExplainEmbedTokenResponse)(nil),           // 8: embedgate.v1.ExplainEmbedTokenResponse
-	(*PowerBIRequest)(nil),                      // 9: embedgate.v1.PowerBIRequest
-	(*durationpb.Duration)(nil),                 // 10: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),               // 11: google.protobuf.Timestamp
+	(*ExplainedModel)(nil),                      // 9: embedgate.v1.ExplainedModel
+	(*ExplainedIdentity)(nil),                   // 10: embedgate.v1.ExplainedIdentity
+	(*PowerBIRequest)(nil),                      // 11: embedgate.v1.PowerBIRequest
+	(*durationpb.Duration)(nil),                 // 12: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),               // 13: google.protobuf.Timestamp
 }
 var file_embedgate_v1_embed_token_proto_depIdxs = []int32{
-	10, // 0: embedgate.v1.GenerateEmbedTokenRequest.lifetime:type_name -> google.protobuf.Duration
-	11, // 1: embedgate.v1.GenerateEmbedTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
-	11, // 2: embedgate.v1.GenerateEmbedTokenResponse.refresh_time:type_name -> google.protobuf.Timestamp
+	12, // 0: embedgate.v1.GenerateEmbedTokenRequest.lifetime:type_name -> google.protobuf.Duration
+	13, // 1: embedgate.v1.GenerateEmbedTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
+	13, // 2: embedgate.v1.GenerateEmbedTokenResponse.refresh_time:type_name -> google.protobuf.Timestamp
 	2,  // 3: embedgate.v1.GenerateEmbedTokenResponse.reports:type_name -> embedgate.v1.EmbedReport
-	10, // 4: embedgate.v1.GenerateDashboardEmbedTokenRequest.lifetime:type_name -> google.protobuf.Duration
-	11, // 5: embedgate.v1.GenerateDashboardEmbedTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
-	11, // 6: embedgate.v1.GenerateDashboardEmbedTokenResponse.refresh_time:type_name -> google.protobuf.Timestamp
+	12, // 4: embedgate.v1.GenerateDashboardEmbedTokenRequest.lifetime:type_name -> google.protobuf.Duration
+	13, // 5: embedgate.v1.GenerateDashboardEmbedTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
+	13, // 6: embedgate.v1.GenerateDashboardEmbedTokenResponse.refresh_time:type_name -> google.protobuf.Timestamp
 	5,  // 7: embedgate.v1.GenerateDashboardEmbedTokenResponse.dashboard:type_name -> embedgate.v1.EmbedDashboard
 	6,  // 8: embedgate.v1.GenerateDashboardEmbedTokenResponse.tile:type_name -> embedgate.v1.EmbedTile
 	0,  // 9: embedgate.v1.ExplainEmbedTokenRequest.embed_token:type_name -> embedgate.v1.GenerateEmbedTokenRequest
 	3,  // 10: embedgate.v1.ExplainEmbedTokenRequest.dashboard_embed_token:type_name -> embedgate.v1.GenerateDashboardEmbedTokenRequest
-	9,  // 11: embedgate.v1.ExplainEmbedTokenResponse.powerbi_request:type_name -> embedgate.v1.PowerBIRequest
-	10, // 12: embedgate.v1.ExplainEmbedTokenResponse.lifetime:type_name -> google.protobuf.Duration
-	0,  // 13: embedgate.v1.EmbedTokenService.GenerateEmbedToken:input_type -> embedgate.v1.GenerateEmbedTokenRequest
-	3,  // 14: embedgate.v1.EmbedTokenService.GenerateDashboardEmbedToken:input_type -> embedgate.v1.GenerateDashboardEmbedTokenRequest
-	7,  // 15: embedgate.v1.EmbedTokenService.ExplainEmbedToken:input_type -> embedgate.v1.ExplainEmbedTokenRequest
-	1,  // 16: embedgate.v1.EmbedTokenService.GenerateEmbedToken:output_type -> embedgate.v1.GenerateEmbedTokenResponse
-	4,  // 17: embedgate.v1.EmbedTokenService.GenerateDashboardEmbedToken:output_type -> embedgate.v1.GenerateDashboardEmbedTokenResponse
-	8,  // 18: embedgate.v1.EmbedTokenService.ExplainEmbedToken:output_type -> embedgate.v1.ExplainEmbedTokenResponse
-	16, // [16:19] is the sub-list for method output_type
-	13, // [13:16] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	11, // 11: embedgate.v1.ExplainEmbedTokenResponse.powerbi_request:type_name -> embedgate.v1.PowerBIRequest
+	12, // 12: embedgate.v1.ExplainEmbedTokenResponse.lifetime:type_name -> google.protobuf.Duration
+	9,  // 13: embedgate.v1.ExplainEmbedTokenResponse.models:type_name -> embedgate.v1.ExplainedModel
+	10, // 14: embedgate.v1.ExplainedModel.identity:type_name -> embedgate.v1.ExplainedIdentity
+	0,  // 15: embedgate.v1.EmbedTokenService.GenerateEmbedToken:input_type -> embedgate.v1.GenerateEmbedTokenRequest
+	3,  // 16: embedgate.v1.EmbedTokenService.GenerateDashboardEmbedToken:input_type -> embedgate.v1.GenerateDashboardEmbedTokenRequest
+	7,  // 17: embedgate.v1.EmbedTokenService.ExplainEmbedToken:input_type -> embedgate.v1.ExplainEmbedTokenRequest
+	1,  // 18: embedgate.v1.EmbedTokenService.GenerateEmbedToken:output_type -> embedgate.v1.GenerateEmbedTokenResponse
+	4,  // 19: embedgate.v1.EmbedTokenService.GenerateDashboardEmbedToken:output_type -> embedgate.v1.GenerateDashboardEmbedTokenResponse
+	8,  // 20: embedgate.v1.EmbedTokenService.ExplainEmbedToken:output_type -> embedgate.v1.ExplainEmbedTokenResponse
+	18, // [18:21] is the sub-list for method output_type
+	15, // [15:18] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_embedgate_v1_embed_token_proto_init() }
@@ -1075,7 +1313,7 @@ func file_embedgate_v1_embed_token_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_embedgate_v1_embed_token_proto_rawDesc), len(file_embedgate_v1_embed_token_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -69,8 +69,8 @@ const (
 	// access to the tenant's workspace (HTTP 401). Report to the platform team.
 	Reason_POWERBI_NOT_AUTHORIZED Reason = 10
 	// FAILED_PRECONDITION: this kind of item cannot be embedded this way (for
-	// example a paginated report mixed with others). Fix the request as the
-	// message says.
+	// example a tile whose datasets need two identities). Fix the request as
+	// the message says.
 	Reason_UNSUPPORTED_ITEM Reason = 11
 	// RESOURCE_EXHAUSTED: Power BI is throttling Embedgate. Retry after the
 	// RetryInfo delay.
@@ -115,6 +115,25 @@ const (
 	// or requests in flight to Power BI or Entra ID) and shed the call before
 	// doing any work for it. Retry after the RetryInfo delay, with jitter.
 	Reason_OVERLOADED Reason = 23
+	// PERMISSION_DENIED: a requested report reads a dataset (with DirectQuery,
+	// as a composite model does, or as a paginated report's source) that is in
+	// none of the tenant's workspaces; nothing was minted. Report to the
+	// platform team.
+	Reason_DATASET_NOT_ALLOWED Reason = 24
+	// FAILED_PRECONDITION: the tenant's effective identity does not fit the
+	// kind of model a dataset is (for example the end user as the username of
+	// a live connection to Azure Analysis Services, which must be the service
+	// principal's); nothing was minted. Report to the platform team.
+	Reason_IDENTITY_KIND_MISMATCH Reason = 25
+	// FAILED_PRECONDITION: the policy has an identity blob sent for a dataset
+	// or paginated report without a single sign-on data source; nothing was
+	// minted. Report to the platform team.
+	Reason_SSO_NOT_APPLICABLE Reason = 26
+	// INVALID_ARGUMENT: the token would exceed one of Power BI's limits per
+	// token (50 reports; 50 datasets, counting those that composite models and
+	// paginated reports read; 50 target workspaces), which the message names.
+	// Ask for fewer reports in one token.
+	Reason_TOKEN_LIMIT_EXCEEDED Reason = 27
 )
 
 // Enum value maps for Reason.
@@ -144,6 +163,10 @@ var (
 		21: "POWERBI_FORBIDDEN",
 		22: "POWERBI_PRINCIPAL_NOT_ALLOWED",
 		23: "OVERLOADED",
+		24: "DATASET_NOT_ALLOWED",
+		25: "IDENTITY_KIND_MISMATCH",
+		26: "SSO_NOT_APPLICABLE",
+		27: "TOKEN_LIMIT_EXCEEDED",
 	}
 	Reason_value = map[string]int32{
 		"REASON_UNSPECIFIED":            0,
@@ -170,6 +193,10 @@ var (
 		"POWERBI_FORBIDDEN":             21,
 		"POWERBI_PRINCIPAL_NOT_ALLOWED": 22,
 		"OVERLOADED":                    23,
+		"DATASET_NOT_ALLOWED":           24,
+		"IDENTITY_KIND_MISMATCH":        25,
+		"SSO_NOT_APPLICABLE":            26,
+		"TOKEN_LIMIT_EXCEEDED":          27,
 	}
 )
 
@@ -204,7 +231,7 @@ var File_embedgate_v1_reason_proto protoreflect.FileDescriptor
 
 const file_embedgate_v1_reason_proto_rawDesc = "" +
 	"\n" +
-	"\x19embedgate/v1/reason.proto\x12\fembedgate.v1*\xd4\x04\n" +
+	"\x19embedgate/v1/reason.proto\x12\fembedgate.v1*\xbb\x05\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fINVALID_REQUEST\x10\x01\x12\x16\n" +
@@ -231,7 +258,11 @@ const file_embedgate_v1_reason_proto_rawDesc = "" +
 	"\x11POWERBI_FORBIDDEN\x10\x15\x12!\n" +
 	"\x1dPOWERBI_PRINCIPAL_NOT_ALLOWED\x10\x16\x12\x0e\n" +
 	"\n" +
-	"OVERLOADED\x10\x17B=Z;github.com/embedgate/embedgate/gen/embedgate/v1;embedgatev1b\x06proto3"
+	"OVERLOADED\x10\x17\x12\x17\n" +
+	"\x13DATASET_NOT_ALLOWED\x10\x18\x12\x1a\n" +
+	"\x16IDENTITY_KIND_MISMATCH\x10\x19\x12\x16\n" +
+	"\x12SSO_NOT_APPLICABLE\x10\x1a\x12\x18\n" +
+	"\x14TOKEN_LIMIT_EXCEEDED\x10\x1bB=Z;github.com/embedgate/embedgate/gen/embedgate/v1;embedgatev1b\x06proto3"
 
 var (
 	file_embedgate_v1_reason_proto_rawDescOnce sync.Once

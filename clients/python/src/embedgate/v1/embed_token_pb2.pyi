@@ -55,13 +55,14 @@ class ExplainEmbedTokenRequest(_message.Message):
     def __init__(self, embed_token: _Optional[_Union[GenerateEmbedTokenRequest, _Mapping]] = ..., dashboard_embed_token: _Optional[_Union[GenerateDashboardEmbedTokenRequest, _Mapping]] = ...) -> None: ...
 
 class ExplainEmbedTokenResponse(_message.Message):
-    __slots__ = ["allowed", "caller", "code", "lifetime", "lifetime_clamped", "message", "policy_version", "powerbi_request", "reason", "rule"]
+    __slots__ = ["allowed", "caller", "code", "lifetime", "lifetime_clamped", "message", "models", "policy_version", "powerbi_request", "reason", "rule"]
     ALLOWED_FIELD_NUMBER: _ClassVar[int]
     CALLER_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     LIFETIME_CLAMPED_FIELD_NUMBER: _ClassVar[int]
     LIFETIME_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
     POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
     POWERBI_REQUEST_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
@@ -72,11 +73,46 @@ class ExplainEmbedTokenResponse(_message.Message):
     lifetime: _duration_pb2.Duration
     lifetime_clamped: bool
     message: str
+    models: _containers.RepeatedCompositeFieldContainer[ExplainedModel]
     policy_version: str
     powerbi_request: PowerBIRequest
     reason: str
     rule: str
-    def __init__(self, allowed: bool = ..., code: _Optional[str] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., rule: _Optional[str] = ..., policy_version: _Optional[str] = ..., caller: _Optional[str] = ..., powerbi_request: _Optional[_Union[PowerBIRequest, _Mapping]] = ..., lifetime: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., lifetime_clamped: bool = ...) -> None: ...
+    def __init__(self, allowed: bool = ..., code: _Optional[str] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., rule: _Optional[str] = ..., policy_version: _Optional[str] = ..., caller: _Optional[str] = ..., powerbi_request: _Optional[_Union[PowerBIRequest, _Mapping]] = ..., lifetime: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., lifetime_clamped: bool = ..., models: _Optional[_Iterable[_Union[ExplainedModel, _Mapping]]] = ...) -> None: ...
+
+class ExplainedIdentity(_message.Message):
+    __slots__ = ["custom_data", "roles", "username"]
+    CUSTOM_DATA_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    custom_data: str
+    roles: _containers.RepeatedScalarFieldContainer[str]
+    username: str
+    def __init__(self, username: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., custom_data: _Optional[str] = ...) -> None: ...
+
+class ExplainedModel(_message.Message):
+    __slots__ = ["id", "identity", "identity_blob_audiences", "identity_required", "kind", "read_by", "sso_datasources", "upstream_datasets", "workspace_id", "xmla_permissions"]
+    IDENTITY_BLOB_AUDIENCES_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    READ_BY_FIELD_NUMBER: _ClassVar[int]
+    SSO_DATASOURCES_FIELD_NUMBER: _ClassVar[int]
+    UPSTREAM_DATASETS_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    XMLA_PERMISSIONS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    identity: ExplainedIdentity
+    identity_blob_audiences: _containers.RepeatedScalarFieldContainer[str]
+    identity_required: bool
+    kind: str
+    read_by: str
+    sso_datasources: _containers.RepeatedScalarFieldContainer[str]
+    upstream_datasets: _containers.RepeatedScalarFieldContainer[str]
+    workspace_id: str
+    xmla_permissions: str
+    def __init__(self, id: _Optional[str] = ..., workspace_id: _Optional[str] = ..., kind: _Optional[str] = ..., identity_required: bool = ..., upstream_datasets: _Optional[_Iterable[str]] = ..., read_by: _Optional[str] = ..., xmla_permissions: _Optional[str] = ..., sso_datasources: _Optional[_Iterable[str]] = ..., identity: _Optional[_Union[ExplainedIdentity, _Mapping]] = ..., identity_blob_audiences: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GenerateDashboardEmbedTokenRequest(_message.Message):
     __slots__ = ["dashboard_id", "lifetime", "tenant", "tile_id", "user"]

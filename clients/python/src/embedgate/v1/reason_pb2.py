@@ -13,7 +13,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x65mbedgate/v1/reason.proto\x12\x0c\x65mbedgate.v1*\xd4\x04\n\x06Reason\x12\x16\n\x12REASON_UNSPECIFIED\x10\x00\x12\x13\n\x0fINVALID_REQUEST\x10\x01\x12\x16\n\x12NO_CALLER_IDENTITY\x10\x02\x12\x18\n\x14\x43\x41LLER_NOT_IN_POLICY\x10\x03\x12\x16\n\x12TENANT_NOT_ALLOWED\x10\x04\x12\x16\n\x12REPORT_NOT_ALLOWED\x10\x05\x12\x14\n\x10\x45\x44IT_NOT_ALLOWED\x10\x06\x12\x1a\n\x16POWERBI_ITEM_NOT_FOUND\x10\x07\x12\x19\n\x15RLS_IDENTITY_MISMATCH\x10\x08\x12\x1c\n\x18POWERBI_REJECTED_REQUEST\x10\t\x12\x1a\n\x16POWERBI_NOT_AUTHORIZED\x10\n\x12\x14\n\x10UNSUPPORTED_ITEM\x10\x0b\x12\x15\n\x11POWERBI_THROTTLED\x10\x0c\x12\x1a\n\x16POWERBI_QUOTA_EXCEEDED\x10\r\x12\x17\n\x13\x43\x41LLER_RATE_LIMITED\x10\x0e\x12\x19\n\x15\x44\x41SHBOARD_NOT_ALLOWED\x10\x0f\x12\x16\n\x12\x43REATE_NOT_ALLOWED\x10\x10\x12\x18\n\x14UPSTREAM_UNAVAILABLE\x10\x11\x12\x17\n\x13\x43REDENTIAL_REJECTED\x10\x12\x12\x0c\n\x08INTERNAL\x10\x13\x12\x14\n\x10RLS_NOT_ENFORCED\x10\x14\x12\x15\n\x11POWERBI_FORBIDDEN\x10\x15\x12!\n\x1dPOWERBI_PRINCIPAL_NOT_ALLOWED\x10\x16\x12\x0e\n\nOVERLOADED\x10\x17\x42=Z;github.com/embedgate/embedgate/gen/embedgate/v1;embedgatev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x65mbedgate/v1/reason.proto\x12\x0c\x65mbedgate.v1*\xbb\x05\n\x06Reason\x12\x16\n\x12REASON_UNSPECIFIED\x10\x00\x12\x13\n\x0fINVALID_REQUEST\x10\x01\x12\x16\n\x12NO_CALLER_IDENTITY\x10\x02\x12\x18\n\x14\x43\x41LLER_NOT_IN_POLICY\x10\x03\x12\x16\n\x12TENANT_NOT_ALLOWED\x10\x04\x12\x16\n\x12REPORT_NOT_ALLOWED\x10\x05\x12\x14\n\x10\x45\x44IT_NOT_ALLOWED\x10\x06\x12\x1a\n\x16POWERBI_ITEM_NOT_FOUND\x10\x07\x12\x19\n\x15RLS_IDENTITY_MISMATCH\x10\x08\x12\x1c\n\x18POWERBI_REJECTED_REQUEST\x10\t\x12\x1a\n\x16POWERBI_NOT_AUTHORIZED\x10\n\x12\x14\n\x10UNSUPPORTED_ITEM\x10\x0b\x12\x15\n\x11POWERBI_THROTTLED\x10\x0c\x12\x1a\n\x16POWERBI_QUOTA_EXCEEDED\x10\r\x12\x17\n\x13\x43\x41LLER_RATE_LIMITED\x10\x0e\x12\x19\n\x15\x44\x41SHBOARD_NOT_ALLOWED\x10\x0f\x12\x16\n\x12\x43REATE_NOT_ALLOWED\x10\x10\x12\x18\n\x14UPSTREAM_UNAVAILABLE\x10\x11\x12\x17\n\x13\x43REDENTIAL_REJECTED\x10\x12\x12\x0c\n\x08INTERNAL\x10\x13\x12\x14\n\x10RLS_NOT_ENFORCED\x10\x14\x12\x15\n\x11POWERBI_FORBIDDEN\x10\x15\x12!\n\x1dPOWERBI_PRINCIPAL_NOT_ALLOWED\x10\x16\x12\x0e\n\nOVERLOADED\x10\x17\x12\x17\n\x13\x44\x41TASET_NOT_ALLOWED\x10\x18\x12\x1a\n\x16IDENTITY_KIND_MISMATCH\x10\x19\x12\x16\n\x12SSO_NOT_APPLICABLE\x10\x1a\x12\x18\n\x14TOKEN_LIMIT_EXCEEDED\x10\x1b\x42=Z;github.com/embedgate/embedgate/gen/embedgate/v1;embedgatev1b\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'embedgate.v1.reason_pb2', globals())
@@ -22,5 +22,5 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   DESCRIPTOR._options = None
   DESCRIPTOR._serialized_options = b'Z;github.com/embedgate/embedgate/gen/embedgate/v1;embedgatev1'
   _REASON._serialized_start=44
-  _REASON._serialized_end=640
+  _REASON._serialized_end=743
 # @@protoc_insertion_point(module_scope)

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file embedgate/v1/embed_token.proto.
  */
 export const file_embedgate_v1_embed_token: GenFile = /*@__PURE__*/
-  fileDesc("Ch5lbWJlZGdhdGUvdjEvZW1iZWRfdG9rZW4ucHJvdG8SDGVtYmVkZ2F0ZS52MSKXAwoZR2VuZXJhdGVFbWJlZFRva2VuUmVxdWVzdBJBCgZ0ZW5hbnQYASABKAlCMbpILnIsEAEYPzImXlthLXowLTldKFthLXowLTkuXy1dezAsNjF9W2EtejAtOV0pPyQSKgoEdXNlchgCIAEoCUIcukgZchcQARiAAjIQXlteXHB7Wn1ccHtDfV0rJBKhAQoKcmVwb3J0X2lkcxgDIAMoCUKMAbpIiAG6AXcKEXJlcG9ydF9pZHMudW5pcXVlEihyZXBvcnQgaWRzIG11c3QgYmUgdW5pcXVlLCBpZ25vcmluZyBjYXNlGjhzaXplKHRoaXMpIDwgMiB8fCB0aGlzLm1hcChpZCwgaWQubG93ZXJBc2NpaSgpKS51bmlxdWUoKZIBCwgBEDIiBXIDsAEBEhIKCmFsbG93X2VkaXQYBCABKAgSPQoIbGlmZXRpbWUYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CELpIDaoBCiIECICjBTICCDwSFAoMYWxsb3dfY3JlYXRlGAYgASgIIswBChpHZW5lcmF0ZUVtYmVkVG9rZW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIQCgh0b2tlbl9pZBgCIAEoCRIvCgtleHBpcmVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMcmVmcmVzaF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIqCgdyZXBvcnRzGAUgAygLMhkuZW1iZWRnYXRlLnYxLkVtYmVkUmVwb3J0ImQKC0VtYmVkUmVwb3J0EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEQoJZW1iZWRfdXJsGAMgASgJEhIKCmRhdGFzZXRfaWQYBCABKAkSFAoMd29ya3NwYWNlX2lkGAUgASgJIpACCiJHZW5lcmF0ZURhc2hib2FyZEVtYmVkVG9rZW5SZXF1ZXN0EkEKBnRlbmFudBgBIAEoCUIxukguciwQARg/MiZeW2EtejAtOV0oW2EtejAtOS5fLV17MCw2MX1bYS16MC05XSk/JBIqCgR1c2VyGAIgASgJQhy6SBlyFxABGIACMhBeW15ccHtafVxwe0N9XSskEh4KDGRhc2hib2FyZF9pZBgDIAEoCUIIukgFcgOwAQESHAoHdGlsZV9pZBgEIAEoCUILukgI2AEBcgOwAQESPQoIbGlmZXRpbWUYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CELpIDaoBCiIECICjBTICCDwigQIKI0dlbmVyYXRlRGFzaGJvYXJkRW1iZWRUb2tlblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhAKCHRva2VuX2lkGAIgASgJEi8KC2V4cGlyZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxyZWZyZXNoX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KCWRhc2hib2FyZBgFIAEoCzIcLmVtYmVkZ2F0ZS52MS5FbWJlZERhc2hib2FyZBIlCgR0aWxlGAYgASgLMhcuZW1iZWRnYXRlLnYxLkVtYmVkVGlsZSI9Cg5FbWJlZERhc2hib2FyZBIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEhEKCWVtYmVkX3VybBgDIAEoCSJgCglFbWJlZFRpbGUSCgoCaWQYASABKAkSDQoFdGl0bGUYAiABKAkSEQoJZW1iZWRfdXJsGAMgASgJEhEKCXJlcG9ydF9pZBgEIAEoCRISCgpkYXRhc2V0X2lkGAUgASgJIr8BChhFeHBsYWluRW1iZWRUb2tlblJlcXVlc3QSPgoLZW1iZWRfdG9rZW4YASABKAsyJy5lbWJlZGdhdGUudjEuR2VuZXJhdGVFbWJlZFRva2VuUmVxdWVzdEgAElEKFWRhc2hib2FyZF9lbWJlZF90b2tlbhgCIAEoCzIwLmVtYmVkZ2F0ZS52MS5HZW5lcmF0ZURhc2hib2FyZEVtYmVkVG9rZW5SZXF1ZXN0SABCEAoHcmVxdWVzdBIFukgCCAEijwIKGUV4cGxhaW5FbWJlZFRva2VuUmVzcG9uc2USDwoHYWxsb3dlZBgBIAEoCBIMCgRjb2RlGAIgASgJEg4KBnJlYXNvbhgDIAEoCRIPCgdtZXNzYWdlGAQgASgJEgwKBHJ1bGUYBSABKAkSFgoOcG9saWN5X3ZlcnNpb24YBiABKAkSDgoGY2FsbGVyGAcgASgJEjUKD3Bvd2VyYmlfcmVxdWVzdBgIIAEoCzIcLmVtYmVkZ2F0ZS52MS5Qb3dlckJJUmVxdWVzdBIrCghsaWZldGltZRgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIYChBsaWZldGltZV9jbGFtcGVkGAogASgIIk8KDlBvd2VyQklSZXF1ZXN0Eg4KBm1ldGhvZBgBIAEoCRILCgN1cmwYAiABKAkSEgoKcHJvZmlsZV9pZBgDIAEoCRIMCgRib2R5GAQgASgJMucCChFFbWJlZFRva2VuU2VydmljZRJnChJHZW5lcmF0ZUVtYmVkVG9rZW4SJy5lbWJlZGdhdGUudjEuR2VuZXJhdGVFbWJlZFRva2VuUmVxdWVzdBooLmVtYmVkZ2F0ZS52MS5HZW5lcmF0ZUVtYmVkVG9rZW5SZXNwb25zZRKCAQobR2VuZXJhdGVEYXNoYm9hcmRFbWJlZFRva2VuEjAuZW1iZWRnYXRlLnYxLkdlbmVyYXRlRGFzaGJvYXJkRW1iZWRUb2tlblJlcXVlc3QaMS5lbWJlZGdhdGUudjEuR2VuZXJhdGVEYXNoYm9hcmRFbWJlZFRva2VuUmVzcG9uc2USZAoRRXhwbGFpbkVtYmVkVG9rZW4SJi5lbWJlZGdhdGUudjEuRXhwbGFpbkVtYmVkVG9rZW5SZXF1ZXN0GicuZW1iZWRnYXRlLnYxLkV4cGxhaW5FbWJlZFRva2VuUmVzcG9uc2VCPVo7Z2l0aHViLmNvbS9lbWJlZGdhdGUvZW1iZWRnYXRlL2dlbi9lbWJlZGdhdGUvdjE7ZW1iZWRnYXRldjFiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Ch5lbWJlZGdhdGUvdjEvZW1iZWRfdG9rZW4ucHJvdG8SDGVtYmVkZ2F0ZS52MSKXAwoZR2VuZXJhdGVFbWJlZFRva2VuUmVxdWVzdBJBCgZ0ZW5hbnQYASABKAlCMbpILnIsEAEYPzImXlthLXowLTldKFthLXowLTkuXy1dezAsNjF9W2EtejAtOV0pPyQSKgoEdXNlchgCIAEoCUIcukgZchcQARiAAjIQXlteXHB7Wn1ccHtDfV0rJBKhAQoKcmVwb3J0X2lkcxgDIAMoCUKMAbpIiAG6AXcKEXJlcG9ydF9pZHMudW5pcXVlEihyZXBvcnQgaWRzIG11c3QgYmUgdW5pcXVlLCBpZ25vcmluZyBjYXNlGjhzaXplKHRoaXMpIDwgMiB8fCB0aGlzLm1hcChpZCwgaWQubG93ZXJBc2NpaSgpKS51bmlxdWUoKZIBCwgBEDIiBXIDsAEBEhIKCmFsbG93X2VkaXQYBCABKAgSPQoIbGlmZXRpbWUYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CELpIDaoBCiIECICjBTICCDwSFAoMYWxsb3dfY3JlYXRlGAYgASgIIswBChpHZW5lcmF0ZUVtYmVkVG9rZW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIQCgh0b2tlbl9pZBgCIAEoCRIvCgtleHBpcmVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMcmVmcmVzaF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIqCgdyZXBvcnRzGAUgAygLMhkuZW1iZWRnYXRlLnYxLkVtYmVkUmVwb3J0ImQKC0VtYmVkUmVwb3J0EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEQoJZW1iZWRfdXJsGAMgASgJEhIKCmRhdGFzZXRfaWQYBCABKAkSFAoMd29ya3NwYWNlX2lkGAUgASgJIpACCiJHZW5lcmF0ZURhc2hib2FyZEVtYmVkVG9rZW5SZXF1ZXN0EkEKBnRlbmFudBgBIAEoCUIxukguciwQARg/MiZeW2EtejAtOV0oW2EtejAtOS5fLV17MCw2MX1bYS16MC05XSk/JBIqCgR1c2VyGAIgASgJQhy6SBlyFxABGIACMhBeW15ccHtafVxwe0N9XSskEh4KDGRhc2hib2FyZF9pZBgDIAEoCUIIukgFcgOwAQESHAoHdGlsZV9pZBgEIAEoCUILukgI2AEBcgOwAQESPQoIbGlmZXRpbWUYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CELpIDaoBCiIECICjBTICCDwigQIKI0dlbmVyYXRlRGFzaGJvYXJkRW1iZWRUb2tlblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhAKCHRva2VuX2lkGAIgASgJEi8KC2V4cGlyZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxyZWZyZXNoX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KCWRhc2hib2FyZBgFIAEoCzIcLmVtYmVkZ2F0ZS52MS5FbWJlZERhc2hib2FyZBIlCgR0aWxlGAYgASgLMhcuZW1iZWRnYXRlLnYxLkVtYmVkVGlsZSI9Cg5FbWJlZERhc2hib2FyZBIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEhEKCWVtYmVkX3VybBgDIAEoCSJgCglFbWJlZFRpbGUSCgoCaWQYASABKAkSDQoFdGl0bGUYAiABKAkSEQoJZW1iZWRfdXJsGAMgASgJEhEKCXJlcG9ydF9pZBgEIAEoCRISCgpkYXRhc2V0X2lkGAUgASgJIr8BChhFeHBsYWluRW1iZWRUb2tlblJlcXVlc3QSPgoLZW1iZWRfdG9rZW4YASABKAsyJy5lbWJlZGdhdGUudjEuR2VuZXJhdGVFbWJlZFRva2VuUmVxdWVzdEgAElEKFWRhc2hib2FyZF9lbWJlZF90b2tlbhgCIAEoCzIwLmVtYmVkZ2F0ZS52MS5HZW5lcmF0ZURhc2hib2FyZEVtYmVkVG9rZW5SZXF1ZXN0SABCEAoHcmVxdWVzdBIFukgCCAEivQIKGUV4cGxhaW5FbWJlZFRva2VuUmVzcG9uc2USDwoHYWxsb3dlZBgBIAEoCBIMCgRjb2RlGAIgASgJEg4KBnJlYXNvbhgDIAEoCRIPCgdtZXNzYWdlGAQgASgJEgwKBHJ1bGUYBSABKAkSFgoOcG9saWN5X3ZlcnNpb24YBiABKAkSDgoGY2FsbGVyGAcgASgJEjUKD3Bvd2VyYmlfcmVxdWVzdBgIIAEoCzIcLmVtYmVkZ2F0ZS52MS5Qb3dlckJJUmVxdWVzdBIrCghsaWZldGltZRgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIYChBsaWZldGltZV9jbGFtcGVkGAogASgIEiwKBm1vZGVscxgLIAMoCzIcLmVtYmVkZ2F0ZS52MS5FeHBsYWluZWRNb2RlbCKOAgoORXhwbGFpbmVkTW9kZWwSCgoCaWQYASABKAkSFAoMd29ya3NwYWNlX2lkGAIgASgJEgwKBGtpbmQYAyABKAkSGQoRaWRlbnRpdHlfcmVxdWlyZWQYBCABKAgSGQoRdXBzdHJlYW1fZGF0YXNldHMYBSADKAkSDwoHcmVhZF9ieRgGIAEoCRIYChB4bWxhX3Blcm1pc3Npb25zGAcgASgJEhcKD3Nzb19kYXRhc291cmNlcxgIIAMoCRIxCghpZGVudGl0eRgJIAEoCzIfLmVtYmVkZ2F0ZS52MS5FeHBsYWluZWRJZGVudGl0eRIfChdpZGVudGl0eV9ibG9iX2F1ZGllbmNlcxgKIAMoCSJJChFFeHBsYWluZWRJZGVudGl0eRIQCgh1c2VybmFtZRgBIAEoCRINCgVyb2xlcxgCIAMoCRITCgtjdXN0b21fZGF0YRgDIAEoCSJPCg5Qb3dlckJJUmVxdWVzdBIOCgZtZXRob2QYASABKAkSCwoDdXJsGAIgASgJEhIKCnByb2ZpbGVfaWQYAyABKAkSDAoEYm9keRgEIAEoCTLnAgoRRW1iZWRUb2tlblNlcnZpY2USZwoSR2VuZXJhdGVFbWJlZFRva2VuEicuZW1iZWRnYXRlLnYxLkdlbmVyYXRlRW1iZWRUb2tlblJlcXVlc3QaKC5lbWJlZGdhdGUudjEuR2VuZXJhdGVFbWJlZFRva2VuUmVzcG9uc2USggEKG0dlbmVyYXRlRGFzaGJvYXJkRW1iZWRUb2tlbhIwLmVtYmVkZ2F0ZS52MS5HZW5lcmF0ZURhc2hib2FyZEVtYmVkVG9rZW5SZXF1ZXN0GjEuZW1iZWRnYXRlLnYxLkdlbmVyYXRlRGFzaGJvYXJkRW1iZWRUb2tlblJlc3BvbnNlEmQKEUV4cGxhaW5FbWJlZFRva2VuEiYuZW1iZWRnYXRlLnYxLkV4cGxhaW5FbWJlZFRva2VuUmVxdWVzdBonLmVtYmVkZ2F0ZS52MS5FeHBsYWluRW1iZWRUb2tlblJlc3BvbnNlQj1aO2dpdGh1Yi5jb20vZW1iZWRnYXRlL2VtYmVkZ2F0ZS9nZW4vZW1iZWRnYXRlL3YxO2VtYmVkZ2F0ZXYxYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * GenerateEmbedTokenRequest asks for one embed token for one tenant's end user.
@@ -504,6 +504,15 @@ export type ExplainEmbedTokenResponse = Message<"embedgate.v1.ExplainEmbedTokenR
    * @generated from field: bool lifetime_clamped = 10;
    */
   lifetimeClamped: boolean;
+
+  /**
+   * For an allow: each dataset the token would open, then each paginated
+   * report, with the kind of model Embedgate detected and what it would send
+   * for it.
+   *
+   * @generated from field: repeated embedgate.v1.ExplainedModel models = 11;
+   */
+  models: ExplainedModel[];
 };
 
 /**
@@ -512,6 +521,138 @@ export type ExplainEmbedTokenResponse = Message<"embedgate.v1.ExplainEmbedTokenR
  */
 export const ExplainEmbedTokenResponseSchema: GenMessage<ExplainEmbedTokenResponse> = /*@__PURE__*/
   messageDesc(file_embedgate_v1_embed_token, 8);
+
+/**
+ * ExplainedModel is one dataset (or paginated report) a token opens, as
+ * Power BI describes it, and what the token carries for it.
+ *
+ * @generated from message embedgate.v1.ExplainedModel
+ */
+export type ExplainedModel = Message<"embedgate.v1.ExplainedModel"> & {
+  /**
+   * The dataset's id, or the paginated report's.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The workspace it lives in; empty for a dataset found in none of the
+   * tenant's workspaces.
+   *
+   * @generated from field: string workspace_id = 2;
+   */
+  workspaceId: string;
+
+  /**
+   * The kind of model: "cloud" (imported or DirectQuery: Power BI's own
+   * row-level security), "aas" (a live connection to Azure Analysis
+   * Services), "ssas" (a live connection to SQL Server Analysis Services
+   * through a gateway), or "paginated" (a paginated report).
+   *
+   * @generated from field: string kind = 3;
+   */
+  kind: string;
+
+  /**
+   * Whether Power BI requires an effective identity for it
+   * (isEffectiveIdentityRequired).
+   *
+   * @generated from field: bool identity_required = 4;
+   */
+  identityRequired: boolean;
+
+  /**
+   * The datasets it reads: with DirectQuery (a composite model), or as a
+   * paginated report's sources.
+   *
+   * @generated from field: repeated string upstream_datasets = 5;
+   */
+  upstreamDatasets: string[];
+
+  /**
+   * The composite model or paginated report that makes the token open this
+   * dataset; empty for a requested report's own dataset.
+   *
+   * @generated from field: string read_by = 6;
+   */
+  readBy: string;
+
+  /**
+   * "ReadOnly" when the token grants read on its XMLA endpoint; empty for
+   * none.
+   *
+   * @generated from field: string xmla_permissions = 7;
+   */
+  xmlaPermissions: string;
+
+  /**
+   * The data sources that can take an identity blob (single sign-on), as
+   * "<type> <server or path>[/<database>]".
+   *
+   * @generated from field: repeated string sso_datasources = 8;
+   */
+  ssoDatasources: string[];
+
+  /**
+   * The effective identity sent for it; absent when none.
+   *
+   * @generated from field: embedgate.v1.ExplainedIdentity identity = 9;
+   */
+  identity?: ExplainedIdentity | undefined;
+
+  /**
+   * The audiences of the identity blobs sent for its single sign-on data
+   * sources, each an access token Embedgate's service principal acquires;
+   * never the blobs themselves.
+   *
+   * @generated from field: repeated string identity_blob_audiences = 10;
+   */
+  identityBlobAudiences: string[];
+};
+
+/**
+ * Describes the message embedgate.v1.ExplainedModel.
+ * Use `create(ExplainedModelSchema)` to create a new message.
+ */
+export const ExplainedModelSchema: GenMessage<ExplainedModel> = /*@__PURE__*/
+  messageDesc(file_embedgate_v1_embed_token, 9);
+
+/**
+ * ExplainedIdentity is an effective identity as sent to Power BI.
+ *
+ * @generated from message embedgate.v1.ExplainedIdentity
+ */
+export type ExplainedIdentity = Message<"embedgate.v1.ExplainedIdentity"> & {
+  /**
+   * The username: the end user, an account, or the service principal's
+   * object id; empty when an identity blob stands for it.
+   *
+   * @generated from field: string username = 1;
+   */
+  username: string;
+
+  /**
+   * The row-level security roles.
+   *
+   * @generated from field: repeated string roles = 2;
+   */
+  roles: string[];
+
+  /**
+   * The customData.
+   *
+   * @generated from field: string custom_data = 3;
+   */
+  customData: string;
+};
+
+/**
+ * Describes the message embedgate.v1.ExplainedIdentity.
+ * Use `create(ExplainedIdentitySchema)` to create a new message.
+ */
+export const ExplainedIdentitySchema: GenMessage<ExplainedIdentity> = /*@__PURE__*/
+  messageDesc(file_embedgate_v1_embed_token, 10);
 
 /**
  * PowerBIRequest is one HTTP request to the Power BI REST API.
@@ -544,7 +685,8 @@ export type PowerBIRequest = Message<"embedgate.v1.PowerBIRequest"> & {
 
   /**
    * The JSON body, exactly as it would be sent: reports, datasets,
-   * identities (username, roles, customData), lifetimeInMinutes.
+   * identities (username, roles, customData), lifetimeInMinutes; each
+   * identity blob's value reads "[redacted]".
    *
    * @generated from field: string body = 4;
    */
@@ -556,7 +698,7 @@ export type PowerBIRequest = Message<"embedgate.v1.PowerBIRequest"> & {
  * Use `create(PowerBIRequestSchema)` to create a new message.
  */
 export const PowerBIRequestSchema: GenMessage<PowerBIRequest> = /*@__PURE__*/
-  messageDesc(file_embedgate_v1_embed_token, 9);
+  messageDesc(file_embedgate_v1_embed_token, 11);
 
 /**
  * EmbedTokenService mints Power BI embed tokens for the services of the

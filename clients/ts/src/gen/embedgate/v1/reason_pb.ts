@@ -9,7 +9,7 @@ import { enumDesc, fileDesc } from "@bufbuild/protobuf/codegenv2";
  * Describes the file embedgate/v1/reason.proto.
  */
 export const file_embedgate_v1_reason: GenFile = /*@__PURE__*/
-  fileDesc("ChllbWJlZGdhdGUvdjEvcmVhc29uLnByb3RvEgxlbWJlZGdhdGUudjEq1AQKBlJlYXNvbhIWChJSRUFTT05fVU5TUEVDSUZJRUQQABITCg9JTlZBTElEX1JFUVVFU1QQARIWChJOT19DQUxMRVJfSURFTlRJVFkQAhIYChRDQUxMRVJfTk9UX0lOX1BPTElDWRADEhYKElRFTkFOVF9OT1RfQUxMT1dFRBAEEhYKElJFUE9SVF9OT1RfQUxMT1dFRBAFEhQKEEVESVRfTk9UX0FMTE9XRUQQBhIaChZQT1dFUkJJX0lURU1fTk9UX0ZPVU5EEAcSGQoVUkxTX0lERU5USVRZX01JU01BVENIEAgSHAoYUE9XRVJCSV9SRUpFQ1RFRF9SRVFVRVNUEAkSGgoWUE9XRVJCSV9OT1RfQVVUSE9SSVpFRBAKEhQKEFVOU1VQUE9SVEVEX0lURU0QCxIVChFQT1dFUkJJX1RIUk9UVExFRBAMEhoKFlBPV0VSQklfUVVPVEFfRVhDRUVERUQQDRIXChNDQUxMRVJfUkFURV9MSU1JVEVEEA4SGQoVREFTSEJPQVJEX05PVF9BTExPV0VEEA8SFgoSQ1JFQVRFX05PVF9BTExPV0VEEBASGAoUVVBTVFJFQU1fVU5BVkFJTEFCTEUQERIXChNDUkVERU5USUFMX1JFSkVDVEVEEBISDAoISU5URVJOQUwQExIUChBSTFNfTk9UX0VORk9SQ0VEEBQSFQoRUE9XRVJCSV9GT1JCSURERU4QFRIhCh1QT1dFUkJJX1BSSU5DSVBBTF9OT1RfQUxMT1dFRBAWEg4KCk9WRVJMT0FERUQQF0I9WjtnaXRodWIuY29tL2VtYmVkZ2F0ZS9lbWJlZGdhdGUvZ2VuL2VtYmVkZ2F0ZS92MTtlbWJlZGdhdGV2MWIGcHJvdG8z");
+  fileDesc("ChllbWJlZGdhdGUvdjEvcmVhc29uLnByb3RvEgxlbWJlZGdhdGUudjEquwUKBlJlYXNvbhIWChJSRUFTT05fVU5TUEVDSUZJRUQQABITCg9JTlZBTElEX1JFUVVFU1QQARIWChJOT19DQUxMRVJfSURFTlRJVFkQAhIYChRDQUxMRVJfTk9UX0lOX1BPTElDWRADEhYKElRFTkFOVF9OT1RfQUxMT1dFRBAEEhYKElJFUE9SVF9OT1RfQUxMT1dFRBAFEhQKEEVESVRfTk9UX0FMTE9XRUQQBhIaChZQT1dFUkJJX0lURU1fTk9UX0ZPVU5EEAcSGQoVUkxTX0lERU5USVRZX01JU01BVENIEAgSHAoYUE9XRVJCSV9SRUpFQ1RFRF9SRVFVRVNUEAkSGgoWUE9XRVJCSV9OT1RfQVVUSE9SSVpFRBAKEhQKEFVOU1VQUE9SVEVEX0lURU0QCxIVChFQT1dFUkJJX1RIUk9UVExFRBAMEhoKFlBPV0VSQklfUVVPVEFfRVhDRUVERUQQDRIXChNDQUxMRVJfUkFURV9MSU1JVEVEEA4SGQoVREFTSEJPQVJEX05PVF9BTExPV0VEEA8SFgoSQ1JFQVRFX05PVF9BTExPV0VEEBASGAoUVVBTVFJFQU1fVU5BVkFJTEFCTEUQERIXChNDUkVERU5USUFMX1JFSkVDVEVEEBISDAoISU5URVJOQUwQExIUChBSTFNfTk9UX0VORk9SQ0VEEBQSFQoRUE9XRVJCSV9GT1JCSURERU4QFRIhCh1QT1dFUkJJX1BSSU5DSVBBTF9OT1RfQUxMT1dFRBAWEg4KCk9WRVJMT0FERUQQFxIXChNEQVRBU0VUX05PVF9BTExPV0VEEBgSGgoWSURFTlRJVFlfS0lORF9NSVNNQVRDSBAZEhYKElNTT19OT1RfQVBQTElDQUJMRRAaEhgKFFRPS0VOX0xJTUlUX0VYQ0VFREVEEBtCPVo7Z2l0aHViLmNvbS9lbWJlZGdhdGUvZW1iZWRnYXRlL2dlbi9lbWJlZGdhdGUvdjE7ZW1iZWRnYXRldjFiBnByb3RvMw");
 
 /**
  * Reason lists every google.rpc.ErrorInfo reason Embedgate returns (the
@@ -117,8 +117,8 @@ export enum Reason {
 
   /**
    * FAILED_PRECONDITION: this kind of item cannot be embedded this way (for
-   * example a paginated report mixed with others). Fix the request as the
-   * message says.
+   * example a tile whose datasets need two identities). Fix the request as
+   * the message says.
    *
    * @generated from enum value: UNSUPPORTED_ITEM = 11;
    */
@@ -226,6 +226,45 @@ export enum Reason {
    * @generated from enum value: OVERLOADED = 23;
    */
   OVERLOADED = 23,
+
+  /**
+   * PERMISSION_DENIED: a requested report reads a dataset (with DirectQuery,
+   * as a composite model does, or as a paginated report's source) that is in
+   * none of the tenant's workspaces; nothing was minted. Report to the
+   * platform team.
+   *
+   * @generated from enum value: DATASET_NOT_ALLOWED = 24;
+   */
+  DATASET_NOT_ALLOWED = 24,
+
+  /**
+   * FAILED_PRECONDITION: the tenant's effective identity does not fit the
+   * kind of model a dataset is (for example the end user as the username of
+   * a live connection to Azure Analysis Services, which must be the service
+   * principal's); nothing was minted. Report to the platform team.
+   *
+   * @generated from enum value: IDENTITY_KIND_MISMATCH = 25;
+   */
+  IDENTITY_KIND_MISMATCH = 25,
+
+  /**
+   * FAILED_PRECONDITION: the policy has an identity blob sent for a dataset
+   * or paginated report without a single sign-on data source; nothing was
+   * minted. Report to the platform team.
+   *
+   * @generated from enum value: SSO_NOT_APPLICABLE = 26;
+   */
+  SSO_NOT_APPLICABLE = 26,
+
+  /**
+   * INVALID_ARGUMENT: the token would exceed one of Power BI's limits per
+   * token (50 reports; 50 datasets, counting those that composite models and
+   * paginated reports read; 50 target workspaces), which the message names.
+   * Ask for fewer reports in one token.
+   *
+   * @generated from enum value: TOKEN_LIMIT_EXCEEDED = 27;
+   */
+  TOKEN_LIMIT_EXCEEDED = 27,
 }
 
 /**
