@@ -102,6 +102,9 @@ func (a *auditor) denied(ctx context.Context, r authz.Request, err error, st *st
 		var d *authz.Denial
 		if errors.As(err, &d) {
 			attrs = append(attrs, slog.String("rule", d.Rule))
+			if d.Dataset != "" {
+				attrs = append(attrs, slog.String("dataset_id", d.Dataset))
+			}
 		}
 		return attrs
 	})

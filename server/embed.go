@@ -20,9 +20,11 @@ type PolicySource interface {
 	Current() *authz.Policy
 }
 
-// Gateway mints embed tokens from grants, and says what it would send
-// without minting (Explain): powerbi.Client in service.
+// Gateway mints embed tokens from grants, says what a token would open
+// (Models, for the policy to decide on each dataset's kind) and what it would
+// send without minting (Explain): powerbi.Client in service.
 type Gateway interface {
+	Models(ctx context.Context, r powerbi.TokenRequest) ([]powerbi.Model, error)
 	Issue(ctx context.Context, r powerbi.TokenRequest) (*powerbi.EmbedToken, error)
 	Plan(ctx context.Context, r powerbi.TokenRequest) (*powerbi.Plan, error)
 }
@@ -86,7 +88,8 @@ func (s *embedService) GenerateDashboardEmbedToken(ctx context.Context, req *emb
 	return resp, nil
 }
 
-// issue is the path every token takes: decide, mint, audit, map errors.
+// issue is the path every token takes: decide, learn the models the token
+// opens and decide on them, mint, audit, map errors.
 func (s *embedService) issue(ctx context.Context, areq authz.Request) (*powerbi.EmbedToken, error) {
 	caller, err := callerFrom(ctx)
 	if err != nil {
@@ -96,13 +99,17 @@ func (s *embedService) issue(ctx context.Context, areq authz.Request) (*powerbi.
 	// The request passed validation: its tenant may join the call record.
 	grant, err := decide(ctx, s.policy.Current(), areq)
 	if err != nil {
-		st := errorStatus(err)
-		logging.AddFields(ctx, logging.Fields{"tenant", areq.Tenant})
-		s.audit.denied(ctx, areq, err, st)
-		s.metrics.decision(outcomeDenied, st.Code())
-		return nil, st.Err()
+		return nil, s.deny(ctx, areq, err)
 	}
-	tok, err := s.gateway.Issue(ctx, tokenRequest(grant))
+	r, _, err := decidedRequest(ctx, s.gateway, grant)
+	var tok *powerbi.EmbedToken
+	if err == nil {
+		tok, err = s.gateway.Issue(ctx, r)
+	}
+	var denial *authz.Denial
+	if errors.As(err, &denial) {
+		return nil, s.deny(ctx, areq, err)
+	}
 	if err != nil {
 		st := errorStatus(err)
 		logging.AddFields(ctx, logging.Fields{"tenant", areq.Tenant, "pbi_request_id", powerbi.RequestIDOf(err)})
@@ -124,6 +131,15 @@ func (s *embedService) issue(ctx context.Context, areq authz.Request) (*powerbi.
 	s.metrics.decision(outcomeAllowed, codes.OK)
 	s.metrics.token(tok)
 	return tok, nil
+}
+
+// deny audits and counts a refusal of the policy, and returns its status.
+func (s *embedService) deny(ctx context.Context, areq authz.Request, err error) error {
+	st := errorStatus(err)
+	logging.AddFields(ctx, logging.Fields{"tenant", areq.Tenant})
+	s.audit.denied(ctx, areq, err, st)
+	s.metrics.decision(outcomeDenied, st.Code())
+	return st.Err()
 }
 
 // reportRequest reads a report request into items.
@@ -153,7 +169,8 @@ func dashboardRequest(req *embedgatev1.GenerateDashboardEmbedTokenRequest) authz
 }
 
 // tokenRequest turns a grant into the gateway's request: the same items,
-// in Power BI's terms.
+// in Power BI's terms (the policy's decisions on the models the token opens
+// come after, decidedRequest).
 func tokenRequest(g authz.Grant) powerbi.TokenRequest {
 	r := powerbi.TokenRequest{
 		ProfileID:          g.ProfileID,
@@ -161,13 +178,14 @@ func tokenRequest(g authz.Grant) powerbi.TokenRequest {
 		AllowEdit:          g.AllowEdit,
 		Lifetime:           g.Lifetime,
 		Items:              make([]powerbi.Item, len(g.Items)),
+		Workspaces:         g.Workspaces,
 	}
 	for i, it := range g.Items {
 		r.Items[i] = powerbi.Item{Kind: powerbiKind(it.Kind), ID: it.ID, WorkspaceID: it.WorkspaceID, DashboardID: it.Parent}
 	}
 	if id := g.Identity; id != nil {
-		r.Identity = &powerbi.Identity{Username: id.Username, Roles: id.Roles, CustomData: id.CustomData,
-			DatasetRoles: id.DatasetRoles, WithoutRLS: id.WithoutRLS}
+		r.Identity = &powerbi.Identity{Username: id.Username, ServicePrincipal: id.ServicePrincipal, Roles: id.Roles,
+			CustomData: id.CustomData, DatasetRoles: id.DatasetRoles, WithoutRLS: id.WithoutRLS}
 	}
 	return r
 }

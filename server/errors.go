@@ -49,6 +49,10 @@ var (
 	ReasonPowerBIForbidden    = embedgatev1.Reason_POWERBI_FORBIDDEN.String()
 	ReasonPrincipalNotAllowed = embedgatev1.Reason_POWERBI_PRINCIPAL_NOT_ALLOWED.String()
 	ReasonOverloaded          = embedgatev1.Reason_OVERLOADED.String()
+	ReasonDatasetNotAllowed   = embedgatev1.Reason_DATASET_NOT_ALLOWED.String()
+	ReasonIdentityKind        = embedgatev1.Reason_IDENTITY_KIND_MISMATCH.String()
+	ReasonSSONotApplicable    = embedgatev1.Reason_SSO_NOT_APPLICABLE.String()
+	ReasonTokenLimit          = embedgatev1.Reason_TOKEN_LIMIT_EXCEEDED.String()
 )
 
 // errorStatus is the one place where errors become gRPC statuses (the error
@@ -69,6 +73,8 @@ func errorStatus(err error) *status.Status {
 		unsup     *powerbi.UnsupportedError
 		pre       *powerbi.PreconditionError
 		api       *powerbi.APIError
+		limit     *powerbi.LimitError
+		cred      *powerbi.CredentialError
 	)
 	meta := map[string]string{}
 	if id := powerbi.RequestIDOf(err); id != "" {
@@ -103,6 +109,10 @@ func errorStatus(err error) *status.Status {
 	case errors.As(err, &throttled):
 		return withDetails(codes.ResourceExhausted, "Power BI is throttling requests; retry later", ReasonThrottled, meta,
 			retryInfo(throttled.RetryAfter))
+	case errors.As(err, &limit):
+		// The caller asks for fewer reports in one token.
+		return withDetails(codes.InvalidArgument, fmt.Sprintf("the token would carry %d %s (counting the datasets its reports read); Power BI allows at most 50 per token: ask for fewer reports", limit.Count, limit.What),
+			ReasonTokenLimit, meta, &errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "report_ids", Description: limit.Error()}}})
 	case errors.Is(err, powerbi.ErrQuotaExceeded):
 		return withDetails(codes.ResourceExhausted, "the tenant's workspace is on shared capacity and Embedgate's service principal has used up its embed trial tokens; the platform team must assign the workspace to a capacity",
 			ReasonQuotaExceeded, meta)
@@ -127,6 +137,8 @@ func errorStatus(err error) *status.Status {
 		return withDetails(codes.FailedPrecondition, unsup.Reason, ReasonUnsupported, meta)
 	case errors.Is(err, powerbi.ErrUnsupported):
 		return withDetails(codes.FailedPrecondition, "this kind of item cannot be embedded", ReasonUnsupported, meta)
+	case errors.As(err, &cred) && cred.Resource != "":
+		return withDetails(codes.Internal, "Entra ID refused Embedgate's service principal a token for a single sign-on data source; operators have been alerted", ReasonCredentialRejected, meta)
 	case errors.Is(err, powerbi.ErrCredential):
 		return withDetails(codes.Internal, "Embedgate's Power BI credential was rejected; operators have been alerted", ReasonCredentialRejected, meta)
 	case errors.Is(err, powerbi.ErrUnavailable), errors.Is(err, powerbi.ErrTokenExpired):
@@ -181,6 +193,12 @@ func denialStatus(d *authz.Denial, meta map[string]string) *status.Status {
 		return withDetails(codes.PermissionDenied, d.Message, ReasonDashboardNotAllowed, meta)
 	case errors.Is(d, authz.ErrCreateNotAllowed):
 		return withDetails(codes.PermissionDenied, d.Message, ReasonCreateNotAllowed, meta)
+	case errors.Is(d, authz.ErrDatasetNotAllowed):
+		return withDetails(codes.PermissionDenied, d.Message, ReasonDatasetNotAllowed, meta)
+	case errors.Is(d, authz.ErrIdentityKind):
+		return withDetails(codes.FailedPrecondition, d.Message, ReasonIdentityKind, meta)
+	case errors.Is(d, authz.ErrSSONotApplicable):
+		return withDetails(codes.FailedPrecondition, d.Message, ReasonSSONotApplicable, meta)
 	default:
 		return withDetails(codes.PermissionDenied, "permission denied", ReasonTenantNotAllowed, meta)
 	}

@@ -7,13 +7,13 @@ import (
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"google.golang.org/genproto/googleapis/rpc/code"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/embedgate/embedgate/authz"
 	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
+	"github.com/embedgate/embedgate/powerbi"
 )
 
 // ExplainEmbedToken implements embedgate.v1.EmbedTokenService: the same
@@ -49,7 +49,11 @@ func (s *embedService) ExplainEmbedToken(ctx context.Context, req *embedgatev1.E
 		return resp, nil
 	}
 	resp.Rule = grant.Rule
-	p, err := s.gateway.Plan(ctx, tokenRequest(grant))
+	r, _, err := decidedRequest(ctx, s.gateway, grant)
+	var p *powerbi.Plan
+	if err == nil {
+		p, err = s.gateway.Plan(ctx, r)
+	}
 	if err != nil {
 		explainError(resp, err)
 		return resp, nil
@@ -60,6 +64,7 @@ func (s *embedService) ExplainEmbedToken(ctx context.Context, req *embedgatev1.E
 	resp.Lifetime = durationpb.New(grant.Lifetime)
 	resp.LifetimeClamped = grant.LifetimeClamped
 	resp.PowerbiRequest = &embedgatev1.PowerBIRequest{Method: p.Method, Url: apiPath(p.URL), ProfileId: p.ProfileID, Body: string(p.Body)}
+	resp.Models = explainedModels(p.Datasets)
 	return resp, nil
 }
 
@@ -68,11 +73,7 @@ func explainError(resp *embedgatev1.ExplainEmbedTokenResponse, err error) {
 	st := errorStatus(err)
 	resp.Code = code.Code(st.Code()).String()
 	resp.Message = st.Message()
-	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok {
-			resp.Reason = info.GetReason()
-		}
-	}
+	resp.Reason = reasonOf(st)
 	var d *authz.Denial
 	if errors.As(err, &d) {
 		resp.Rule = d.Rule

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -129,6 +130,7 @@ type stackOptions struct {
 	faults    emulator.Faults      // the emulator's faults from its start
 	preflight bool                 // run the preflight at start and on reload (off by default: it calls Power BI)
 	now       func() time.Time     // the clock of the emulator and of the gateway (nil: the real one)
+	policy    string               // the policy file; "" = testPolicy
 }
 
 func startStack(t testing.TB, o stackOptions) *stack {
@@ -157,8 +159,10 @@ func startStack(t testing.TB, o stackOptions) *stack {
 	if secret == "" {
 		secret = clientSecret
 	}
-	must(t, folder(dir, emu.URL(), emu.CACertPEM(), secret, "shutdown_grace: 5s\n"+
-		delayLine(o.config)+preflightLine(o.preflight)+auditLine(o.auditFile)+metricsLine(o.metrics)+o.config).Write())
+	f := folder(dir, emu.URL(), emu.CACertPEM(), secret, "shutdown_grace: 5s\n"+
+		delayLine(o.config)+preflightLine(o.preflight)+auditLine(o.auditFile)+metricsLine(o.metrics)+o.config)
+	f.Policy = cmp.Or(o.policy, testPolicy)
+	must(t, f.Write())
 	cfg, err := server.LoadConfig(filepath.Join(dir, "config.yaml"))
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/embedgate/embedgate/authz"
@@ -39,6 +40,7 @@ type PreflightGateway interface {
 	Workspace(ctx context.Context, profileID, id string) (powerbi.WorkspaceInfo, error)
 	ReportIDs(ctx context.Context, profileID, workspaceID string) ([]string, error)
 	TrialUsage(ctx context.Context, profileID string) (int, error)
+	Models(ctx context.Context, r powerbi.TokenRequest) ([]powerbi.Model, error)
 	Plan(ctx context.Context, r powerbi.TokenRequest) (*powerbi.Plan, error)
 }
 
@@ -53,8 +55,11 @@ const preflightUser = "preflight@embedgate.check"
 // is not a member of a workspace; a workspace is not on a dedicated capacity,
 // so only trial tokens can be minted; a listed report or dashboard is not
 // there (moved or deleted); a dataset's row-level security and the tenant's
-// rls block disagree. It mints nothing: each item is planned as its token
-// would be (Explain's path). RLS role names cannot be checked: Power BI's
+// rls block disagree; the tenant's identity does not fit a dataset's kind of
+// model, or its sso list a dataset without single sign-on; a report reads a
+// dataset outside the tenant's workspaces; Entra refuses the identity blob of
+// a single sign-on data source. It mints nothing: each item is planned as its
+// token would be (Explain's path). RLS role names cannot be checked: Power BI's
 // REST API does not list a model's roles to a service principal (Execute
 // Queries refuses RLS models and INFO functions).
 func Preflight(ctx context.Context, policy *authz.Policy, gw PreflightGateway) []Finding {
@@ -160,20 +165,41 @@ func checkItem(ctx context.Context, policy *authz.Policy, gw PreflightGateway, t
 		add(t.Key, subject, "the policy cannot grant it: "+err.Error())
 		return
 	}
-	_, err = gw.Plan(ctx, tokenRequest(grant))
-	var pre *powerbi.PreconditionError
+	r, models, err := decidedRequest(ctx, gw, grant)
+	if err == nil {
+		_, err = gw.Plan(ctx, r)
+	}
+	var (
+		pre   *powerbi.PreconditionError
+		d     *authz.Denial
+		cred  *powerbi.CredentialError
+		limit *powerbi.LimitError
+	)
 	switch {
 	case err == nil:
 	case access(t.Key, subject, err):
 	case errors.Is(err, powerbi.ErrNotFound):
 		add(t.Key, subject, "not found in its workspace (moved or deleted?)")
+	case errors.As(err, &d) && errors.Is(err, authz.ErrDatasetNotAllowed):
+		m := modelOf(models, d.Dataset)
+		add(t.Key, "dataset "+d.Dataset+" of "+subject, fmt.Sprintf("read by %s, is in workspace %q, none of the tenant's: calls are refused (DATASET_NOT_ALLOWED); if that workspace is the tenant's, list it under workspaces, else fix the model", m.ReadBy, m.WorkspaceID))
+	case errors.As(err, &d):
+		// The policy does not fit a dataset's kind of model: the message
+		// names the dataset and what to change, the rule where.
+		add(t.Key, subject, fmt.Sprintf("%s: calls are refused (%s, %s)", d.Message, reasonOf(errorStatus(err)), d.Rule))
+	case errors.As(err, &cred) && cred.Resource != "":
+		add(t.Key, subject, "Entra refuses Embedgate's service principal the identity blob of its single sign-on data source ("+cred.Resource+"): "+err.Error())
+	case errors.As(err, &limit):
+		add(t.Key, subject, limit.Error()+" (TOKEN_LIMIT_EXCEEDED)")
 	case errors.As(err, &pre):
 		on := "dataset " + pre.DatasetID + " of " + subject
-		switch {
+		switch m := modelOf(models, pre.DatasetID); {
 		case errors.Is(err, powerbi.ErrRLSNotEnforced):
 			add(t.Key, on, "enforces no row-level security, and the tenant has an rls block: calls are refused (RLS_NOT_ENFORCED); restore the model's roles, or list it under rls.without_rls")
 		case errors.Is(err, powerbi.ErrRolesRequired):
 			add(t.Key, on, "requires RLS roles, and the tenant's rls block gives it none")
+		case !t.RLS && len(m.SSO) > 0:
+			add(t.Key, on, "requires an effective identity, the tenant has no rls block, and its single sign-on data source gets no identity blob: calls are refused; list the dataset under sso, or give the tenant an rls block")
 		case !t.RLS:
 			add(t.Key, on, "requires an effective identity (row-level security), and the tenant has no rls block: calls are refused")
 		default:
@@ -184,6 +210,16 @@ func checkItem(ctx context.Context, policy *authz.Policy, gw PreflightGateway, t
 	default:
 		add(t.Key, subject, "could not be checked: "+err.Error())
 	}
+}
+
+// modelOf finds a model by id.
+func modelOf(models []powerbi.Model, id string) powerbi.Model {
+	for _, m := range models {
+		if strings.EqualFold(m.ID, id) {
+			return m
+		}
+	}
+	return powerbi.Model{ID: id}
 }
 
 // watchPreflight runs the preflight at start and, after every policy reload,

@@ -138,3 +138,33 @@ func TestCheckOnline(t *testing.T) {
 		t.Errorf("findings = %q, want the finance workspace and leaky's dataset", got)
 	}
 }
+
+// TestCheckOnlineModels: `check --online` reports a policy that does not fit
+// a dataset's kind of model, each with what to change, and nothing for the
+// tenant whose identities fit every kind.
+func TestCheckOnlineModels(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOptions{policy: modelsPolicy})
+	cfg, err := server.LoadConfig(filepath.Join(s.dir, "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	findings, err := server.CheckOnline(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range findings {
+		got = append(got, f.String())
+	}
+	want := []string{
+		"tenant aas-end-user: report " + aasReport + ": dataset " + aasDataset + " of report " + aasReport + " is a live connection to Azure Analysis Services: Power BI requires the service principal's object id as the username, and the tenant's policy sends another; set its username to service_principal (the end user goes in custom_data): calls are refused (IDENTITY_KIND_MISMATCH, tenants.aas-end-user.rls.username)",
+		"tenant composite-outside: dataset " + invDataset + " of report " + compReport + `: read by ` + compDataset + `, is in workspace "` + acmeWorkspace + `", none of the tenant's: calls are refused (DATASET_NOT_ALLOWED); if that workspace is the tenant's, list it under workspaces, else fix the model`,
+		"tenant paginated-outside: dataset " + salesDataset + " of report " + statements + `: read by ` + statements + `, is in workspace "", none of the tenant's: calls are refused (DATASET_NOT_ALLOWED); if that workspace is the tenant's, list it under workspaces, else fix the model`,
+		"tenant ssas-custom-data: report " + ssasReport + ": dataset " + ssasDataset + " of report " + ssasReport + ` is a live connection to SQL Server Analysis Services, which takes no customData: set its custom_data to "": calls are refused (IDENTITY_KIND_MISMATCH, tenants.ssas-custom-data.rls.datasets.` + ssasDataset + `.custom_data)`,
+		"tenant sso-not-sso: report " + invReport + ": dataset " + invDataset + " of report " + invReport + " has no single sign-on data source (Azure SQL Database, Azure Databricks): the tenant's sso list must not name it: calls are refused (SSO_NOT_APPLICABLE, tenants.sso-not-sso.sso)",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+}

@@ -37,8 +37,12 @@ type fixedPolicy struct{ p *authz.Policy }
 func (f fixedPolicy) Current() *authz.Policy { return f.p }
 
 // issuerFunc is a Gateway whose tokens come from a function; it plans
-// nothing.
+// nothing, and its tokens open no dataset.
 type issuerFunc func(context.Context, powerbi.TokenRequest) (*powerbi.EmbedToken, error)
+
+func (f issuerFunc) Models(context.Context, powerbi.TokenRequest) ([]powerbi.Model, error) {
+	return nil, nil
+}
 
 func (f issuerFunc) Issue(ctx context.Context, r powerbi.TokenRequest) (*powerbi.EmbedToken, error) {
 	return f(ctx, r)

@@ -77,10 +77,13 @@ func TestTenantModel(t *testing.T) {
 			want:     &granted{Reports: []string{invoices}, Identities: []grantedIdentity{{Username: "alice", Roles: []string{"Customer"}, CustomData: "acme"}}},
 		},
 		{
-			name:       "a paginated report mixed with others is refused",
-			reports:    &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice", ReportIds: []string{invoices, salesReport}},
-			wantCode:   codes.FailedPrecondition,
-			wantReason: "UNSUPPORTED_ITEM",
+			// As a report with a paginated visual needs its paginated report.
+			name:     "a paginated report with others goes in their V2 token, its identity naming it",
+			reports:  &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice", ReportIds: []string{invoices, salesReport}},
+			wantCode: codes.OK,
+			wantKind: emulator.KindV2,
+			want: &granted{Reports: []string{invoices, salesReport}, Datasets: []string{salesDataset},
+				Identities: []grantedIdentity{customer(), customer(salesDataset)}},
 		},
 		{
 			name:      "a dashboard: identity only for the RLS dataset behind its tiles",

@@ -1,0 +1,96 @@
+package server
+
+import (
+	"context"
+
+	"github.com/embedgate/embedgate/authz"
+	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
+	"github.com/embedgate/embedgate/powerbi"
+)
+
+// modelGateway says what a token would open, with each dataset's kind of
+// model (powerbi.Client).
+type modelGateway interface {
+	Models(ctx context.Context, r powerbi.TokenRequest) ([]powerbi.Model, error)
+}
+
+// decidedRequest is the gateway's request for a grant, with the policy's
+// decision on each dataset the token would open: the gateway learns the
+// datasets and their kinds from Power BI (metadata, cached), the policy
+// decides (authz.Grant.Models, pure). A refusal is an *authz.Denial.
+func decidedRequest(ctx context.Context, gw modelGateway, g authz.Grant) (powerbi.TokenRequest, []powerbi.Model, error) {
+	r := tokenRequest(g)
+	models, err := gw.Models(ctx, r)
+	if err != nil {
+		return r, nil, err
+	}
+	in := make([]authz.Model, len(models))
+	for i, m := range models {
+		in[i] = authz.Model{ID: m.ID, WorkspaceID: m.WorkspaceID, Paginated: m.Paginated, Kind: authzKind(m.Kind),
+			IdentityRequired: m.IdentityRequired, SSO: len(m.SSO) > 0, ReadBy: m.ReadBy, Reports: m.Reports}
+	}
+	decided, err := g.Models(in)
+	if err != nil {
+		return r, models, err
+	}
+	r.Models = make([]powerbi.ModelGrant, len(decided))
+	for i, d := range decided {
+		r.Models[i] = powerbi.ModelGrant{ID: d.ID, SSO: d.SSO}
+		if id := d.Identity; id != nil {
+			r.Models[i].Identity = &powerbi.ModelIdentity{ServicePrincipal: id.ServicePrincipal, Username: id.Username,
+				CustomData: id.CustomData, Roles: id.Roles}
+		}
+	}
+	return r, models, nil
+}
+
+// authzKind maps the gateway's model kinds to the policy's.
+func authzKind(k powerbi.ModelKind) authz.ModelKind {
+	switch k {
+	case powerbi.ModelAAS:
+		return authz.ModelAAS
+	case powerbi.ModelSSAS:
+		return authz.ModelSSAS
+	case powerbi.ModelCloud:
+		return authz.ModelCloud
+	}
+	return 0
+}
+
+// explainedModels is what Explain shows of each planned model: its kind and
+// what is sent for it, never an identity blob.
+func explainedModels(planned []powerbi.PlannedModel) []*embedgatev1.ExplainedModel {
+	out := make([]*embedgatev1.ExplainedModel, len(planned))
+	for i, p := range planned {
+		e := &embedgatev1.ExplainedModel{
+			Id:                    p.ID,
+			WorkspaceId:           p.WorkspaceID,
+			Kind:                  p.Kind.String(),
+			IdentityRequired:      p.IdentityRequired,
+			UpstreamDatasets:      p.Upstream,
+			ReadBy:                p.ReadBy,
+			IdentityBlobAudiences: p.BlobAudiences,
+		}
+		if p.Paginated {
+			e.Kind = "paginated"
+		}
+		if p.XMLA {
+			e.XmlaPermissions = "ReadOnly"
+		}
+		for _, src := range p.SSO {
+			where := src.Server
+			if where == "" {
+				where = src.Path + src.URL
+			}
+			if src.Database != "" {
+				where += "/" + src.Database
+			}
+			e.SsoDatasources = append(e.SsoDatasources, src.Type+" "+where)
+		}
+		if id := p.Identity; id != nil {
+			e.Identity = &embedgatev1.ExplainedIdentity{Username: id.Username, Roles: id.Roles, CustomData: id.CustomData}
+		}
+		out[i] = e
+	}
+	return out
+}
