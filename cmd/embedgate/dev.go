@@ -31,16 +31,18 @@ const (
 	devClientID     = "c0ffee00-0000-4000-8000-0000000000a1"
 	devClientSecret = "embedgate-dev-secret" // the emulator's demo secret; dev only
 	devSalesReport  = "a1000000-0000-4000-8000-000000000001"
+	devAASReport    = "a7000000-0000-4000-8000-000000000001" // Acme Models' live connection to Azure Analysis Services
 )
 
 // devPolicy is the demo policy: an RLS tenant with its own workspace, a
-// tenant without RLS behind a service-principal profile, and a tenant in a
-// workspace shared by many customers, told apart by RLS.
+// tenant without RLS behind a service-principal profile, a tenant in a
+// workspace shared by many customers, told apart by RLS, and a tenant served
+// from every kind of model (README.md, "Models and identities").
 const devPolicy = `# Embedgate dev policy (written by 'make run' if missing; edit it while the
 # server runs: it is reloaded, and a bad edit is rejected with the old policy kept).
 callers:
   - id: ` + devCaller + `
-    tenants: [acme, globex, initech]
+    tenants: [acme, globex, initech, acme-models]
     rate_limit:            # a token bucket per caller
       per_second: 20
       burst: 40
@@ -77,6 +79,28 @@ tenants:
       roles: [Tenant]
       username: "{user}"
       custom_data: "{tenant}"
+    max_lifetime: 60m
+  acme-models: # one model of each kind (Acme Models); an identity per dataset where its kind needs another
+    workspace_id: a0000000-0000-4000-8000-000000000007
+    reports: ["*"]
+    workspaces:
+      - id: a0000000-0000-4000-8000-000000000001      # Acme Analytics: what the composite model and
+        reports: [a1000000-0000-4000-8000-000000000003] # Customer Statements read, and Invoices
+    rls:
+      roles: [Customer]
+      username: "{user}"
+      custom_data: "{tenant}"
+      datasets:
+        # Azure Analysis Services: the service principal, the end user in customData
+        d7000000-0000-4000-8000-000000000001: {username: service_principal, custom_data: "{user}", roles: [SalesReader]}
+        # SQL Server Analysis Services: the end user's account, no customData, the server's roles
+        d7000000-0000-4000-8000-000000000002: {custom_data: "", roles: []}
+        # DirectQuery to Azure SQL with single sign-on: no RLS roles in the model
+        d7000000-0000-4000-8000-000000000003: {roles: []}
+      without_rls:         # the composite model and Executive Summary read models without RLS
+        - a7000000-0000-4000-8000-000000000004
+        - a7000000-0000-4000-8000-000000000006
+    sso: ["*"]             # identity blobs for every single sign-on data source
     max_lifetime: 60m
 `
 
@@ -225,6 +249,9 @@ func devBanner(grpcurl, dir, addr, emuURL string) string {
 	fmt.Fprintf(&b, "Mint an embed token for tenant acme (row-level security applied by policy):\n\n")
 	fmt.Fprintf(&b, "  %s %s -d '{\"tenant\":\"acme\",\"user\":\"alice@acme.example\",\"report_ids\":[\"%s\"]}' %s embedgate.v1.EmbedTokenService/GenerateEmbedToken\n\n",
 		grpcurl, tls, devSalesReport, addr)
+	fmt.Fprintf(&b, "Mint one for a live connection to Azure Analysis Services (tenant acme-models; the username is Embedgate's service principal, the end user travels in customData):\n\n")
+	fmt.Fprintf(&b, "  %s %s -d '{\"tenant\":\"acme-models\",\"user\":\"alice@acme.example\",\"report_ids\":[\"%s\"]}' %s embedgate.v1.EmbedTokenService/GenerateEmbedToken\n\n",
+		grpcurl, tls, devAASReport, addr)
 	fmt.Fprintf(&b, "Ask why (no token minted):\n\n")
 	fmt.Fprintf(&b, "  %s %s -d '{\"embed_token\":{\"tenant\":\"acme\",\"user\":\"alice@acme.example\",\"report_ids\":[\"%s\"]}}' %s embedgate.v1.EmbedTokenService/ExplainEmbedToken\n\n",
 		grpcurl, tls, devSalesReport, addr)

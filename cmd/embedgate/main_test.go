@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,16 +73,41 @@ func TestDevMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	req := &embedgatev1.GenerateEmbedTokenRequest{}
-	if err := protojson.Unmarshal([]byte(m[1]), req); err != nil {
-		t.Fatalf("the printed request is not valid JSON for the API: %v", err)
+	// Every printed token request works: acme's, and acme-models' live
+	// connection to Azure Analysis Services, whose token carries the demo
+	// app's object id as the username and the end user in customData.
+	var printed []*embedgatev1.GenerateEmbedTokenRequest
+	for _, m := range addrRE.FindAllStringSubmatch(banner, -1) {
+		req := &embedgatev1.GenerateEmbedTokenRequest{}
+		if err := protojson.Unmarshal([]byte(m[1]), req); err != nil {
+			t.Fatalf("the printed request is not valid JSON for the API: %v", err)
+		}
+		printed = append(printed, req)
 	}
-	resp, err := embedgatev1.NewEmbedTokenServiceClient(conn).GenerateEmbedToken(context.Background(), req)
-	if err != nil {
-		t.Fatalf("the printed request fails: %v", err)
+	if len(printed) != 2 || printed[1].GetTenant() != "acme-models" {
+		t.Fatalf("printed token requests = %v, want acme's and acme-models'", printed)
 	}
-	if resp.GetToken() == "" || len(resp.GetReports()) != 1 {
-		t.Errorf("response = %v", resp)
+	emu := devEmulator(t, dir)
+	for _, req := range printed {
+		resp, err := embedgatev1.NewEmbedTokenServiceClient(conn).GenerateEmbedToken(context.Background(), req)
+		if err != nil {
+			t.Fatalf("the printed request %v fails: %v", req, err)
+		}
+		if resp.GetToken() == "" || len(resp.GetReports()) != 1 {
+			t.Errorf("response = %v", resp)
+		}
+		if req.GetTenant() != "acme-models" {
+			continue
+		}
+		var grant struct {
+			Identities []struct {
+				Username, CustomData string
+			}
+		}
+		emu.get(t, "/_emulator/tokens/"+resp.GetTokenId(), &grant)
+		if len(grant.Identities) != 1 || grant.Identities[0].Username != "c0ffee00-0000-4000-8000-0000000000b1" || grant.Identities[0].CustomData != "alice@acme.example" {
+			t.Errorf("the Azure Analysis Services token grants %+v, want the app's object id and the end user in customData", grant.Identities)
+		}
 	}
 
 	explainRE := regexp.MustCompile(`-d '(\{.*\})' 127\.0\.0\.1:\d+ embedgate\.v1\.EmbedTokenService/ExplainEmbedToken`)
@@ -120,6 +147,50 @@ func TestDevMode(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "tenant finance: workspace a0000000-0000-4000-8000-000000000009: Embedgate's service principal has no role in it") {
 		t.Errorf("check --online output does not name the tenant and workspace:\n%s", stdout.String())
+	}
+}
+
+// devEmu is the emulator of a dev server, reached as a reader would: its URL
+// from endpoints.json, its CA from emulator-ca.pem.
+type devEmu struct {
+	url string
+	hc  *http.Client
+}
+
+func devEmulator(t *testing.T, dir string) devEmu {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "endpoints.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ep struct {
+		Emulator string `json:"emulator"`
+	}
+	if err := json.Unmarshal(b, &ep); err != nil {
+		t.Fatal(err)
+	}
+	ca, err := os.ReadFile(filepath.Join(dir, "emulator-ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	return devEmu{url: ep.Emulator, hc: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}}
+}
+
+// get decodes the emulator's answer to GET path into v.
+func (e devEmu) get(t *testing.T, path string, v any) {
+	t.Helper()
+	resp, err := e.hc.Get(e.url + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", path, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -200,8 +271,8 @@ func TestPrintedCommandsWorkAsPasted(t *testing.T) {
 			commands = append(commands, line[i:])
 		}
 	}
-	if len(commands) != 3 {
-		t.Fatalf("want 3 printed commands (token, explain, list), got %d:\n%s", len(commands), out.String())
+	if len(commands) != 4 {
+		t.Fatalf("want 4 printed commands (token, a model of another kind, explain, list), got %d:\n%s", len(commands), out.String())
 	}
 	var outputs strings.Builder
 	for _, c := range commands {
@@ -215,5 +286,8 @@ func TestPrintedCommandsWorkAsPasted(t *testing.T) {
 		if !strings.Contains(outputs.String(), want) {
 			t.Errorf("no command printed %s", want)
 		}
+	}
+	if n := strings.Count(outputs.String(), `"tokenId"`); n != 2 {
+		t.Errorf("%d commands minted a token, want both token commands", n)
 	}
 }
