@@ -73,9 +73,10 @@ var (
 	// GenerateToken is called.
 	ErrRolesRequired = errors.New("powerbi: effective identity roles required")
 	// ErrUnsupported: the request needs something this gateway does not do:
-	// a paginated (RDL) report together with other reports (it is minted on
-	// its own V1 route), or a tile whose datasets need more than one role set
-	// (V1 tokens other than a dashboard's carry one identity).
+	// a tile whose datasets need more than one identity (V1 tokens other
+	// than a dashboard's carry one), identity blobs in datasourceIdentities
+	// for a dashboard or tile (only V2 carries them), or a service principal
+	// whose Entra token has no object id.
 	ErrUnsupported = errors.New("powerbi: unsupported")
 	// ErrInvalidRequest: the TokenRequest itself is malformed (no workspace,
 	// no reports, no dashboard, negative lifetime, a dataset read by another

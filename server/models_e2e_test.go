@@ -345,3 +345,35 @@ func mintedTokens(t *testing.T, emu *emulator.Server) int {
 	}
 	return len(list.Value)
 }
+
+// TestModelsWarmPath: with the metadata cached, a new grant on any kind of
+// model costs one Power BI call, GenerateToken, and no Entra call: the
+// identity blobs are cached like the Power BI token.
+func TestModelsWarmPath(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOptions{policy: modelsPolicy})
+	mint := func(user string, reports ...string) {
+		t.Helper()
+		if _, err := s.client.GenerateEmbedToken(context.Background(), &embedgatev1.GenerateEmbedTokenRequest{
+			Tenant: "models", User: user, ReportIds: reports}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := [][]string{{aasReport}, {ssasReport}, {ssoReport}, {compReport}, {statements}, {summaryReport, invoices}}
+	for _, r := range all {
+		mint("alice@acme.example", r...)
+	}
+	s.emu.ResetCounters()
+	for _, r := range all {
+		mint("ACME\\bob", r...) // a new grant each
+	}
+	for route, n := range s.emu.Counters() {
+		want := int64(0)
+		if route == emulator.RouteGenerateToken {
+			want = int64(len(all))
+		}
+		if n != want {
+			t.Errorf("%s calls = %d, want %d", route, n, want)
+		}
+	}
+}
