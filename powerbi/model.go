@@ -7,6 +7,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // What a token needs depends on the kind of model each dataset is, and Power
@@ -147,8 +150,8 @@ type ModelIdentity struct {
 	Roles []string
 }
 
-// Models learns, from Power BI (or the metadata cache), what a token for r
-// would open: every dataset (the requested reports' or tiles', each
+// Models learns, from Power BI (or the metadata cache), in a metadata span,
+// what a token for r would open: every dataset (the requested reports' or tiles', each
 // paginated report's, and each composite model's upstream datasets,
 // transitively), then each paginated report. The policy decides on them
 // (TokenRequest.Models) before Issue or Plan.
@@ -156,7 +159,9 @@ func (cl *Client) Models(ctx context.Context, r TokenRequest) ([]Model, error) {
 	if err := checkRequest(r); err != nil {
 		return nil, err
 	}
+	ctx, span := cl.tracer.Start(ctx, spanMetadata, trace.WithAttributes(attribute.Int(attrItems, len(r.Items))))
 	o, err := cl.open(ctx, r)
+	endSpan(span, err)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
@@ -315,8 +316,11 @@ func TestModelMisconfigurations(t *testing.T) {
 	}
 	// The audit record names the dataset of a refusal; the caller's message
 	// does not when it is outside the tenant.
-	if !logged(s, `"reason":"report `+compReport) || !logged(s, `"dataset_id":"`+invDataset+`"`) {
+	if !logged(s, `"reason":"DATASET_NOT_ALLOWED"`) || !logged(s, `"dataset_id":"`+invDataset+`"`) {
 		t.Errorf("the audit records do not name the refused dataset:\n%s", s.logs.String())
+	}
+	if doc, err := os.ReadFile("../docs/audit.md"); err != nil || !strings.Contains(string(doc), "| `dataset_id` |") {
+		t.Errorf("docs/audit.md does not document the field dataset_id (%v)", err)
 	}
 }
 
