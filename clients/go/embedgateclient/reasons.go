@@ -55,6 +55,7 @@ var actions = map[embedgatev1.Reason]Action{
 	embedgatev1.Reason_RLS_NOT_ENFORCED:              ActionReport,
 	embedgatev1.Reason_POWERBI_FORBIDDEN:             ActionReport,
 	embedgatev1.Reason_POWERBI_PRINCIPAL_NOT_ALLOWED: ActionReport,
+	embedgatev1.Reason_OVERLOADED:                    ActionRetry, // after RetryInfo, with jitter
 	embedgatev1.Reason_DATASET_NOT_ALLOWED:           ActionReport,
 	embedgatev1.Reason_IDENTITY_KIND_MISMATCH:        ActionReport,
 	embedgatev1.Reason_SSO_NOT_APPLICABLE:            ActionReport,

@@ -41,6 +41,7 @@ const actions: Partial<Record<Reason, Action>> = {
   [Reason.RLS_NOT_ENFORCED]: Action.Report,
   [Reason.POWERBI_FORBIDDEN]: Action.Report,
   [Reason.POWERBI_PRINCIPAL_NOT_ALLOWED]: Action.Report,
+  [Reason.OVERLOADED]: Action.Retry, // after RetryInfo, with jitter
   [Reason.DATASET_NOT_ALLOWED]: Action.Report,
   [Reason.IDENTITY_KIND_MISMATCH]: Action.Report,
   [Reason.SSO_NOT_APPLICABLE]: Action.Report,
