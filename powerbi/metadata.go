@@ -272,11 +272,18 @@ func datasetWorkspace(ws string, m reportMeta) string {
 	return ws
 }
 
-// fanOut runs get for 0..n-1 concurrently and returns the results in order,
-// or the first error (which cancels the other calls' context).
-func fanOut[T any](ctx context.Context, n int, get func(ctx context.Context, i int) (T, error)) ([]T, error) {
+// fanOutLimit is how many of one request's metadata lookups run at once: a
+// quarter of the per-host bulkhead (max_concurrency), so that a cold request
+// for many reports, or for a composite model reading many datasets, never
+// fills the bulkhead and sheds its own lookups or other requests'.
+func (cl *Client) fanOutLimit() int { return max(1, cl.cfg.MaxConcurrency/4) }
+
+// fanOut runs get for 0..n-1, at most limit at once, and returns the results
+// in order, or the first error (which cancels the other calls' context).
+func fanOut[T any](ctx context.Context, limit, n int, get func(ctx context.Context, i int) (T, error)) ([]T, error) {
 	out := make([]T, n)
 	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(limit)
 	for i := range n {
 		g.Go(func() error {
 			v, err := get(gctx, i)

@@ -199,7 +199,7 @@ func (cl *Client) open(ctx context.Context, r TokenRequest) (*opened, error) {
 // openReports reads each report, the data sources of each paginated one, and
 // the models of their datasets.
 func (cl *Client) openReports(ctx context.Context, r TokenRequest) (*opened, error) {
-	metas, err := fanOut(ctx, len(r.Items), func(ctx context.Context, i int) (reportMeta, error) {
+	metas, err := fanOut(ctx, cl.fanOutLimit(), len(r.Items), func(ctx context.Context, i int) (reportMeta, error) {
 		it := r.Items[i]
 		return cl.report(ctx, it.WorkspaceID, r.ProfileID, it.ID)
 	})
@@ -225,7 +225,7 @@ func (cl *Client) openReports(ctx context.Context, r TokenRequest) (*opened, err
 			distinct = append(distinct, it)
 		}
 	}
-	pages, err := fanOut(ctx, len(distinct), func(ctx context.Context, j int) (Model, error) {
+	pages, err := fanOut(ctx, cl.fanOutLimit(), len(distinct), func(ctx context.Context, j int) (Model, error) {
 		return cl.paginatedModel(ctx, r, distinct[j])
 	})
 	if err != nil {
@@ -373,7 +373,7 @@ func (cl *Client) expand(ctx context.Context, profile string, refs []datasetAt) 
 			meta    datasetMeta
 			sources datasourceList
 		}
-		got, err := fanOut(ctx, 2*len(fetch), func(ctx context.Context, i int) (learned, error) {
+		got, err := fanOut(ctx, cl.fanOutLimit(), 2*len(fetch), func(ctx context.Context, i int) (learned, error) {
 			m := models[fetch[i/2]]
 			if i%2 == 0 {
 				meta, err := cl.dataset(ctx, m.WorkspaceID, profile, m.ID)

@@ -2,10 +2,14 @@ package powerbi
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -458,5 +462,50 @@ func TestPaginatedDatasetLocationIsCached(t *testing.T) {
 	}
 	if n := e.calls(emulator.RouteGetReportDatasources); n != 1 {
 		t.Errorf("report data sources GETs = %d, want 1", n)
+	}
+}
+
+// inFlight is a transport that records the most requests it ever had in
+// flight at once.
+type inFlight struct {
+	base     http.RoundTripper
+	mu       sync.Mutex
+	now, max int
+}
+
+func (f *inFlight) RoundTrip(r *http.Request) (*http.Response, error) {
+	f.mu.Lock()
+	f.now++
+	f.max = max(f.max, f.now)
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.now--
+		f.mu.Unlock()
+	}()
+	return f.base.RoundTrip(r)
+}
+
+// TestMetadataLookupsStayUnderTheBulkhead: a composite model reading 60
+// datasets is learned with at most a quarter of max_concurrency lookups in
+// flight, so that one cold request never fills the per-host bulkhead and
+// sheds its own lookups (or other requests').
+func TestMetadataLookupsStayUnderTheBulkhead(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, withWorld(wideComposite(60)), withConfig(func(c *Config) { c.MaxConcurrency = 8 }))
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(e.emu.CACertPEM())
+	tr := &inFlight{base: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	c, err := New(e.cfg, WithHTTPClient(&http.Client{Transport: tr}), WithClock(e.clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	models, err := c.Models(context.Background(), TokenRequest{Items: reports(modelsWS, repComposite)})
+	if err != nil || len(models) != 63 {
+		t.Fatalf("Models = %d models, %v", len(models), err)
+	}
+	if tr.max > 8/4 {
+		t.Errorf("%d requests in flight at once, want at most max_concurrency/4 = 2", tr.max)
 	}
 }
