@@ -20,6 +20,10 @@ type callerFile struct {
 	Tenants []string `yaml:"tenants"`
 	// RateLimit optionally bounds how fast this caller may ask; nil = unlimited.
 	RateLimit *rateLimitFile `yaml:"rate_limit"`
+	// Admin lets the caller ask ExplainEmbedToken on behalf of any other
+	// caller (as_caller): an operator's tool. It grants no token; a caller
+	// that is only an admin lists no tenants.
+	Admin bool `yaml:"admin"`
 }
 
 // rateLimitFile is a token bucket, as golang.org/x/time/rate takes it.

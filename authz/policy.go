@@ -71,7 +71,8 @@ type Policy struct {
 
 // caller is a validated callerFile.
 type caller struct {
-	rule       string // callers[i]
+	rule       string // callers[<id>]
+	admin      bool
 	allTenants bool
 	tenants    map[string]bool
 	rateLimit  *RateLimit
@@ -177,6 +178,13 @@ func (p *Policy) RateLimit(caller string) (RateLimit, bool) {
 	return *c.rateLimit, true
 }
 
+// Admin reports whether the policy makes caller an admin: one that may ask
+// Explain on behalf of other callers.
+func (p *Policy) Admin(caller string) bool {
+	c, ok := p.callers[caller]
+	return ok && c.admin
+}
+
 // version computes the Version of a file's bytes.
 func version(data []byte) string {
 	sum := sha256.Sum256(data)
@@ -217,7 +225,7 @@ func (f *policyFile) compile(ver string) *Policy {
 	for _, c := range f.Callers {
 		// The rule names the caller by its id, not its place in the file:
 		// a denial tells the caller nothing of the other entries.
-		pc := &caller{rule: "callers[" + c.ID + "]", tenants: map[string]bool{}}
+		pc := &caller{rule: "callers[" + c.ID + "]", admin: c.Admin, tenants: map[string]bool{}}
 		for _, name := range c.Tenants {
 			if name == Wildcard {
 				pc.allTenants = true

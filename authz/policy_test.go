@@ -570,3 +570,29 @@ callers:
 		}
 	}
 }
+
+// TestAdminCallers: admin: true makes a caller an admin (Explain on behalf
+// of others), with or without tenants of its own; it grants no tenant, and
+// no other caller is one.
+func TestAdminCallers(t *testing.T) {
+	t.Parallel()
+	p, err := Parse([]byte(`callers:
+  - id: spiffe://mesh.example/ns/ops/sa/policy-console
+    admin: true
+  - id: spiffe://mesh.example/ns/web/sa/frontend
+    tenants: [acme]
+` + tenantYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Admin("spiffe://mesh.example/ns/ops/sa/policy-console") || p.Admin("spiffe://mesh.example/ns/web/sa/frontend") || p.Admin("spiffe://mesh.example/ns/x/sa/unknown") {
+		t.Error("Admin() does not follow admin: true")
+	}
+	_, err = p.Decide(Request{Caller: "spiffe://mesh.example/ns/ops/sa/policy-console", Tenant: "acme", User: "u", Items: Reports("11111111-1111-1111-1111-111111111112")})
+	if !errors.Is(err, ErrTenantNotAllowed) {
+		t.Errorf("an admin without tenants got %v for acme, want ErrTenantNotAllowed", err)
+	}
+	if _, err := Parse([]byte("callers:\n  - id: spiffe://mesh.example/ns/web/sa/frontend\n" + tenantYAML)); err == nil {
+		t.Error("a caller with neither tenants nor admin parsed")
+	}
+}

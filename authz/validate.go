@@ -42,8 +42,8 @@ func (f *policyFile) validate() []yamlfile.Problem {
 		} else {
 			seen[c.ID] = i
 		}
-		if len(c.Tenants) == 0 {
-			add(key+".tenants", "must list at least one tenant key, or %q", Wildcard)
+		if len(c.Tenants) == 0 && !c.Admin {
+			add(key+".tenants", "must list at least one tenant key, or %q (or the caller is an admin: true)", Wildcard)
 		}
 		names := map[string]bool{}
 		for k, name := range c.Tenants {

@@ -53,6 +53,7 @@ var (
 	ReasonIdentityKind        = embedgatev1.Reason_IDENTITY_KIND_MISMATCH.String()
 	ReasonSSONotApplicable    = embedgatev1.Reason_SSO_NOT_APPLICABLE.String()
 	ReasonTokenLimit          = embedgatev1.Reason_TOKEN_LIMIT_EXCEEDED.String()
+	ReasonExplainNotAllowed   = embedgatev1.Reason_EXPLAIN_NOT_ALLOWED.String()
 )
 
 // errorStatus is the one place where errors become gRPC statuses (the error
@@ -100,6 +101,8 @@ func errorStatus(err error) *status.Status {
 		return withDetails(codes.Unauthenticated, err.Error(), ReasonNoIdentity, meta)
 	case errors.As(err, &denial):
 		return denialStatus(denial, meta)
+	case errors.Is(err, errExplainNotAllowed):
+		return withDetails(codes.PermissionDenied, err.Error(), ReasonExplainNotAllowed, meta)
 	case errors.Is(err, errOverloaded):
 		return withDetails(codes.ResourceExhausted, err.Error(), ReasonOverloaded, meta, retryInfo(overloadRetryAfter))
 	case errors.Is(err, powerbi.ErrOverloaded):

@@ -52,6 +52,7 @@ const (
 	frontend      = "spiffe://embedgate.test/ns/web/sa/frontend"
 	batch         = "spiffe://embedgate.test/ns/jobs/sa/batch" // rate limited
 	stranger      = "spiffe://embedgate.test/ns/web/sa/stranger"
+	console       = "spiffe://embedgate.test/ns/ops/sa/policy-console" // admin: Explain for others
 )
 
 // testPolicy grants the frontend three tenants over the demo fixture, and a
@@ -60,6 +61,8 @@ const testPolicy = `
 callers:
   - id: ` + frontend + `
     tenants: [acme, globex, finance, leaky]
+  - id: ` + console + `
+    admin: true
   - id: ` + batch + `
     tenants: [acme]
     rate_limit:

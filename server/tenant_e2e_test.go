@@ -16,6 +16,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/embedgate/embedgate/emulator"
 	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
@@ -219,6 +220,31 @@ func TestExplainEmbedToken(t *testing.T) {
 	if other.GetReason() != "TENANT_NOT_ALLOWED" || other.GetRule() != "callers["+frontend+"].tenants" {
 		t.Errorf("tenant denial = %v", other)
 	}
+	// The policy's identity, before Power BI's view of the models.
+	if id := allow.GetIdentity(); id.GetUsername() != "alice@acme.example" || id.GetCustomData() != "acme" || len(id.GetRoles()) != 1 {
+		t.Errorf("identity = %v", id)
+	}
+	// An admin asks as another caller and gets that caller's answer.
+	consoleClient := embedgatev1.NewEmbedTokenServiceClient(s.dial(t, s.clientCert(t, console)))
+	asFrontend := &embedgatev1.ExplainEmbedTokenRequest{AsCaller: frontend,
+		Request: &embedgatev1.ExplainEmbedTokenRequest_EmbedToken{EmbedToken: &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice@acme.example", ReportIds: []string{salesReport}}}}
+	if resp, err := consoleClient.ExplainEmbedToken(context.Background(), asFrontend); err != nil || !resp.GetAllowed() || resp.GetCaller() != frontend {
+		t.Errorf("the admin's explain as frontend = %v, %v", resp, err)
+	}
+	// Itself, it is granted no tenant.
+	asItself := proto.Clone(asFrontend).(*embedgatev1.ExplainEmbedTokenRequest)
+	asItself.AsCaller = ""
+	if resp, err := consoleClient.ExplainEmbedToken(context.Background(), asItself); err != nil || resp.GetAllowed() || resp.GetReason() != "TENANT_NOT_ALLOWED" {
+		t.Errorf("the admin's explain as itself = %v, %v", resp, err)
+	}
+	// A caller that is not an admin may not ask as another.
+	asConsole := proto.Clone(asFrontend).(*embedgatev1.ExplainEmbedTokenRequest)
+	asConsole.AsCaller = console
+	_, err = s.client.ExplainEmbedToken(context.Background(), asConsole)
+	if status.Code(err) != codes.PermissionDenied {
+		t.Errorf("frontend explaining as the console: %v, want PermissionDenied", err)
+	}
+	checkDetails(t, err, "EXPLAIN_NOT_ALLOWED", "")
 	// A malformed request is INVALID_ARGUMENT, as for the real call.
 	if _, err := s.client.ExplainEmbedToken(context.Background(), &embedgatev1.ExplainEmbedTokenRequest{}); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("empty explain: %v", err)

@@ -26,25 +26,9 @@ import (
 // the printed instructions with a real gRPC client and the written files.
 func TestDevMode(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	out := &testkit.Buffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--dev", "--dev-dir", dir, "--dev-listen", "127.0.0.1:0", "--grpcurl", "/opt/grpcurl"}, out, &testkit.Buffer{})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
+	dev := startDev(t)
+	dir, banner, conn := dev.dir, dev.banner, dev.conn
 	addrRE := regexp.MustCompile(`-d '(\{.*\})' (127\.0\.0\.1:\d+) embedgate\.v1\.EmbedTokenService/GenerateEmbedToken`)
-	var m []string
-	if !testkit.Poll(func() bool { m = addrRE.FindStringSubmatch(out.String()); return m != nil }) {
-		t.Fatalf("no grpcurl command printed; output:\n%s", out.String())
-	}
-	banner := out.String()
 	for _, f := range []string{"ca.pem", "caller.pem", "caller-key.pem"} {
 		if !strings.Contains(banner, filepath.Join(dir, f)) {
 			t.Errorf("the command does not name %s", f)
@@ -53,26 +37,6 @@ func TestDevMode(t *testing.T) {
 	if !strings.Contains(banner, "/opt/grpcurl -cacert") {
 		t.Errorf("the command does not start with the given grpcurl")
 	}
-
-	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "caller.pem"), filepath.Join(dir, "caller-key.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
-	// Like grpcurl, dial the printed IP address and verify the server's
-	// certificate for it.
-	conn, err := grpc.NewClient(m[2], grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
-		RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
-	})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	// Every printed token request works: acme's, and acme-models' live
 	// connection to Azure Analysis Services, whose token carries the demo
 	// app's object id as the username and the end user in customData.
@@ -155,6 +119,58 @@ func TestDevMode(t *testing.T) {
 type devEmu struct {
 	url string
 	hc  *http.Client
+}
+
+// dev is a running `serve --dev`: its folder, what it printed, and a
+// connection as the dev caller.
+type dev struct {
+	dir, banner string
+	conn        *grpc.ClientConn
+}
+
+// startDev runs `serve --dev` in a folder of its own until the test ends,
+// and dials it as grpcurl would (the printed IP address, the dev caller's
+// certificate).
+func startDev(t *testing.T) dev {
+	t.Helper()
+	dir := t.TempDir()
+	out := &testkit.Buffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--dev", "--dev-dir", dir, "--dev-listen", "127.0.0.1:0", "--grpcurl", "/opt/grpcurl"}, out, &testkit.Buffer{})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	addrRE := regexp.MustCompile(`-d '(\{.*\})' (127\.0\.0\.1:\d+) embedgate\.v1\.EmbedTokenService/GenerateEmbedToken`)
+	var m []string
+	if !testkit.Poll(func() bool { m = addrRE.FindStringSubmatch(out.String()); return m != nil }) {
+		t.Fatalf("no grpcurl command printed; output:\n%s", out.String())
+	}
+	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "caller.pem"), filepath.Join(dir, "caller-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	// Like grpcurl, dial the printed IP address and verify the server's
+	// certificate for it.
+	conn, err := grpc.NewClient(m[2], grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
+		RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
+	})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return dev{dir: dir, banner: out.String(), conn: conn}
 }
 
 func devEmulator(t *testing.T, dir string) devEmu {

@@ -21,6 +21,8 @@ commands:
   serve --dev             run the service with an embedded emulator (what 'make run' does)
   check --config FILE     validate a config and its policy; list every problem,
         [--online]        say what it will use, and check it against Entra ID and Power BI
+  explain --caller ID ... decide a request offline as the server would, for any caller
+  test FILE               run a policy's tests (requests and expected decisions)
   emulator [flags]        run the Entra ID + Power BI emulator alone (see emulator/README.md)
   version                 print the version, commit, date and Go version
 
@@ -106,6 +108,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args, stdout, stderr)
 	case "check":
 		return check(ctx, args, stdout, stderr)
+	case "explain":
+		return explain(ctx, args, stdout, stderr)
+	case "test":
+		return policyTest(ctx, args, stdout, stderr)
 	case "emulator":
 		return runEmulator(ctx, args, stdout)
 	case "version":

@@ -60,6 +60,7 @@ var actions = map[embedgatev1.Reason]Action{
 	embedgatev1.Reason_IDENTITY_KIND_MISMATCH:        ActionReport,
 	embedgatev1.Reason_SSO_NOT_APPLICABLE:            ActionReport,
 	embedgatev1.Reason_TOKEN_LIMIT_EXCEEDED:          ActionFixRequest, // fewer reports in one token
+	embedgatev1.Reason_EXPLAIN_NOT_ALLOWED:           ActionFixRequest, // explain as yourself
 }
 
 // ActionOf returns what a caller does about an error of this reason.

@@ -46,6 +46,7 @@ const actions: Partial<Record<Reason, Action>> = {
   [Reason.IDENTITY_KIND_MISMATCH]: Action.Report,
   [Reason.SSO_NOT_APPLICABLE]: Action.Report,
   [Reason.TOKEN_LIMIT_EXCEEDED]: Action.FixRequest, // fewer reports in one token
+  [Reason.EXPLAIN_NOT_ALLOWED]: Action.FixRequest, // explain as yourself
 };
 
 /** What a caller does about an error of this reason. */

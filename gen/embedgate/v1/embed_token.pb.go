@@ -635,7 +635,12 @@ type ExplainEmbedTokenRequest struct {
 	//
 	//	*ExplainEmbedTokenRequest_EmbedToken
 	//	*ExplainEmbedTokenRequest_DashboardEmbedToken
-	Request       isExplainEmbedTokenRequest_Request `protobuf_oneof:"request"`
+	Request isExplainEmbedTokenRequest_Request `protobuf_oneof:"request"`
+	// Explain the request as this caller (a SPIFFE ID) would make it, instead
+	// of as the one calling: an operator's question "what would service X
+	// get?". Only a caller the policy marks `admin: true` may set it; for
+	// others it is PERMISSION_DENIED, reason EXPLAIN_NOT_ALLOWED.
+	AsCaller      string `protobuf:"bytes,3,opt,name=as_caller,json=asCaller,proto3" json:"as_caller,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -695,6 +700,13 @@ func (x *ExplainEmbedTokenRequest) GetDashboardEmbedToken() *GenerateDashboardEm
 	return nil
 }
 
+func (x *ExplainEmbedTokenRequest) GetAsCaller() string {
+	if x != nil {
+		return x.AsCaller
+	}
+	return ""
+}
+
 type isExplainEmbedTokenRequest_Request interface {
 	isExplainEmbedTokenRequest_Request()
 }
@@ -728,7 +740,7 @@ type ExplainEmbedTokenResponse struct {
 	// A sentence saying why.
 	Message string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
 	// The policy entry that decided (for example "tenants.acme" or
-	// "callers[0].tenants").
+	// "callers[spiffe://example.org/ns/web/sa/frontend].tenants").
 	Rule string `protobuf:"bytes,5,opt,name=rule,proto3" json:"rule,omitempty"`
 	// The version of the policy that decided ("sha256:" + hex of the file).
 	PolicyVersion string `protobuf:"bytes,6,opt,name=policy_version,json=policyVersion,proto3" json:"policy_version,omitempty"`
@@ -745,7 +757,11 @@ type ExplainEmbedTokenResponse struct {
 	// For an allow: each dataset the token would open, then each paginated
 	// report, with the kind of model Embedgate detected and what it would send
 	// for it.
-	Models        []*ExplainedModel `protobuf:"bytes,11,rep,name=models,proto3" json:"models,omitempty"`
+	Models []*ExplainedModel `protobuf:"bytes,11,rep,name=models,proto3" json:"models,omitempty"`
+	// For an allow: the row-level security identity the tenant's policy
+	// gives (before Power BI's view of each model refines it per dataset;
+	// see models); unset when the tenant has no rls block.
+	Identity      *PolicyIdentity `protobuf:"bytes,12,opt,name=identity,proto3" json:"identity,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -857,6 +873,79 @@ func (x *ExplainEmbedTokenResponse) GetModels() []*ExplainedModel {
 	return nil
 }
 
+func (x *ExplainEmbedTokenResponse) GetIdentity() *PolicyIdentity {
+	if x != nil {
+		return x.Identity
+	}
+	return nil
+}
+
+// PolicyIdentity is the effective identity a tenant's policy gives an end
+// user.
+type PolicyIdentity struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The username sent to Power BI ("service_principal" stands for the
+	// service principal's object id).
+	Username string `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
+	// The RLS roles.
+	Roles []string `protobuf:"bytes,2,rep,name=roles,proto3" json:"roles,omitempty"`
+	// The customData (empty when none).
+	CustomData    string `protobuf:"bytes,3,opt,name=custom_data,json=customData,proto3" json:"custom_data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PolicyIdentity) Reset() {
+	*x = PolicyIdentity{}
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PolicyIdentity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PolicyIdentity) ProtoMessage() {}
+
+func (x *PolicyIdentity) ProtoReflect() protoreflect.Message {
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PolicyIdentity.ProtoReflect.Descriptor instead.
+func (*PolicyIdentity) Descriptor() ([]byte, []int) {
+	return file_embedgate_v1_embed_token_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PolicyIdentity) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *PolicyIdentity) GetRoles() []string {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
+func (x *PolicyIdentity) GetCustomData() string {
+	if x != nil {
+		return x.CustomData
+	}
+	return ""
+}
+
 // ExplainedModel is one dataset (or paginated report) a token opens, as
 // Power BI describes it, and what the token carries for it.
 type ExplainedModel struct {
@@ -898,7 +987,7 @@ type ExplainedModel struct {
 
 func (x *ExplainedModel) Reset() {
 	*x = ExplainedModel{}
-	mi := &file_embedgate_v1_embed_token_proto_msgTypes[9]
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -910,7 +999,7 @@ func (x *ExplainedModel) String() string {
 func (*ExplainedModel) ProtoMessage() {}
 
 func (x *ExplainedModel) ProtoReflect() protoreflect.Message {
-	mi := &file_embedgate_v1_embed_token_proto_msgTypes[9]
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -923,7 +1012,7 @@ func (x *ExplainedModel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainedModel.ProtoReflect.Descriptor instead.
 func (*ExplainedModel) Descriptor() ([]byte, []int) {
-	return file_embedgate_v1_embed_token_proto_rawDescGZIP(), []int{9}
+	return file_embedgate_v1_embed_token_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ExplainedModel) GetId() string {
@@ -1012,7 +1101,7 @@ type ExplainedIdentity struct {
 
 func (x *ExplainedIdentity) Reset() {
 	*x = ExplainedIdentity{}
-	mi := &file_embedgate_v1_embed_token_proto_msgTypes[10]
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1024,7 +1113,7 @@ func (x *ExplainedIdentity) String() string {
 func (*ExplainedIdentity) ProtoMessage() {}
 
 func (x *ExplainedIdentity) ProtoReflect() protoreflect.Message {
-	mi := &file_embedgate_v1_embed_token_proto_msgTypes[10]
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1037,7 +1126,7 @@ func (x *ExplainedIdentity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainedIdentity.ProtoReflect.Descriptor instead.
 func (*ExplainedIdentity) Descriptor() ([]byte, []int) {
-	return file_embedgate_v1_embed_token_proto_rawDescGZIP(), []int{10}
+	return file_embedgate_v1_embed_token_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ExplainedIdentity) GetUsername() string {
@@ -1082,7 +1171,7 @@ type PowerBIRequest struct {
 
 func (x *PowerBIRequest) Reset() {
 	*x = PowerBIRequest{}
-	mi := &file_embedgate_v1_embed_token_proto_msgTypes[11]
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1094,7 +1183,7 @@ func (x *PowerBIRequest) String() string {
 func (*PowerBIRequest) ProtoMessage() {}
 
 func (x *PowerBIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_embedgate_v1_embed_token_proto_msgTypes[11]
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1107,7 +1196,7 @@ func (x *PowerBIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PowerBIRequest.ProtoReflect.Descriptor instead.
 func (*PowerBIRequest) Descriptor() ([]byte, []int) {
-	return file_embedgate_v1_embed_token_proto_rawDescGZIP(), []int{11}
+	return file_embedgate_v1_embed_token_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PowerBIRequest) GetMethod() string {
@@ -1193,12 +1282,13 @@ const file_embedgate_v1_embed_token_proto_rawDesc = "" +
 	"\tembed_url\x18\x03 \x01(\tR\bembedUrl\x12\x1b\n" +
 	"\treport_id\x18\x04 \x01(\tR\breportId\x12\x1d\n" +
 	"\n" +
-	"dataset_id\x18\x05 \x01(\tR\tdatasetId\"\xe0\x01\n" +
+	"dataset_id\x18\x05 \x01(\tR\tdatasetId\"\x95\x02\n" +
 	"\x18ExplainEmbedTokenRequest\x12J\n" +
 	"\vembed_token\x18\x01 \x01(\v2'.embedgate.v1.GenerateEmbedTokenRequestH\x00R\n" +
 	"embedToken\x12f\n" +
-	"\x15dashboard_embed_token\x18\x02 \x01(\v20.embedgate.v1.GenerateDashboardEmbedTokenRequestH\x00R\x13dashboardEmbedTokenB\x10\n" +
-	"\arequest\x12\x05\xbaH\x02\b\x01\"\xad\x03\n" +
+	"\x15dashboard_embed_token\x18\x02 \x01(\v20.embedgate.v1.GenerateDashboardEmbedTokenRequestH\x00R\x13dashboardEmbedToken\x123\n" +
+	"\tas_caller\x18\x03 \x01(\tB\x16\xbaH\x13\xd8\x01\x01r\x0e\x18\x80\x10:\tspiffe://R\basCallerB\x10\n" +
+	"\arequest\x12\x05\xbaH\x02\b\x01\"\xe7\x03\n" +
 	"\x19ExplainEmbedTokenResponse\x12\x18\n" +
 	"\aallowed\x18\x01 \x01(\bR\aallowed\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\tR\x04code\x12\x16\n" +
@@ -1211,7 +1301,13 @@ const file_embedgate_v1_embed_token_proto_rawDesc = "" +
 	"\blifetime\x18\t \x01(\v2\x19.google.protobuf.DurationR\blifetime\x12)\n" +
 	"\x10lifetime_clamped\x18\n" +
 	" \x01(\bR\x0flifetimeClamped\x124\n" +
-	"\x06models\x18\v \x03(\v2\x1c.embedgate.v1.ExplainedModelR\x06models\"\x93\x03\n" +
+	"\x06models\x18\v \x03(\v2\x1c.embedgate.v1.ExplainedModelR\x06models\x128\n" +
+	"\bidentity\x18\f \x01(\v2\x1c.embedgate.v1.PolicyIdentityR\bidentity\"c\n" +
+	"\x0ePolicyIdentity\x12\x1a\n" +
+	"\busername\x18\x01 \x01(\tR\busername\x12\x14\n" +
+	"\x05roles\x18\x02 \x03(\tR\x05roles\x12\x1f\n" +
+	"\vcustom_data\x18\x03 \x01(\tR\n" +
+	"customData\"\x93\x03\n" +
 	"\x0eExplainedModel\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x12\x12\n" +
@@ -1252,7 +1348,7 @@ func file_embedgate_v1_embed_token_proto_rawDescGZIP() []byte {
 	return file_embedgate_v1_embed_token_proto_rawDescData
 }
 
-var file_embedgate_v1_embed_token_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_embedgate_v1_embed_token_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_embedgate_v1_embed_token_proto_goTypes = []any{
 	(*GenerateEmbedTokenRequest)(nil),           // 0: embedgate.v1.GenerateEmbedTokenRequest
 	(*GenerateEmbedTokenResponse)(nil),          // 1: embedgate.v1.GenerateEmbedTokenResponse
@@ -1263,39 +1359,41 @@ var file_embedgate_v1_embed_token_proto_goTypes = []any{
 	(*EmbedTile)(nil),                           // 6: embedgate.v1.EmbedTile
 	(*ExplainEmbedTokenRequest)(nil),            // 7: embedgate.v1.ExplainEmbedTokenRequest
 	(*ExplainEmbedTokenResponse)(nil),           // 8: embedgate.v1.ExplainEmbedTokenResponse
-	(*ExplainedModel)(nil),                      // 9: embedgate.v1.ExplainedModel
-	(*ExplainedIdentity)(nil),                   // 10: embedgate.v1.ExplainedIdentity
-	(*PowerBIRequest)(nil),                      // 11: embedgate.v1.PowerBIRequest
-	(*durationpb.Duration)(nil),                 // 12: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),               // 13: google.protobuf.Timestamp
+	(*PolicyIdentity)(nil),                      // 9: embedgate.v1.PolicyIdentity
+	(*ExplainedModel)(nil),                      // 10: embedgate.v1.ExplainedModel
+	(*ExplainedIdentity)(nil),                   // 11: embedgate.v1.ExplainedIdentity
+	(*PowerBIRequest)(nil),                      // 12: embedgate.v1.PowerBIRequest
+	(*durationpb.Duration)(nil),                 // 13: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),               // 14: google.protobuf.Timestamp
 }
 var file_embedgate_v1_embed_token_proto_depIdxs = []int32{
-	12, // 0: embedgate.v1.GenerateEmbedTokenRequest.lifetime:type_name -> google.protobuf.Duration
-	13, // 1: embedgate.v1.GenerateEmbedTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
-	13, // 2: embedgate.v1.GenerateEmbedTokenResponse.refresh_time:type_name -> google.protobuf.Timestamp
+	13, // 0: embedgate.v1.GenerateEmbedTokenRequest.lifetime:type_name -> google.protobuf.Duration
+	14, // 1: embedgate.v1.GenerateEmbedTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
+	14, // 2: embedgate.v1.GenerateEmbedTokenResponse.refresh_time:type_name -> google.protobuf.Timestamp
 	2,  // 3: embedgate.v1.GenerateEmbedTokenResponse.reports:type_name -> embedgate.v1.EmbedReport
-	12, // 4: embedgate.v1.GenerateDashboardEmbedTokenRequest.lifetime:type_name -> google.protobuf.Duration
-	13, // 5: embedgate.v1.GenerateDashboardEmbedTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
-	13, // 6: embedgate.v1.GenerateDashboardEmbedTokenResponse.refresh_time:type_name -> google.protobuf.Timestamp
+	13, // 4: embedgate.v1.GenerateDashboardEmbedTokenRequest.lifetime:type_name -> google.protobuf.Duration
+	14, // 5: embedgate.v1.GenerateDashboardEmbedTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
+	14, // 6: embedgate.v1.GenerateDashboardEmbedTokenResponse.refresh_time:type_name -> google.protobuf.Timestamp
 	5,  // 7: embedgate.v1.GenerateDashboardEmbedTokenResponse.dashboard:type_name -> embedgate.v1.EmbedDashboard
 	6,  // 8: embedgate.v1.GenerateDashboardEmbedTokenResponse.tile:type_name -> embedgate.v1.EmbedTile
 	0,  // 9: embedgate.v1.ExplainEmbedTokenRequest.embed_token:type_name -> embedgate.v1.GenerateEmbedTokenRequest
 	3,  // 10: embedgate.v1.ExplainEmbedTokenRequest.dashboard_embed_token:type_name -> embedgate.v1.GenerateDashboardEmbedTokenRequest
-	11, // 11: embedgate.v1.ExplainEmbedTokenResponse.powerbi_request:type_name -> embedgate.v1.PowerBIRequest
-	12, // 12: embedgate.v1.ExplainEmbedTokenResponse.lifetime:type_name -> google.protobuf.Duration
-	9,  // 13: embedgate.v1.ExplainEmbedTokenResponse.models:type_name -> embedgate.v1.ExplainedModel
-	10, // 14: embedgate.v1.ExplainedModel.identity:type_name -> embedgate.v1.ExplainedIdentity
-	0,  // 15: embedgate.v1.EmbedTokenService.GenerateEmbedToken:input_type -> embedgate.v1.GenerateEmbedTokenRequest
-	3,  // 16: embedgate.v1.EmbedTokenService.GenerateDashboardEmbedToken:input_type -> embedgate.v1.GenerateDashboardEmbedTokenRequest
-	7,  // 17: embedgate.v1.EmbedTokenService.ExplainEmbedToken:input_type -> embedgate.v1.ExplainEmbedTokenRequest
-	1,  // 18: embedgate.v1.EmbedTokenService.GenerateEmbedToken:output_type -> embedgate.v1.GenerateEmbedTokenResponse
-	4,  // 19: embedgate.v1.EmbedTokenService.GenerateDashboardEmbedToken:output_type -> embedgate.v1.GenerateDashboardEmbedTokenResponse
-	8,  // 20: embedgate.v1.EmbedTokenService.ExplainEmbedToken:output_type -> embedgate.v1.ExplainEmbedTokenResponse
-	18, // [18:21] is the sub-list for method output_type
-	15, // [15:18] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	12, // 11: embedgate.v1.ExplainEmbedTokenResponse.powerbi_request:type_name -> embedgate.v1.PowerBIRequest
+	13, // 12: embedgate.v1.ExplainEmbedTokenResponse.lifetime:type_name -> google.protobuf.Duration
+	10, // 13: embedgate.v1.ExplainEmbedTokenResponse.models:type_name -> embedgate.v1.ExplainedModel
+	9,  // 14: embedgate.v1.ExplainEmbedTokenResponse.identity:type_name -> embedgate.v1.PolicyIdentity
+	11, // 15: embedgate.v1.ExplainedModel.identity:type_name -> embedgate.v1.ExplainedIdentity
+	0,  // 16: embedgate.v1.EmbedTokenService.GenerateEmbedToken:input_type -> embedgate.v1.GenerateEmbedTokenRequest
+	3,  // 17: embedgate.v1.EmbedTokenService.GenerateDashboardEmbedToken:input_type -> embedgate.v1.GenerateDashboardEmbedTokenRequest
+	7,  // 18: embedgate.v1.EmbedTokenService.ExplainEmbedToken:input_type -> embedgate.v1.ExplainEmbedTokenRequest
+	1,  // 19: embedgate.v1.EmbedTokenService.GenerateEmbedToken:output_type -> embedgate.v1.GenerateEmbedTokenResponse
+	4,  // 20: embedgate.v1.EmbedTokenService.GenerateDashboardEmbedToken:output_type -> embedgate.v1.GenerateDashboardEmbedTokenResponse
+	8,  // 21: embedgate.v1.EmbedTokenService.ExplainEmbedToken:output_type -> embedgate.v1.ExplainEmbedTokenResponse
+	19, // [19:22] is the sub-list for method output_type
+	16, // [16:19] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_embedgate_v1_embed_token_proto_init() }
@@ -1313,7 +1411,7 @@ func file_embedgate_v1_embed_token_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_embedgate_v1_embed_token_proto_rawDesc), len(file_embedgate_v1_embed_token_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -134,6 +134,10 @@ const (
 	// paginated reports read; 50 target workspaces), which the message names.
 	// Ask for fewer reports in one token.
 	Reason_TOKEN_LIMIT_EXCEEDED Reason = 27
+	// PERMISSION_DENIED: ExplainEmbedToken was asked on behalf of another
+	// caller (as_caller) by a caller the policy does not mark admin: true.
+	// Ask as yourself, or have the platform team make your tool an admin.
+	Reason_EXPLAIN_NOT_ALLOWED Reason = 28
 )
 
 // Enum value maps for Reason.
@@ -167,6 +171,7 @@ var (
 		25: "IDENTITY_KIND_MISMATCH",
 		26: "SSO_NOT_APPLICABLE",
 		27: "TOKEN_LIMIT_EXCEEDED",
+		28: "EXPLAIN_NOT_ALLOWED",
 	}
 	Reason_value = map[string]int32{
 		"REASON_UNSPECIFIED":            0,
@@ -197,6 +202,7 @@ var (
 		"IDENTITY_KIND_MISMATCH":        25,
 		"SSO_NOT_APPLICABLE":            26,
 		"TOKEN_LIMIT_EXCEEDED":          27,
+		"EXPLAIN_NOT_ALLOWED":           28,
 	}
 )
 
@@ -231,7 +237,7 @@ var File_embedgate_v1_reason_proto protoreflect.FileDescriptor
 
 const file_embedgate_v1_reason_proto_rawDesc = "" +
 	"\n" +
-	"\x19embedgate/v1/reason.proto\x12\fembedgate.v1*\xbb\x05\n" +
+	"\x19embedgate/v1/reason.proto\x12\fembedgate.v1*\xd4\x05\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fINVALID_REQUEST\x10\x01\x12\x16\n" +
@@ -262,7 +268,8 @@ const file_embedgate_v1_reason_proto_rawDesc = "" +
 	"\x13DATASET_NOT_ALLOWED\x10\x18\x12\x1a\n" +
 	"\x16IDENTITY_KIND_MISMATCH\x10\x19\x12\x16\n" +
 	"\x12SSO_NOT_APPLICABLE\x10\x1a\x12\x18\n" +
-	"\x14TOKEN_LIMIT_EXCEEDED\x10\x1bB=Z;github.com/embedgate/embedgate/gen/embedgate/v1;embedgatev1b\x06proto3"
+	"\x14TOKEN_LIMIT_EXCEEDED\x10\x1b\x12\x17\n" +
+	"\x13EXPLAIN_NOT_ALLOWED\x10\x1cB=Z;github.com/embedgate/embedgate/gen/embedgate/v1;embedgatev1b\x06proto3"
 
 var (
 	file_embedgate_v1_reason_proto_rawDescOnce sync.Once

@@ -51,6 +51,7 @@ _ACTIONS = {
     "IDENTITY_KIND_MISMATCH": Action.REPORT,
     "SSO_NOT_APPLICABLE": Action.REPORT,
     "TOKEN_LIMIT_EXCEEDED": Action.FIX_REQUEST,  # fewer reports in one token
+    "EXPLAIN_NOT_ALLOWED": Action.FIX_REQUEST,  # explain as yourself
 }
 
 

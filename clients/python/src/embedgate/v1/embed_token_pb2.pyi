@@ -47,18 +47,21 @@ class EmbedTile(_message.Message):
     def __init__(self, id: _Optional[str] = ..., title: _Optional[str] = ..., embed_url: _Optional[str] = ..., report_id: _Optional[str] = ..., dataset_id: _Optional[str] = ...) -> None: ...
 
 class ExplainEmbedTokenRequest(_message.Message):
-    __slots__ = ["dashboard_embed_token", "embed_token"]
+    __slots__ = ["as_caller", "dashboard_embed_token", "embed_token"]
+    AS_CALLER_FIELD_NUMBER: _ClassVar[int]
     DASHBOARD_EMBED_TOKEN_FIELD_NUMBER: _ClassVar[int]
     EMBED_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    as_caller: str
     dashboard_embed_token: GenerateDashboardEmbedTokenRequest
     embed_token: GenerateEmbedTokenRequest
-    def __init__(self, embed_token: _Optional[_Union[GenerateEmbedTokenRequest, _Mapping]] = ..., dashboard_embed_token: _Optional[_Union[GenerateDashboardEmbedTokenRequest, _Mapping]] = ...) -> None: ...
+    def __init__(self, embed_token: _Optional[_Union[GenerateEmbedTokenRequest, _Mapping]] = ..., dashboard_embed_token: _Optional[_Union[GenerateDashboardEmbedTokenRequest, _Mapping]] = ..., as_caller: _Optional[str] = ...) -> None: ...
 
 class ExplainEmbedTokenResponse(_message.Message):
-    __slots__ = ["allowed", "caller", "code", "lifetime", "lifetime_clamped", "message", "models", "policy_version", "powerbi_request", "reason", "rule"]
+    __slots__ = ["allowed", "caller", "code", "identity", "lifetime", "lifetime_clamped", "message", "models", "policy_version", "powerbi_request", "reason", "rule"]
     ALLOWED_FIELD_NUMBER: _ClassVar[int]
     CALLER_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_FIELD_NUMBER: _ClassVar[int]
     LIFETIME_CLAMPED_FIELD_NUMBER: _ClassVar[int]
     LIFETIME_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
@@ -70,6 +73,7 @@ class ExplainEmbedTokenResponse(_message.Message):
     allowed: bool
     caller: str
     code: str
+    identity: PolicyIdentity
     lifetime: _duration_pb2.Duration
     lifetime_clamped: bool
     message: str
@@ -78,7 +82,7 @@ class ExplainEmbedTokenResponse(_message.Message):
     powerbi_request: PowerBIRequest
     reason: str
     rule: str
-    def __init__(self, allowed: bool = ..., code: _Optional[str] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., rule: _Optional[str] = ..., policy_version: _Optional[str] = ..., caller: _Optional[str] = ..., powerbi_request: _Optional[_Union[PowerBIRequest, _Mapping]] = ..., lifetime: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., lifetime_clamped: bool = ..., models: _Optional[_Iterable[_Union[ExplainedModel, _Mapping]]] = ...) -> None: ...
+    def __init__(self, allowed: bool = ..., code: _Optional[str] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., rule: _Optional[str] = ..., policy_version: _Optional[str] = ..., caller: _Optional[str] = ..., powerbi_request: _Optional[_Union[PowerBIRequest, _Mapping]] = ..., lifetime: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., lifetime_clamped: bool = ..., models: _Optional[_Iterable[_Union[ExplainedModel, _Mapping]]] = ..., identity: _Optional[_Union[PolicyIdentity, _Mapping]] = ...) -> None: ...
 
 class ExplainedIdentity(_message.Message):
     __slots__ = ["custom_data", "roles", "username"]
@@ -173,6 +177,16 @@ class GenerateEmbedTokenResponse(_message.Message):
     token: str
     token_id: str
     def __init__(self, token: _Optional[str] = ..., token_id: _Optional[str] = ..., expire_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., refresh_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., reports: _Optional[_Iterable[_Union[EmbedReport, _Mapping]]] = ...) -> None: ...
+
+class PolicyIdentity(_message.Message):
+    __slots__ = ["custom_data", "roles", "username"]
+    CUSTOM_DATA_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    custom_data: str
+    roles: _containers.RepeatedScalarFieldContainer[str]
+    username: str
+    def __init__(self, username: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., custom_data: _Optional[str] = ...) -> None: ...
 
 class PowerBIRequest(_message.Message):
     __slots__ = ["body", "method", "profile_id", "url"]

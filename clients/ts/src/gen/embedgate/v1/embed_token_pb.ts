@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file embedgate/v1/embed_token.proto.
  */
 export const file_embedgate_v1_embed_token: GenFile = /*@__PURE__*/
-  fileDesc("Ch5lbWJlZGdhdGUvdjEvZW1iZWRfdG9rZW4ucHJvdG8SDGVtYmVkZ2F0ZS52MSKXAwoZR2VuZXJhdGVFbWJlZFRva2VuUmVxdWVzdBJBCgZ0ZW5hbnQYASABKAlCMbpILnIsEAEYPzImXlthLXowLTldKFthLXowLTkuXy1dezAsNjF9W2EtejAtOV0pPyQSKgoEdXNlchgCIAEoCUIcukgZchcQARiAAjIQXlteXHB7Wn1ccHtDfV0rJBKhAQoKcmVwb3J0X2lkcxgDIAMoCUKMAbpIiAG6AXcKEXJlcG9ydF9pZHMudW5pcXVlEihyZXBvcnQgaWRzIG11c3QgYmUgdW5pcXVlLCBpZ25vcmluZyBjYXNlGjhzaXplKHRoaXMpIDwgMiB8fCB0aGlzLm1hcChpZCwgaWQubG93ZXJBc2NpaSgpKS51bmlxdWUoKZIBCwgBEDIiBXIDsAEBEhIKCmFsbG93X2VkaXQYBCABKAgSPQoIbGlmZXRpbWUYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CELpIDaoBCiIECICjBTICCDwSFAoMYWxsb3dfY3JlYXRlGAYgASgIIswBChpHZW5lcmF0ZUVtYmVkVG9rZW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIQCgh0b2tlbl9pZBgCIAEoCRIvCgtleHBpcmVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMcmVmcmVzaF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIqCgdyZXBvcnRzGAUgAygLMhkuZW1iZWRnYXRlLnYxLkVtYmVkUmVwb3J0ImQKC0VtYmVkUmVwb3J0EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEQoJZW1iZWRfdXJsGAMgASgJEhIKCmRhdGFzZXRfaWQYBCABKAkSFAoMd29ya3NwYWNlX2lkGAUgASgJIpACCiJHZW5lcmF0ZURhc2hib2FyZEVtYmVkVG9rZW5SZXF1ZXN0EkEKBnRlbmFudBgBIAEoCUIxukguciwQARg/MiZeW2EtejAtOV0oW2EtejAtOS5fLV17MCw2MX1bYS16MC05XSk/JBIqCgR1c2VyGAIgASgJQhy6SBlyFxABGIACMhBeW15ccHtafVxwe0N9XSskEh4KDGRhc2hib2FyZF9pZBgDIAEoCUIIukgFcgOwAQESHAoHdGlsZV9pZBgEIAEoCUILukgI2AEBcgOwAQESPQoIbGlmZXRpbWUYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CELpIDaoBCiIECICjBTICCDwigQIKI0dlbmVyYXRlRGFzaGJvYXJkRW1iZWRUb2tlblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhAKCHRva2VuX2lkGAIgASgJEi8KC2V4cGlyZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxyZWZyZXNoX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KCWRhc2hib2FyZBgFIAEoCzIcLmVtYmVkZ2F0ZS52MS5FbWJlZERhc2hib2FyZBIlCgR0aWxlGAYgASgLMhcuZW1iZWRnYXRlLnYxLkVtYmVkVGlsZSI9Cg5FbWJlZERhc2hib2FyZBIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEhEKCWVtYmVkX3VybBgDIAEoCSJgCglFbWJlZFRpbGUSCgoCaWQYASABKAkSDQoFdGl0bGUYAiABKAkSEQoJZW1iZWRfdXJsGAMgASgJEhEKCXJlcG9ydF9pZBgEIAEoCRISCgpkYXRhc2V0X2lkGAUgASgJIr8BChhFeHBsYWluRW1iZWRUb2tlblJlcXVlc3QSPgoLZW1iZWRfdG9rZW4YASABKAsyJy5lbWJlZGdhdGUudjEuR2VuZXJhdGVFbWJlZFRva2VuUmVxdWVzdEgAElEKFWRhc2hib2FyZF9lbWJlZF90b2tlbhgCIAEoCzIwLmVtYmVkZ2F0ZS52MS5HZW5lcmF0ZURhc2hib2FyZEVtYmVkVG9rZW5SZXF1ZXN0SABCEAoHcmVxdWVzdBIFukgCCAEivQIKGUV4cGxhaW5FbWJlZFRva2VuUmVzcG9uc2USDwoHYWxsb3dlZBgBIAEoCBIMCgRjb2RlGAIgASgJEg4KBnJlYXNvbhgDIAEoCRIPCgdtZXNzYWdlGAQgASgJEgwKBHJ1bGUYBSABKAkSFgoOcG9saWN5X3ZlcnNpb24YBiABKAkSDgoGY2FsbGVyGAcgASgJEjUKD3Bvd2VyYmlfcmVxdWVzdBgIIAEoCzIcLmVtYmVkZ2F0ZS52MS5Qb3dlckJJUmVxdWVzdBIrCghsaWZldGltZRgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIYChBsaWZldGltZV9jbGFtcGVkGAogASgIEiwKBm1vZGVscxgLIAMoCzIcLmVtYmVkZ2F0ZS52MS5FeHBsYWluZWRNb2RlbCKOAgoORXhwbGFpbmVkTW9kZWwSCgoCaWQYASABKAkSFAoMd29ya3NwYWNlX2lkGAIgASgJEgwKBGtpbmQYAyABKAkSGQoRaWRlbnRpdHlfcmVxdWlyZWQYBCABKAgSGQoRdXBzdHJlYW1fZGF0YXNldHMYBSADKAkSDwoHcmVhZF9ieRgGIAEoCRIYChB4bWxhX3Blcm1pc3Npb25zGAcgASgJEhcKD3Nzb19kYXRhc291cmNlcxgIIAMoCRIxCghpZGVudGl0eRgJIAEoCzIfLmVtYmVkZ2F0ZS52MS5FeHBsYWluZWRJZGVudGl0eRIfChdpZGVudGl0eV9ibG9iX2F1ZGllbmNlcxgKIAMoCSJJChFFeHBsYWluZWRJZGVudGl0eRIQCgh1c2VybmFtZRgBIAEoCRINCgVyb2xlcxgCIAMoCRITCgtjdXN0b21fZGF0YRgDIAEoCSJPCg5Qb3dlckJJUmVxdWVzdBIOCgZtZXRob2QYASABKAkSCwoDdXJsGAIgASgJEhIKCnByb2ZpbGVfaWQYAyABKAkSDAoEYm9keRgEIAEoCTLnAgoRRW1iZWRUb2tlblNlcnZpY2USZwoSR2VuZXJhdGVFbWJlZFRva2VuEicuZW1iZWRnYXRlLnYxLkdlbmVyYXRlRW1iZWRUb2tlblJlcXVlc3QaKC5lbWJlZGdhdGUudjEuR2VuZXJhdGVFbWJlZFRva2VuUmVzcG9uc2USggEKG0dlbmVyYXRlRGFzaGJvYXJkRW1iZWRUb2tlbhIwLmVtYmVkZ2F0ZS52MS5HZW5lcmF0ZURhc2hib2FyZEVtYmVkVG9rZW5SZXF1ZXN0GjEuZW1iZWRnYXRlLnYxLkdlbmVyYXRlRGFzaGJvYXJkRW1iZWRUb2tlblJlc3BvbnNlEmQKEUV4cGxhaW5FbWJlZFRva2VuEiYuZW1iZWRnYXRlLnYxLkV4cGxhaW5FbWJlZFRva2VuUmVxdWVzdBonLmVtYmVkZ2F0ZS52MS5FeHBsYWluRW1iZWRUb2tlblJlc3BvbnNlQj1aO2dpdGh1Yi5jb20vZW1iZWRnYXRlL2VtYmVkZ2F0ZS9nZW4vZW1iZWRnYXRlL3YxO2VtYmVkZ2F0ZXYxYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Ch5lbWJlZGdhdGUvdjEvZW1iZWRfdG9rZW4ucHJvdG8SDGVtYmVkZ2F0ZS52MSKXAwoZR2VuZXJhdGVFbWJlZFRva2VuUmVxdWVzdBJBCgZ0ZW5hbnQYASABKAlCMbpILnIsEAEYPzImXlthLXowLTldKFthLXowLTkuXy1dezAsNjF9W2EtejAtOV0pPyQSKgoEdXNlchgCIAEoCUIcukgZchcQARiAAjIQXlteXHB7Wn1ccHtDfV0rJBKhAQoKcmVwb3J0X2lkcxgDIAMoCUKMAbpIiAG6AXcKEXJlcG9ydF9pZHMudW5pcXVlEihyZXBvcnQgaWRzIG11c3QgYmUgdW5pcXVlLCBpZ25vcmluZyBjYXNlGjhzaXplKHRoaXMpIDwgMiB8fCB0aGlzLm1hcChpZCwgaWQubG93ZXJBc2NpaSgpKS51bmlxdWUoKZIBCwgBEDIiBXIDsAEBEhIKCmFsbG93X2VkaXQYBCABKAgSPQoIbGlmZXRpbWUYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CELpIDaoBCiIECICjBTICCDwSFAoMYWxsb3dfY3JlYXRlGAYgASgIIswBChpHZW5lcmF0ZUVtYmVkVG9rZW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIQCgh0b2tlbl9pZBgCIAEoCRIvCgtleHBpcmVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMcmVmcmVzaF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIqCgdyZXBvcnRzGAUgAygLMhkuZW1iZWRnYXRlLnYxLkVtYmVkUmVwb3J0ImQKC0VtYmVkUmVwb3J0EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEQoJZW1iZWRfdXJsGAMgASgJEhIKCmRhdGFzZXRfaWQYBCABKAkSFAoMd29ya3NwYWNlX2lkGAUgASgJIpACCiJHZW5lcmF0ZURhc2hib2FyZEVtYmVkVG9rZW5SZXF1ZXN0EkEKBnRlbmFudBgBIAEoCUIxukguciwQARg/MiZeW2EtejAtOV0oW2EtejAtOS5fLV17MCw2MX1bYS16MC05XSk/JBIqCgR1c2VyGAIgASgJQhy6SBlyFxABGIACMhBeW15ccHtafVxwe0N9XSskEh4KDGRhc2hib2FyZF9pZBgDIAEoCUIIukgFcgOwAQESHAoHdGlsZV9pZBgEIAEoCUILukgI2AEBcgOwAQESPQoIbGlmZXRpbWUYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CELpIDaoBCiIECICjBTICCDwigQIKI0dlbmVyYXRlRGFzaGJvYXJkRW1iZWRUb2tlblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhAKCHRva2VuX2lkGAIgASgJEi8KC2V4cGlyZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxyZWZyZXNoX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KCWRhc2hib2FyZBgFIAEoCzIcLmVtYmVkZ2F0ZS52MS5FbWJlZERhc2hib2FyZBIlCgR0aWxlGAYgASgLMhcuZW1iZWRnYXRlLnYxLkVtYmVkVGlsZSI9Cg5FbWJlZERhc2hib2FyZBIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEhEKCWVtYmVkX3VybBgDIAEoCSJgCglFbWJlZFRpbGUSCgoCaWQYASABKAkSDQoFdGl0bGUYAiABKAkSEQoJZW1iZWRfdXJsGAMgASgJEhEKCXJlcG9ydF9pZBgEIAEoCRISCgpkYXRhc2V0X2lkGAUgASgJIuoBChhFeHBsYWluRW1iZWRUb2tlblJlcXVlc3QSPgoLZW1iZWRfdG9rZW4YASABKAsyJy5lbWJlZGdhdGUudjEuR2VuZXJhdGVFbWJlZFRva2VuUmVxdWVzdEgAElEKFWRhc2hib2FyZF9lbWJlZF90b2tlbhgCIAEoCzIwLmVtYmVkZ2F0ZS52MS5HZW5lcmF0ZURhc2hib2FyZEVtYmVkVG9rZW5SZXF1ZXN0SAASKQoJYXNfY2FsbGVyGAMgASgJQha6SBPYAQFyDhiAEDoJc3BpZmZlOi8vQhAKB3JlcXVlc3QSBbpIAggBIu0CChlFeHBsYWluRW1iZWRUb2tlblJlc3BvbnNlEg8KB2FsbG93ZWQYASABKAgSDAoEY29kZRgCIAEoCRIOCgZyZWFzb24YAyABKAkSDwoHbWVzc2FnZRgEIAEoCRIMCgRydWxlGAUgASgJEhYKDnBvbGljeV92ZXJzaW9uGAYgASgJEg4KBmNhbGxlchgHIAEoCRI1Cg9wb3dlcmJpX3JlcXVlc3QYCCABKAsyHC5lbWJlZGdhdGUudjEuUG93ZXJCSVJlcXVlc3QSKwoIbGlmZXRpbWUYCSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGAoQbGlmZXRpbWVfY2xhbXBlZBgKIAEoCBIsCgZtb2RlbHMYCyADKAsyHC5lbWJlZGdhdGUudjEuRXhwbGFpbmVkTW9kZWwSLgoIaWRlbnRpdHkYDCABKAsyHC5lbWJlZGdhdGUudjEuUG9saWN5SWRlbnRpdHkiRgoOUG9saWN5SWRlbnRpdHkSEAoIdXNlcm5hbWUYASABKAkSDQoFcm9sZXMYAiADKAkSEwoLY3VzdG9tX2RhdGEYAyABKAkijgIKDkV4cGxhaW5lZE1vZGVsEgoKAmlkGAEgASgJEhQKDHdvcmtzcGFjZV9pZBgCIAEoCRIMCgRraW5kGAMgASgJEhkKEWlkZW50aXR5X3JlcXVpcmVkGAQgASgIEhkKEXVwc3RyZWFtX2RhdGFzZXRzGAUgAygJEg8KB3JlYWRfYnkYBiABKAkSGAoQeG1sYV9wZXJtaXNzaW9ucxgHIAEoCRIXCg9zc29fZGF0YXNvdXJjZXMYCCADKAkSMQoIaWRlbnRpdHkYCSABKAsyHy5lbWJlZGdhdGUudjEuRXhwbGFpbmVkSWRlbnRpdHkSHwoXaWRlbnRpdHlfYmxvYl9hdWRpZW5jZXMYCiADKAkiSQoRRXhwbGFpbmVkSWRlbnRpdHkSEAoIdXNlcm5hbWUYASABKAkSDQoFcm9sZXMYAiADKAkSEwoLY3VzdG9tX2RhdGEYAyABKAkiTwoOUG93ZXJCSVJlcXVlc3QSDgoGbWV0aG9kGAEgASgJEgsKA3VybBgCIAEoCRISCgpwcm9maWxlX2lkGAMgASgJEgwKBGJvZHkYBCABKAky5wIKEUVtYmVkVG9rZW5TZXJ2aWNlEmcKEkdlbmVyYXRlRW1iZWRUb2tlbhInLmVtYmVkZ2F0ZS52MS5HZW5lcmF0ZUVtYmVkVG9rZW5SZXF1ZXN0GiguZW1iZWRnYXRlLnYxLkdlbmVyYXRlRW1iZWRUb2tlblJlc3BvbnNlEoIBChtHZW5lcmF0ZURhc2hib2FyZEVtYmVkVG9rZW4SMC5lbWJlZGdhdGUudjEuR2VuZXJhdGVEYXNoYm9hcmRFbWJlZFRva2VuUmVxdWVzdBoxLmVtYmVkZ2F0ZS52MS5HZW5lcmF0ZURhc2hib2FyZEVtYmVkVG9rZW5SZXNwb25zZRJkChFFeHBsYWluRW1iZWRUb2tlbhImLmVtYmVkZ2F0ZS52MS5FeHBsYWluRW1iZWRUb2tlblJlcXVlc3QaJy5lbWJlZGdhdGUudjEuRXhwbGFpbkVtYmVkVG9rZW5SZXNwb25zZUI9WjtnaXRodWIuY29tL2VtYmVkZ2F0ZS9lbWJlZGdhdGUvZ2VuL2VtYmVkZ2F0ZS92MTtlbWJlZGdhdGV2MWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * GenerateEmbedTokenRequest asks for one embed token for one tenant's end user.
@@ -414,6 +414,16 @@ export type ExplainEmbedTokenRequest = Message<"embedgate.v1.ExplainEmbedTokenRe
     value: GenerateDashboardEmbedTokenRequest;
     case: "dashboardEmbedToken";
   } | { case: undefined; value?: undefined };
+
+  /**
+   * Explain the request as this caller (a SPIFFE ID) would make it, instead
+   * of as the one calling: an operator's question "what would service X
+   * get?". Only a caller the policy marks `admin: true` may set it; for
+   * others it is PERMISSION_DENIED, reason EXPLAIN_NOT_ALLOWED.
+   *
+   * @generated from field: string as_caller = 3;
+   */
+  asCaller: string;
 };
 
 /**
@@ -462,7 +472,7 @@ export type ExplainEmbedTokenResponse = Message<"embedgate.v1.ExplainEmbedTokenR
 
   /**
    * The policy entry that decided (for example "tenants.acme" or
-   * "callers[0].tenants").
+   * "callers[spiffe://example.org/ns/web/sa/frontend].tenants").
    *
    * @generated from field: string rule = 5;
    */
@@ -513,6 +523,15 @@ export type ExplainEmbedTokenResponse = Message<"embedgate.v1.ExplainEmbedTokenR
    * @generated from field: repeated embedgate.v1.ExplainedModel models = 11;
    */
   models: ExplainedModel[];
+
+  /**
+   * For an allow: the row-level security identity the tenant's policy
+   * gives (before Power BI's view of each model refines it per dataset;
+   * see models); unset when the tenant has no rls block.
+   *
+   * @generated from field: embedgate.v1.PolicyIdentity identity = 12;
+   */
+  identity?: PolicyIdentity | undefined;
 };
 
 /**
@@ -521,6 +540,43 @@ export type ExplainEmbedTokenResponse = Message<"embedgate.v1.ExplainEmbedTokenR
  */
 export const ExplainEmbedTokenResponseSchema: GenMessage<ExplainEmbedTokenResponse> = /*@__PURE__*/
   messageDesc(file_embedgate_v1_embed_token, 8);
+
+/**
+ * PolicyIdentity is the effective identity a tenant's policy gives an end
+ * user.
+ *
+ * @generated from message embedgate.v1.PolicyIdentity
+ */
+export type PolicyIdentity = Message<"embedgate.v1.PolicyIdentity"> & {
+  /**
+   * The username sent to Power BI ("service_principal" stands for the
+   * service principal's object id).
+   *
+   * @generated from field: string username = 1;
+   */
+  username: string;
+
+  /**
+   * The RLS roles.
+   *
+   * @generated from field: repeated string roles = 2;
+   */
+  roles: string[];
+
+  /**
+   * The customData (empty when none).
+   *
+   * @generated from field: string custom_data = 3;
+   */
+  customData: string;
+};
+
+/**
+ * Describes the message embedgate.v1.PolicyIdentity.
+ * Use `create(PolicyIdentitySchema)` to create a new message.
+ */
+export const PolicyIdentitySchema: GenMessage<PolicyIdentity> = /*@__PURE__*/
+  messageDesc(file_embedgate_v1_embed_token, 9);
 
 /**
  * ExplainedModel is one dataset (or paginated report) a token opens, as
@@ -616,7 +672,7 @@ export type ExplainedModel = Message<"embedgate.v1.ExplainedModel"> & {
  * Use `create(ExplainedModelSchema)` to create a new message.
  */
 export const ExplainedModelSchema: GenMessage<ExplainedModel> = /*@__PURE__*/
-  messageDesc(file_embedgate_v1_embed_token, 9);
+  messageDesc(file_embedgate_v1_embed_token, 10);
 
 /**
  * ExplainedIdentity is an effective identity as sent to Power BI.
@@ -652,7 +708,7 @@ export type ExplainedIdentity = Message<"embedgate.v1.ExplainedIdentity"> & {
  * Use `create(ExplainedIdentitySchema)` to create a new message.
  */
 export const ExplainedIdentitySchema: GenMessage<ExplainedIdentity> = /*@__PURE__*/
-  messageDesc(file_embedgate_v1_embed_token, 10);
+  messageDesc(file_embedgate_v1_embed_token, 11);
 
 /**
  * PowerBIRequest is one HTTP request to the Power BI REST API.
@@ -698,7 +754,7 @@ export type PowerBIRequest = Message<"embedgate.v1.PowerBIRequest"> & {
  * Use `create(PowerBIRequestSchema)` to create a new message.
  */
 export const PowerBIRequestSchema: GenMessage<PowerBIRequest> = /*@__PURE__*/
-  messageDesc(file_embedgate_v1_embed_token, 11);
+  messageDesc(file_embedgate_v1_embed_token, 12);
 
 /**
  * EmbedTokenService mints Power BI embed tokens for the services of the
