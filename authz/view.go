@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"time"
 	"maps"
 	"slices"
 	"strings"
@@ -18,6 +19,8 @@ type Tenant struct {
 	Workspaces []Workspace
 	// RLS is true when the tenant has an rls block.
 	RLS bool
+	// MaxLifetime is the tenant's max_lifetime (its default applied).
+	MaxLifetime time.Duration
 	// Digest changes whenever anything in the tenant's entry does, so that a
 	// check can redo only the tenants a reload changed.
 	Digest string
@@ -38,7 +41,7 @@ func (p *Policy) Tenants() []Tenant {
 	out := make([]Tenant, 0, len(p.tenants))
 	for _, key := range slices.Sorted(maps.Keys(p.tenants)) {
 		t := p.tenants[key]
-		v := Tenant{Key: key, ProfileID: t.profileID, RLS: t.rls != nil, Digest: t.digest}
+		v := Tenant{Key: key, ProfileID: t.profileID, RLS: t.rls != nil, MaxLifetime: t.maxLifetime, Digest: t.digest}
 		byWS := map[string]*Workspace{t.workspaceID: {ID: t.workspaceID, AllReports: t.reports.all, AllDashboards: t.dashboards.all}}
 		order := []string{t.workspaceID}
 		add := func(ws string) *Workspace {

@@ -23,6 +23,12 @@ const (
 	DefaultTimeout = 10 * time.Second
 	// DefaultMetadataTTL is how long report and dataset metadata are cached.
 	DefaultMetadataTTL = 5 * time.Minute
+	// EntraTokenLifetimeMax is the longest life of an Entra access token for
+	// an app with Entra's defaults: a random 60 to 90 minutes ("Access
+	// tokens", Microsoft identity platform). Power BI caps an embed token
+	// at the remaining life of the Entra token that mints it, so a longer
+	// embed token can never be had without a token lifetime policy.
+	EntraTokenLifetimeMax = 90 * time.Minute
 	// DefaultMaxConcurrency is the requests in flight per upstream host.
 	// Power BI answers GenerateToken in a few hundred milliseconds, so 64
 	// carry well over a hundred new tokens a second per replica.

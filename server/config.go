@@ -213,7 +213,27 @@ func LoadConfig(path string) (*Config, error) {
 	if len(problems) > 0 {
 		return nil, &ConfigError{File: path, Problems: problems}
 	}
+	cfg.warnings = append(cfg.warnings, lifetimeWarnings(cfg.PolicyFile)...)
 	return &cfg, nil
+}
+
+// lifetimeWarnings names the tenants whose max_lifetime Power BI can never
+// honour with Entra's default token lifetimes: their tokens would always
+// come back shorter than asked.
+func lifetimeWarnings(policyFile string) []yamlfile.Problem {
+	p, err := authz.Load(policyFile)
+	if err != nil {
+		return nil // reported by Validate
+	}
+	var ws []yamlfile.Problem
+	for _, t := range p.Tenants() {
+		if t.MaxLifetime > powerbi.EntraTokenLifetimeMax {
+			ws = append(ws, yamlfile.Problem{Key: "policy_file", Message: fmt.Sprintf(
+				"tenants.%s.max_lifetime %v cannot be honoured: Entra's tokens live at most %v by default, and Power BI cuts an embed token to the remaining life of the Entra token that mints it (the shortfall is logged, audited and counted)",
+				t.Key, t.MaxLifetime, powerbi.EntraTokenLifetimeMax)})
+		}
+	}
+	return ws
 }
 
 func (c *Config) resolvePaths(dir string) {

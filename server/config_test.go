@@ -329,3 +329,29 @@ func TestConfigKeysInREADME(t *testing.T) {
 	}
 	walk("", reflect.TypeFor[Config]())
 }
+
+// TestLoadConfigWarnsOfLifetimesNeverHonoured: a tenant's max_lifetime
+// beyond what an Entra token can back is a warning (the config still
+// loads); one within it is not.
+func TestLoadConfigWarnsOfLifetimesNeverHonoured(t *testing.T) {
+	t.Parallel()
+	policy := `callers: []
+tenants:
+  long:
+    workspace_id: 11111111-1111-1111-1111-111111111111
+    reports: ["*"]
+    max_lifetime: 2h
+  fine:
+    workspace_id: 11111111-1111-1111-1111-111111111112
+    reports: ["*"]
+    max_lifetime: 90m
+`
+	cfg, err := LoadConfig(writeConfigDir(t, validConfig, map[string]string{"policy.yaml": policy}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := cfg.Warnings()
+	if len(w) != 1 || w[0].Key != "policy_file" || !strings.Contains(w[0].Message, "tenants.long.max_lifetime 2h0m0s cannot be honoured") {
+		t.Errorf("warnings = %v, want one for tenants.long", w)
+	}
+}
