@@ -1,10 +1,10 @@
 package authz
 
 import (
-	"time"
 	"maps"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Tenant is a read-only view of what one tenant of a policy grants, for checks
