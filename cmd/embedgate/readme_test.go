@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -13,12 +11,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
-	"github.com/embedgate/embedgate/internal/testkit"
 )
 
 var (
@@ -71,41 +66,8 @@ func TestREADMEModels(t *testing.T) {
 	if len(calls) != 6 {
 		t.Fatalf("the section has %d calls with their bodies, want one per kind of model (6)", len(calls))
 	}
-	dir := t.TempDir()
-	out := &testkit.Buffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--dev", "--dev-dir", dir, "--dev-listen", "127.0.0.1:0"}, out, &testkit.Buffer{})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
-	addrRE := regexp.MustCompile(`serving on (127\.0\.0\.1:\d+)`)
-	var m []string
-	if !testkit.Poll(func() bool { m = addrRE.FindStringSubmatch(out.String()); return m != nil }) {
-		t.Fatalf("the dev server did not start:\n%s", out.String())
-	}
-	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "caller.pem"), filepath.Join(dir, "caller-key.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
-	conn, err := grpc.NewClient(m[1], grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
-		RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
-	})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	server := startDev(t)
+	dir, conn := server.dir, server.conn
 	client := embedgatev1.NewEmbedTokenServiceClient(conn)
 	emu := devEmulator(t, dir)
 	for _, c := range calls {
