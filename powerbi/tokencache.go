@@ -78,6 +78,11 @@ func RefreshAt(issued, expiration time.Time) time.Time {
 // of the whole request.
 type grantKey [sha256.Size]byte
 
+// Key identifies the request: two requests have the same Key only if they
+// would make the same POST (see grantKeyOf). Callers use it to cache what
+// they derive from a request.
+func (r TokenRequest) Key() [sha256.Size]byte { return grantKeyOf(r) }
+
 // grantKeyOf keys every field of the request exactly as given (item order,
 // as the token lists items in request order; the case of ids; role order; nil
 // versus empty target workspaces; DatasetRoles in key order), so that two

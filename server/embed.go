@@ -41,6 +41,7 @@ type embedService struct {
 	metrics  *Metrics // nil = none
 	log      *slog.Logger
 	upstream *upstreamHealth
+	decided  *decidedCache // the models' decisions of recent grants
 }
 
 // GenerateEmbedToken implements embedgate.v1.EmbedTokenService. The request
@@ -97,14 +98,17 @@ func (s *embedService) issue(ctx context.Context, areq authz.Request) (*powerbi.
 	}
 	areq.Caller = caller
 	// The request passed validation: its tenant may join the call record.
-	grant, err := decide(ctx, s.policy.Current(), areq)
+	policy := s.policy.Current()
+	grant, err := decide(ctx, policy, areq)
 	if err != nil {
 		return nil, s.deny(ctx, areq, err)
 	}
-	r, _, err := decidedRequest(ctx, s.gateway, grant)
+	r, key, err := s.decided.request(ctx, s.gateway, policy.Version(), grant)
 	var tok *powerbi.EmbedToken
 	if err == nil {
-		tok, err = s.gateway.Issue(ctx, r)
+		if tok, err = s.gateway.Issue(ctx, r); err != nil {
+			s.decided.forget(key)
+		}
 	}
 	var denial *authz.Denial
 	if errors.As(err, &denial) {

@@ -2,6 +2,9 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"sync"
+	"time"
 
 	"github.com/embedgate/embedgate/authz"
 	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
@@ -42,6 +45,77 @@ func decidedRequest(ctx context.Context, gw modelGateway, g authz.Grant) (powerb
 		}
 	}
 	return r, models, nil
+}
+
+// decidedCache keeps decidedRequest's answers, so that a request served
+// from the token cache learns nothing again: the models come from metadata
+// (cached for metadata_ttl) and the policy's decisions on them from the
+// policy (its version). An answer is kept for metadata_ttl, keyed by the
+// policy version, the rule that granted (the tenant) and the request before
+// the models; a failed mint forgets it, with the metadata it came from.
+type decidedCache struct {
+	ttl time.Duration
+	now func() time.Time
+
+	mu sync.Mutex
+	m  map[[sha256.Size]byte]decidedEntry
+}
+
+type decidedEntry struct {
+	r   powerbi.TokenRequest
+	exp time.Time
+}
+
+// decidedCacheSize bounds the answers kept; when full they are dropped at
+// once, which costs one metadata walk per grant after.
+const decidedCacheSize = 8192
+
+func newDecidedCache(ttl time.Duration, now func() time.Time) *decidedCache {
+	return &decidedCache{ttl: ttl, now: now, m: map[[sha256.Size]byte]decidedEntry{}}
+}
+
+// key is the cache key of a grant under a policy version.
+func (c *decidedCache) key(version string, g authz.Grant, r powerbi.TokenRequest) [sha256.Size]byte {
+	k := r.Key()
+	h := sha256.New()
+	h.Write([]byte(version))
+	h.Write([]byte{0})
+	h.Write([]byte(g.Rule))
+	h.Write([]byte{0})
+	h.Write(k[:])
+	var out [sha256.Size]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// request is decidedRequest, from the cache while fresh.
+func (c *decidedCache) request(ctx context.Context, gw modelGateway, version string, g authz.Grant) (powerbi.TokenRequest, [sha256.Size]byte, error) {
+	k := c.key(version, g, tokenRequest(g))
+	now := c.now()
+	c.mu.Lock()
+	e, ok := c.m[k]
+	c.mu.Unlock()
+	if ok && now.Before(e.exp) {
+		return e.r, k, nil
+	}
+	r, _, err := decidedRequest(ctx, gw, g)
+	if err != nil {
+		return r, k, err
+	}
+	c.mu.Lock()
+	if len(c.m) >= decidedCacheSize {
+		clear(c.m)
+	}
+	c.m[k] = decidedEntry{r: r, exp: now.Add(c.ttl)}
+	c.mu.Unlock()
+	return r, k, nil
+}
+
+// forget drops an answer (its mint failed: the metadata may have changed).
+func (c *decidedCache) forget(k [sha256.Size]byte) {
+	c.mu.Lock()
+	delete(c.m, k)
+	c.mu.Unlock()
 }
 
 // authzKind maps the gateway's model kinds to the policy's.

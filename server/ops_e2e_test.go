@@ -320,3 +320,44 @@ func names(spans tracetest.SpanStubs) []string {
 	}
 	return out
 }
+
+// TestCachedGrantLearnsNothingAgain: the same grant again is served from
+// the caches alone: no metadata walk (the models' decisions are kept with
+// the grant), no mint, no Entra call: only the policy's decision.
+func TestCachedGrantLearnsNothingAgain(t *testing.T) {
+	t.Parallel()
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	s := startStack(t, stackOptions{tracer: tp})
+	req := &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice", ReportIds: []string{salesReport}}
+	var ids []string
+	for _, traceID := range []string{"4bf92f3577b34da6a3ce929d0e0e4731", "4bf92f3577b34da6a3ce929d0e0e4732"} {
+		ctx := metadata.AppendToOutgoingContext(context.Background(), "traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
+		resp, err := s.client.GenerateEmbedToken(ctx, req)
+		must(t, err)
+		ids = append(ids, resp.GetTokenId())
+	}
+	if ids[0] != ids[1] {
+		t.Fatal("the second call was not served the first call's token")
+	}
+	testkit.Eventually(t, "both calls' spans ended", func() bool {
+		n := 0
+		for _, sp := range exp.GetSpans() {
+			if sp.Name == "embedgate.v1.EmbedTokenService/GenerateEmbedToken" {
+				n++
+			}
+		}
+		return n == 2
+	})
+	var second []string
+	for _, sp := range exp.GetSpans() {
+		if sp.SpanContext.TraceID().String() == "4bf92f3577b34da6a3ce929d0e0e4732" {
+			second = append(second, sp.Name)
+		}
+	}
+	for _, name := range second {
+		if strings.HasPrefix(name, "powerbi.metadata") || strings.HasPrefix(name, "powerbi.mint") || strings.HasPrefix(name, "powerbi.entra") || strings.HasPrefix(name, "GET") || strings.HasPrefix(name, "POST") {
+			t.Errorf("the cached call did %s; its spans: %v", name, second)
+		}
+	}
+}

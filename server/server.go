@@ -6,6 +6,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -26,6 +27,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
+	"github.com/embedgate/embedgate/powerbi"
 )
 
 // Options are what New needs besides the config: the policy, the token
@@ -156,6 +158,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		metrics:  opts.Metrics,
 		log:      logger,
 		upstream: up,
+		decided:  newDecidedCache(cmp.Or(cfg.PowerBI.MetadataTTL, powerbi.DefaultMetadataTTL), now),
 	})
 	hs.SetServingStatus(embedgatev1.EmbedTokenService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	if opts.Metrics != nil {
