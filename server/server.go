@@ -70,6 +70,9 @@ type Server struct {
 	endStreams context.CancelFunc
 }
 
+// streamWorkers is the least number of goroutines kept to run calls.
+const streamWorkers = 64
+
 // New builds the gRPC server from the config's TLS section and the options.
 // The interceptor chain, outermost first (newChain):
 //
@@ -137,7 +140,10 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		grpc.ConnectionTimeout(handshakeTimeout),
 		// Calls run on a pool of goroutines whose stacks have already grown,
 		// instead of a new goroutine per call growing its stack each time.
-		grpc.NumStreamWorkers(uint32(4*runtime.GOMAXPROCS(0))),
+		// A call beyond the pool gets a new goroutine, so the pool covers
+		// the calls a busy replica has in flight, not just its CPUs: most
+		// of a call's time is waiting (on the network, on Power BI).
+		grpc.NumStreamWorkers(uint32(max(streamWorkers, 4*runtime.GOMAXPROCS(0)))),
 		grpc.ForceServerCodecV2(newCodec()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: limits.IdleTimeout, MaxConnectionAge: 30 * time.Minute, MaxConnectionAgeGrace: cfg.ShutdownGrace}),
