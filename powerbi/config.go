@@ -65,6 +65,11 @@ type Config struct {
 	// (workload identity federation; AKS sets AZURE_FEDERATED_TOKEN_FILE),
 	// re-read on every client assertion because it is rotated on disk.
 	FederatedTokenFile string `yaml:"federated_token_file"`
+	// AppIDURI is the Application ID URI of the app registration's exposed
+	// API ("Expose an API"), when it is not api://<client_id>. Users' access
+	// tokens for Embedgate's API (GenerateUserEmbedConfig) are accepted with
+	// the client id or this URI as their audience.
+	AppIDURI string `yaml:"app_id_uri"`
 	// Timeout bounds each upstream call; 0 means DefaultTimeout. A token
 	// mint shared by identical concurrent requests runs detached from their
 	// cancellation and is bounded as a whole by three times Timeout.
@@ -169,31 +174,9 @@ func (c Config) resolve() resolved {
 // Keys are relative to the block (client_id); the server config prefixes
 // them.
 func (c Config) Validate() []yamlfile.Problem {
-	var ps []yamlfile.Problem
+	ps := c.ValidateEndpoints()
 	add := func(key, format string, args ...any) {
 		ps = append(ps, yamlfile.Problem{Key: key, Message: fmt.Sprintf(format, args...)})
-	}
-	if c.Cloud != "" {
-		if _, ok := clouds[strings.ToLower(c.Cloud)]; !ok {
-			add("cloud", "unknown cloud %q (want public, usgov, usgovhigh, usgovdod or china)", c.Cloud)
-		}
-	}
-	if c.AuthorityHost != "" {
-		if msg := checkHTTPSURL(c.AuthorityHost, false); msg != "" {
-			add("authority_host", "%s", msg)
-		}
-	}
-	if c.APIURL != "" {
-		if msg := checkHTTPSURL(c.APIURL, true); msg != "" {
-			add("api_url", "%s", msg)
-		}
-	}
-	if c.CAFile != "" {
-		if b, err := os.ReadFile(c.CAFile); err != nil {
-			add("ca_file", "cannot read: %v", err)
-		} else if !x509.NewCertPool().AppendCertsFromPEM(b) {
-			add("ca_file", "no PEM certificate found in %s", c.CAFile)
-		}
 	}
 	switch t := c.TenantID; {
 	case t == "":
@@ -208,6 +191,11 @@ func (c Config) Validate() []yamlfile.Problem {
 		add("client_id", "required")
 	case !uuidRE.MatchString(c.ClientID):
 		add("client_id", "must be a uuid (the application (client) id), got %q", c.ClientID)
+	}
+	if c.AppIDURI != "" {
+		if u, err := url.Parse(c.AppIDURI); err != nil || u.Scheme == "" || strings.ContainsAny(c.AppIDURI, " \t\r\n") {
+			add("app_id_uri", "must be the Application ID URI of the app registration (such as api://<client id>), got %q", c.AppIDURI)
+		}
 	}
 	n := 0
 	for _, f := range []string{c.ClientSecretFile, c.CertificateFile, c.FederatedTokenFile} {
@@ -246,6 +234,39 @@ func (c Config) Validate() []yamlfile.Problem {
 	}
 	if c.MetadataTTL < 0 {
 		add("metadata_ttl", "must not be negative")
+	}
+	return ps
+}
+
+// ValidateEndpoints returns the problems of the keys that say where Entra ID
+// and Power BI are and how to reach them (cloud, authority_host, api_url,
+// ca_file): all a Client that acts as a signed-in user needs (NewAsUser).
+func (c Config) ValidateEndpoints() []yamlfile.Problem {
+	var ps []yamlfile.Problem
+	add := func(key, format string, args ...any) {
+		ps = append(ps, yamlfile.Problem{Key: key, Message: fmt.Sprintf(format, args...)})
+	}
+	if c.Cloud != "" {
+		if _, ok := clouds[strings.ToLower(c.Cloud)]; !ok {
+			add("cloud", "unknown cloud %q (want public, usgov, usgovhigh, usgovdod or china)", c.Cloud)
+		}
+	}
+	if c.AuthorityHost != "" {
+		if msg := checkHTTPSURL(c.AuthorityHost, false); msg != "" {
+			add("authority_host", "%s", msg)
+		}
+	}
+	if c.APIURL != "" {
+		if msg := checkHTTPSURL(c.APIURL, true); msg != "" {
+			add("api_url", "%s", msg)
+		}
+	}
+	if c.CAFile != "" {
+		if b, err := os.ReadFile(c.CAFile); err != nil {
+			add("ca_file", "cannot read: %v", err)
+		} else if !x509.NewCertPool().AppendCertsFromPEM(b) {
+			add("ca_file", "no PEM certificate found in %s", c.CAFile)
+		}
 	}
 	return ps
 }

@@ -24,6 +24,10 @@ func (cl *Client) Plan(ctx context.Context, r TokenRequest) (*Plan, error) {
 // readiness and health checks. It returns a *CredentialError when Entra
 // rejects the service principal.
 func (cl *Client) CheckCredential(ctx context.Context) error {
+	if cl.user != nil {
+		_, err := cl.userToken(ctx)
+		return err
+	}
 	_, err := cl.cred.token(ctx, 0)
 	return err
 }
@@ -34,7 +38,7 @@ func (cl *Client) CheckCredential(ctx context.Context) error {
 // federated token file needs no watch: it is read on every assertion.
 func (cl *Client) Watch(ctx context.Context) error {
 	c := cl.cred
-	if c.kind == credFederated {
+	if c == nil || c.kind == credFederated {
 		<-ctx.Done()
 		return nil
 	}

@@ -28,7 +28,7 @@ type UpstreamCall struct {
 	Upstream string
 	// Op names the operation: Power BI's (GenerateToken, GetReport,
 	// GetDataset, ...) or Entra's (token, oidc_metadata,
-	// instance_discovery, other). A bounded set: fit for metric labels.
+	// instance_discovery, jwks, other). A bounded set: fit for metric labels.
 	Op string
 	// Status is the HTTP status; 0 when no response came (Err says why).
 	Status int
@@ -148,6 +148,8 @@ func classify(r *http.Request) (upstream, op string) {
 		return "entra", "oidc_metadata"
 	case strings.HasSuffix(p, "/discovery/instance"):
 		return "entra", "instance_discovery"
+	case strings.HasSuffix(p, "/discovery/v2.0/keys"), strings.HasSuffix(p, "/discovery/keys"):
+		return "entra", "jwks"
 	}
 	return "entra", "other"
 }
@@ -181,6 +183,11 @@ func endSpan(span trace.Span, err error) {
 // use served (cache) or a new one was acquired (entra).
 func (cl *Client) entraToken(ctx context.Context, need time.Duration) (*entraToken, error) {
 	ctx, span := cl.tracer.Start(ctx, spanEntraToken)
+	if cl.user != nil {
+		t, err := cl.userToken(ctx)
+		endSpan(span, err)
+		return t, err
+	}
 	before := cl.cred.pbi.tok.Load()
 	t, err := cl.cred.token(ctx, need)
 	if err == nil {

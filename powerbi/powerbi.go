@@ -54,13 +54,16 @@ type Client struct {
 	log     *slog.Logger
 	now     func() time.Time
 	backoff func(attempt int) time.Duration
-	cred    *credential
+	cred    *credential     // the service principal's; nil for a user's Client
+	user    UserTokenSource // NewAsUser: the signed-in user's tokens
 	tracer  trace.Tracer // observe.go
 
 	meta   metaCaches
 	metaSF flight
 
 	tokens *tokenCache // nil when Config.DisableTokenCache
+
+	keys keyCache // users' tenants' signing keys (tenantkeys.go)
 	mintSF flight      // identical concurrent mints, keyed by grantKey
 }
 

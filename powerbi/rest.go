@@ -68,7 +68,7 @@ func (cl *Client) do(ctx context.Context, c call) (*response, error) {
 		if errors.As(err, &ae) && ae.refusesToken() {
 			if !renewed {
 				renewed = true
-				fresh, ok, ferr := cl.cred.renewAfterRefusal(ctx, tok)
+				fresh, ok, ferr := cl.renewAfterRefusal(ctx, tok)
 				if ferr != nil {
 					return nil, ferr
 				}

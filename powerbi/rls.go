@@ -144,6 +144,11 @@ func (ip *identityPlan) datasetIdentity(m Model, g *ModelGrant, blobs []blob, v2
 		}
 	}
 	if username == "" && len(blobs) == 0 {
+		if ident == nil && ip.cl.user != nil {
+			// A signed-in user who names no identity: Power BI applies the
+			// user's own (a master user's token needs none).
+			return nil, nil
+		}
 		return nil, &PreconditionError{Kind: ErrIdentityRequired, DatasetID: m.ID, ReportID: first(m.Reports)}
 	}
 	var roles []string
