@@ -56,15 +56,15 @@ type Client struct {
 	backoff func(attempt int) time.Duration
 	cred    *credential     // the service principal's; nil for a user's Client
 	user    UserTokenSource // NewAsUser: the signed-in user's tokens
-	tracer  trace.Tracer // observe.go
+	tracer  trace.Tracer    // observe.go
 
 	meta   metaCaches
 	metaSF flight
 
 	tokens *tokenCache // nil when Config.DisableTokenCache
 
-	keys keyCache // users' tenants' signing keys (tenantkeys.go)
-	mintSF flight      // identical concurrent mints, keyed by grantKey
+	keys   keyCache // users' tenants' signing keys (tenantkeys.go)
+	mintSF flight   // identical concurrent mints, keyed by grantKey
 }
 
 // Option customises New; the zero set of options is production behaviour.
