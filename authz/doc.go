@@ -80,14 +80,29 @@
 // ErrSSONotApplicable, and a dataset that a composite model or a paginated report reads
 // outside the tenant's workspaces with ErrDatasetNotAllowed: never silently granted.
 //
+// # User owns data
+//
+// A caller may also embed for end users with their own Power BI access ("embed for
+// your organization"): it holds a user's Entra access token, and Power BI applies
+// the user's own rights. Its user_owns_data block says for users of which Entra
+// tenants and from which workspaces; DecideUser checks the caller, the request and
+// the workspace, UserGrant.CheckEntraTenant the user's tenant, each refusal a
+// *Denial wrapping ErrUserEmbeddingNotAllowed (ErrUnknownCaller for a caller the
+// policy does not list). user_owns_data grants no tenant, and tenants grant no
+// user embedding.
+//
 // # File format
 //
 //	callers:
 //	  - id: spiffe://mesh.example/ns/web/sa/frontend   # exact SPIFFE ID
-//	    tenants: ["*"]                # or tenant keys; "*" only as the sole entry
+//	    tenants: ["*"]                # or tenant keys; "*" only as the sole entry;
+//	                                  # may be omitted when user_owns_data is set
 //	    rate_limit:                   # optional token bucket for this caller
 //	      per_second: 10              # > 0
 //	      burst: 20                   # >= 1
+//	    user_owns_data:               # optional: GenerateUserEmbedConfig
+//	      entra_tenants: [<uuid>, ...]   # users of these Entra tenants (at least one)
+//	      workspaces: ["*"]           # or workspace uuids; "*" only as the sole entry
 //	tenants:
 //	  acme:                           # ^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$
 //	    workspace_id: 11111111-1111-1111-1111-111111111111   # required uuid

@@ -24,6 +24,9 @@ type callerFile struct {
 	// caller (as_caller): an operator's tool. It grants no token; a caller
 	// that is only an admin lists no tenants.
 	Admin bool `yaml:"admin"`
+	// UserOwnsData lets the caller embed for end users with their own Power
+	// BI access (user.go); nil = not at all.
+	UserOwnsData *userOwnsDataFile `yaml:"user_owns_data"`
 }
 
 // rateLimitFile is a token bucket, as golang.org/x/time/rate takes it.

@@ -76,6 +76,7 @@ type caller struct {
 	allTenants bool
 	tenants    map[string]bool
 	rateLimit  *RateLimit
+	user       *userAccess // user_owns_data; nil = none
 }
 
 // tenant is a validated tenantFile, uuids in lower case and defaults applied.
@@ -225,7 +226,7 @@ func (f *policyFile) compile(ver string) *Policy {
 	for _, c := range f.Callers {
 		// The rule names the caller by its id, not its place in the file:
 		// a denial tells the caller nothing of the other entries.
-		pc := &caller{rule: "callers[" + c.ID + "]", admin: c.Admin, tenants: map[string]bool{}}
+		pc := &caller{rule: "callers[" + c.ID + "]", admin: c.Admin, tenants: map[string]bool{}, user: compileUserAccess(c.UserOwnsData)}
 		for _, name := range c.Tenants {
 			if name == Wildcard {
 				pc.allTenants = true

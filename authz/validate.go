@@ -42,8 +42,11 @@ func (f *policyFile) validate() []yamlfile.Problem {
 		} else {
 			seen[c.ID] = i
 		}
-		if len(c.Tenants) == 0 && !c.Admin {
-			add(key+".tenants", "must list at least one tenant key, or %q (or the caller is an admin: true)", Wildcard)
+		if len(c.Tenants) == 0 && !c.Admin && c.UserOwnsData == nil {
+			add(key+".tenants", "must list at least one tenant key, or %q (or the caller is an admin: true, or has user_owns_data)", Wildcard)
+		}
+		if c.UserOwnsData != nil {
+			ps = append(ps, validateUserOwnsData(key+".user_owns_data", c.UserOwnsData)...)
 		}
 		names := map[string]bool{}
 		for k, name := range c.Tenants {
