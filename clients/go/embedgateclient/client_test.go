@@ -252,6 +252,7 @@ var reportReasons = map[embedgatev1.Reason]bool{
 	embedgatev1.Reason_DATASET_NOT_ALLOWED:           true,
 	embedgatev1.Reason_IDENTITY_KIND_MISMATCH:        true,
 	embedgatev1.Reason_SSO_NOT_APPLICABLE:            true,
+	embedgatev1.Reason_USER_EMBEDDING_NOT_ALLOWED:    true,
 }
 
 // gatedCounter counts GenerateEmbedToken calls, and holds each until open

@@ -61,6 +61,12 @@ var actions = map[embedgatev1.Reason]Action{
 	embedgatev1.Reason_SSO_NOT_APPLICABLE:            ActionReport,
 	embedgatev1.Reason_TOKEN_LIMIT_EXCEEDED:          ActionFixRequest, // fewer reports in one token
 	embedgatev1.Reason_EXPLAIN_NOT_ALLOWED:           ActionFixRequest, // explain as yourself
+	embedgatev1.Reason_USER_EMBEDDING_NOT_ALLOWED:    ActionReport,
+	embedgatev1.Reason_USER_ASSERTION_EXPIRED:        ActionFixRequest, // a new token for the user
+	embedgatev1.Reason_USER_ASSERTION_INVALID:        ActionFixRequest, // a token for Embedgate's API
+	embedgatev1.Reason_USER_CONSENT_REQUIRED:         ActionFixRequest, // the user consents, then a new token
+	embedgatev1.Reason_USER_INTERACTION_REQUIRED:     ActionFixRequest, // sign in again with the claims
+	embedgatev1.Reason_USER_NOT_ALLOWED:              ActionFixRequest, // without that report, or the user gets access
 }
 
 // ActionOf returns what a caller does about an error of this reason.

@@ -47,6 +47,12 @@ const actions: Partial<Record<Reason, Action>> = {
   [Reason.SSO_NOT_APPLICABLE]: Action.Report,
   [Reason.TOKEN_LIMIT_EXCEEDED]: Action.FixRequest, // fewer reports in one token
   [Reason.EXPLAIN_NOT_ALLOWED]: Action.FixRequest, // explain as yourself
+  [Reason.USER_EMBEDDING_NOT_ALLOWED]: Action.Report,
+  [Reason.USER_ASSERTION_EXPIRED]: Action.FixRequest, // a new token for the user
+  [Reason.USER_ASSERTION_INVALID]: Action.FixRequest, // a token for Embedgate's API
+  [Reason.USER_CONSENT_REQUIRED]: Action.FixRequest, // the user consents, then a new token
+  [Reason.USER_INTERACTION_REQUIRED]: Action.FixRequest, // sign in again with the claims
+  [Reason.USER_NOT_ALLOWED]: Action.FixRequest, // without that report, or the user gets access
 };
 
 /** What a caller does about an error of this reason. */

@@ -1227,6 +1227,153 @@ func (x *PowerBIRequest) GetBody() string {
 	return ""
 }
 
+// GenerateUserEmbedConfigRequest asks for what a user's browser needs to
+// embed reports of one workspace as the user.
+type GenerateUserEmbedConfigRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The end user's Entra access token for Embedgate's API (its audience is
+	// Embedgate's client id or Application ID URI), as the caller's front end
+	// got it from Entra ID: a compact JWT. A secret: Embedgate never logs
+	// it.
+	UserAssertion string `protobuf:"bytes,1,opt,name=user_assertion,json=userAssertion,proto3" json:"user_assertion,omitempty"`
+	// The workspace the reports live in (uuid, any case).
+	WorkspaceId string `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	// The reports to embed (uuids, any case): 1 to 50, each once (ignoring
+	// case).
+	ReportIds     []string `protobuf:"bytes,3,rep,name=report_ids,json=reportIds,proto3" json:"report_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GenerateUserEmbedConfigRequest) Reset() {
+	*x = GenerateUserEmbedConfigRequest{}
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GenerateUserEmbedConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GenerateUserEmbedConfigRequest) ProtoMessage() {}
+
+func (x *GenerateUserEmbedConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GenerateUserEmbedConfigRequest.ProtoReflect.Descriptor instead.
+func (*GenerateUserEmbedConfigRequest) Descriptor() ([]byte, []int) {
+	return file_embedgate_v1_embed_token_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *GenerateUserEmbedConfigRequest) GetUserAssertion() string {
+	if x != nil {
+		return x.UserAssertion
+	}
+	return ""
+}
+
+func (x *GenerateUserEmbedConfigRequest) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *GenerateUserEmbedConfigRequest) GetReportIds() []string {
+	if x != nil {
+		return x.ReportIds
+	}
+	return nil
+}
+
+// GenerateUserEmbedConfigResponse is what the browser's Power BI
+// JavaScript client needs to embed the reports as the user.
+type GenerateUserEmbedConfigResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user's Entra access token for Power BI: pass it to the Power BI
+	// JavaScript client with tokenType Aad (models.TokenType.Aad). A secret:
+	// do not log it. It is the user's, for this user only.
+	AccessToken string `protobuf:"bytes,1,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
+	// When the access token expires.
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// When to ask again, as for GenerateEmbedTokenResponse.refresh_time,
+	// with a fresh user_assertion if the one sent has expired by then.
+	RefreshTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=refresh_time,json=refreshTime,proto3" json:"refresh_time,omitempty"`
+	// One entry per requested report, in request order, as Power BI shows it
+	// to the user.
+	Reports       []*EmbedReport `protobuf:"bytes,4,rep,name=reports,proto3" json:"reports,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GenerateUserEmbedConfigResponse) Reset() {
+	*x = GenerateUserEmbedConfigResponse{}
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GenerateUserEmbedConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GenerateUserEmbedConfigResponse) ProtoMessage() {}
+
+func (x *GenerateUserEmbedConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_embedgate_v1_embed_token_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GenerateUserEmbedConfigResponse.ProtoReflect.Descriptor instead.
+func (*GenerateUserEmbedConfigResponse) Descriptor() ([]byte, []int) {
+	return file_embedgate_v1_embed_token_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *GenerateUserEmbedConfigResponse) GetAccessToken() string {
+	if x != nil {
+		return x.AccessToken
+	}
+	return ""
+}
+
+func (x *GenerateUserEmbedConfigResponse) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *GenerateUserEmbedConfigResponse) GetRefreshTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RefreshTime
+	}
+	return nil
+}
+
+func (x *GenerateUserEmbedConfigResponse) GetReports() []*EmbedReport {
+	if x != nil {
+		return x.Reports
+	}
+	return nil
+}
+
 var File_embedgate_v1_embed_token_proto protoreflect.FileDescriptor
 
 const file_embedgate_v1_embed_token_proto_rawDesc = "" +
@@ -1330,11 +1477,24 @@ const file_embedgate_v1_embed_token_proto_rawDesc = "" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12\x1d\n" +
 	"\n" +
 	"profile_id\x18\x03 \x01(\tR\tprofileId\x12\x12\n" +
-	"\x04body\x18\x04 \x01(\tR\x04body2\xe7\x02\n" +
+	"\x04body\x18\x04 \x01(\tR\x04body\"\xe2\x02\n" +
+	"\x1eGenerateUserEmbedConfigRequest\x12d\n" +
+	"\x0euser_assertion\x18\x01 \x01(\tB=\xbaH:r8\x10\x01\x18\x80\x80\x0120^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$R\ruserAssertion\x12+\n" +
+	"\fworkspace_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\vworkspaceId\x12\xac\x01\n" +
+	"\n" +
+	"report_ids\x18\x03 \x03(\tB\x8c\x01\xbaH\x88\x01\xba\x01w\n" +
+	"\x11report_ids.unique\x12(report ids must be unique, ignoring case\x1a8size(this) < 2 || this.map(id, id.lowerAscii()).unique()\x92\x01\v\b\x01\x102\"\x05r\x03\xb0\x01\x01R\treportIds\"\xf5\x01\n" +
+	"\x1fGenerateUserEmbedConfigResponse\x12!\n" +
+	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12;\n" +
+	"\vexpire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x12=\n" +
+	"\frefresh_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vrefreshTime\x123\n" +
+	"\areports\x18\x04 \x03(\v2\x19.embedgate.v1.EmbedReportR\areports2\xdf\x03\n" +
 	"\x11EmbedTokenService\x12g\n" +
 	"\x12GenerateEmbedToken\x12'.embedgate.v1.GenerateEmbedTokenRequest\x1a(.embedgate.v1.GenerateEmbedTokenResponse\x12\x82\x01\n" +
 	"\x1bGenerateDashboardEmbedToken\x120.embedgate.v1.GenerateDashboardEmbedTokenRequest\x1a1.embedgate.v1.GenerateDashboardEmbedTokenResponse\x12d\n" +
-	"\x11ExplainEmbedToken\x12&.embedgate.v1.ExplainEmbedTokenRequest\x1a'.embedgate.v1.ExplainEmbedTokenResponseB=Z;github.com/embedgate/embedgate/gen/embedgate/v1;embedgatev1b\x06proto3"
+	"\x11ExplainEmbedToken\x12&.embedgate.v1.ExplainEmbedTokenRequest\x1a'.embedgate.v1.ExplainEmbedTokenResponse\x12v\n" +
+	"\x17GenerateUserEmbedConfig\x12,.embedgate.v1.GenerateUserEmbedConfigRequest\x1a-.embedgate.v1.GenerateUserEmbedConfigResponseB=Z;github.com/embedgate/embedgate/gen/embedgate/v1;embedgatev1b\x06proto3"
 
 var (
 	file_embedgate_v1_embed_token_proto_rawDescOnce sync.Once
@@ -1348,7 +1508,7 @@ func file_embedgate_v1_embed_token_proto_rawDescGZIP() []byte {
 	return file_embedgate_v1_embed_token_proto_rawDescData
 }
 
-var file_embedgate_v1_embed_token_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_embedgate_v1_embed_token_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_embedgate_v1_embed_token_proto_goTypes = []any{
 	(*GenerateEmbedTokenRequest)(nil),           // 0: embedgate.v1.GenerateEmbedTokenRequest
 	(*GenerateEmbedTokenResponse)(nil),          // 1: embedgate.v1.GenerateEmbedTokenResponse
@@ -1363,37 +1523,44 @@ var file_embedgate_v1_embed_token_proto_goTypes = []any{
 	(*ExplainedModel)(nil),                      // 10: embedgate.v1.ExplainedModel
 	(*ExplainedIdentity)(nil),                   // 11: embedgate.v1.ExplainedIdentity
 	(*PowerBIRequest)(nil),                      // 12: embedgate.v1.PowerBIRequest
-	(*durationpb.Duration)(nil),                 // 13: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),               // 14: google.protobuf.Timestamp
+	(*GenerateUserEmbedConfigRequest)(nil),      // 13: embedgate.v1.GenerateUserEmbedConfigRequest
+	(*GenerateUserEmbedConfigResponse)(nil),     // 14: embedgate.v1.GenerateUserEmbedConfigResponse
+	(*durationpb.Duration)(nil),                 // 15: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),               // 16: google.protobuf.Timestamp
 }
 var file_embedgate_v1_embed_token_proto_depIdxs = []int32{
-	13, // 0: embedgate.v1.GenerateEmbedTokenRequest.lifetime:type_name -> google.protobuf.Duration
-	14, // 1: embedgate.v1.GenerateEmbedTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
-	14, // 2: embedgate.v1.GenerateEmbedTokenResponse.refresh_time:type_name -> google.protobuf.Timestamp
+	15, // 0: embedgate.v1.GenerateEmbedTokenRequest.lifetime:type_name -> google.protobuf.Duration
+	16, // 1: embedgate.v1.GenerateEmbedTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
+	16, // 2: embedgate.v1.GenerateEmbedTokenResponse.refresh_time:type_name -> google.protobuf.Timestamp
 	2,  // 3: embedgate.v1.GenerateEmbedTokenResponse.reports:type_name -> embedgate.v1.EmbedReport
-	13, // 4: embedgate.v1.GenerateDashboardEmbedTokenRequest.lifetime:type_name -> google.protobuf.Duration
-	14, // 5: embedgate.v1.GenerateDashboardEmbedTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
-	14, // 6: embedgate.v1.GenerateDashboardEmbedTokenResponse.refresh_time:type_name -> google.protobuf.Timestamp
+	15, // 4: embedgate.v1.GenerateDashboardEmbedTokenRequest.lifetime:type_name -> google.protobuf.Duration
+	16, // 5: embedgate.v1.GenerateDashboardEmbedTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
+	16, // 6: embedgate.v1.GenerateDashboardEmbedTokenResponse.refresh_time:type_name -> google.protobuf.Timestamp
 	5,  // 7: embedgate.v1.GenerateDashboardEmbedTokenResponse.dashboard:type_name -> embedgate.v1.EmbedDashboard
 	6,  // 8: embedgate.v1.GenerateDashboardEmbedTokenResponse.tile:type_name -> embedgate.v1.EmbedTile
 	0,  // 9: embedgate.v1.ExplainEmbedTokenRequest.embed_token:type_name -> embedgate.v1.GenerateEmbedTokenRequest
 	3,  // 10: embedgate.v1.ExplainEmbedTokenRequest.dashboard_embed_token:type_name -> embedgate.v1.GenerateDashboardEmbedTokenRequest
 	12, // 11: embedgate.v1.ExplainEmbedTokenResponse.powerbi_request:type_name -> embedgate.v1.PowerBIRequest
-	13, // 12: embedgate.v1.ExplainEmbedTokenResponse.lifetime:type_name -> google.protobuf.Duration
+	15, // 12: embedgate.v1.ExplainEmbedTokenResponse.lifetime:type_name -> google.protobuf.Duration
 	10, // 13: embedgate.v1.ExplainEmbedTokenResponse.models:type_name -> embedgate.v1.ExplainedModel
 	9,  // 14: embedgate.v1.ExplainEmbedTokenResponse.identity:type_name -> embedgate.v1.PolicyIdentity
 	11, // 15: embedgate.v1.ExplainedModel.identity:type_name -> embedgate.v1.ExplainedIdentity
-	0,  // 16: embedgate.v1.EmbedTokenService.GenerateEmbedToken:input_type -> embedgate.v1.GenerateEmbedTokenRequest
-	3,  // 17: embedgate.v1.EmbedTokenService.GenerateDashboardEmbedToken:input_type -> embedgate.v1.GenerateDashboardEmbedTokenRequest
-	7,  // 18: embedgate.v1.EmbedTokenService.ExplainEmbedToken:input_type -> embedgate.v1.ExplainEmbedTokenRequest
-	1,  // 19: embedgate.v1.EmbedTokenService.GenerateEmbedToken:output_type -> embedgate.v1.GenerateEmbedTokenResponse
-	4,  // 20: embedgate.v1.EmbedTokenService.GenerateDashboardEmbedToken:output_type -> embedgate.v1.GenerateDashboardEmbedTokenResponse
-	8,  // 21: embedgate.v1.EmbedTokenService.ExplainEmbedToken:output_type -> embedgate.v1.ExplainEmbedTokenResponse
-	19, // [19:22] is the sub-list for method output_type
-	16, // [16:19] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	16, // 16: embedgate.v1.GenerateUserEmbedConfigResponse.expire_time:type_name -> google.protobuf.Timestamp
+	16, // 17: embedgate.v1.GenerateUserEmbedConfigResponse.refresh_time:type_name -> google.protobuf.Timestamp
+	2,  // 18: embedgate.v1.GenerateUserEmbedConfigResponse.reports:type_name -> embedgate.v1.EmbedReport
+	0,  // 19: embedgate.v1.EmbedTokenService.GenerateEmbedToken:input_type -> embedgate.v1.GenerateEmbedTokenRequest
+	3,  // 20: embedgate.v1.EmbedTokenService.GenerateDashboardEmbedToken:input_type -> embedgate.v1.GenerateDashboardEmbedTokenRequest
+	7,  // 21: embedgate.v1.EmbedTokenService.ExplainEmbedToken:input_type -> embedgate.v1.ExplainEmbedTokenRequest
+	13, // 22: embedgate.v1.EmbedTokenService.GenerateUserEmbedConfig:input_type -> embedgate.v1.GenerateUserEmbedConfigRequest
+	1,  // 23: embedgate.v1.EmbedTokenService.GenerateEmbedToken:output_type -> embedgate.v1.GenerateEmbedTokenResponse
+	4,  // 24: embedgate.v1.EmbedTokenService.GenerateDashboardEmbedToken:output_type -> embedgate.v1.GenerateDashboardEmbedTokenResponse
+	8,  // 25: embedgate.v1.EmbedTokenService.ExplainEmbedToken:output_type -> embedgate.v1.ExplainEmbedTokenResponse
+	14, // 26: embedgate.v1.EmbedTokenService.GenerateUserEmbedConfig:output_type -> embedgate.v1.GenerateUserEmbedConfigResponse
+	23, // [23:27] is the sub-list for method output_type
+	19, // [19:23] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_embedgate_v1_embed_token_proto_init() }
@@ -1411,7 +1578,7 @@ func file_embedgate_v1_embed_token_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_embedgate_v1_embed_token_proto_rawDesc), len(file_embedgate_v1_embed_token_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

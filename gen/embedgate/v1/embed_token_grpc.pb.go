@@ -22,6 +22,7 @@ const (
 	EmbedTokenService_GenerateEmbedToken_FullMethodName          = "/embedgate.v1.EmbedTokenService/GenerateEmbedToken"
 	EmbedTokenService_GenerateDashboardEmbedToken_FullMethodName = "/embedgate.v1.EmbedTokenService/GenerateDashboardEmbedToken"
 	EmbedTokenService_ExplainEmbedToken_FullMethodName           = "/embedgate.v1.EmbedTokenService/ExplainEmbedToken"
+	EmbedTokenService_GenerateUserEmbedConfig_FullMethodName     = "/embedgate.v1.EmbedTokenService/GenerateUserEmbedConfig"
 )
 
 // EmbedTokenServiceClient is the client API for EmbedTokenService service.
@@ -80,6 +81,37 @@ type EmbedTokenServiceClient interface {
 	// The RPC itself succeeds whatever the decision; a malformed request is
 	// INVALID_ARGUMENT as for the real call.
 	ExplainEmbedToken(ctx context.Context, in *ExplainEmbedTokenRequest, opts ...grpc.CallOption) (*ExplainEmbedTokenResponse, error)
+	// GenerateUserEmbedConfig is "embed for your organization" (user owns
+	// data): the caller holds an end user's Entra access token for
+	// Embedgate's API (the user_assertion) and gets what the user's browser
+	// needs to embed the reports as the user, with the Power BI JavaScript
+	// client's tokenType Aad: the user's own Power BI access token and the
+	// reports' embed URLs, read with that token, so that the user's own
+	// Power BI permissions decide. No embed token is minted.
+	//
+	// Embedgate checks the assertion (signature by the user's tenant's keys,
+	// issuer, audience = Embedgate's API, expiry, a user's token) before
+	// exchanging it on the user's behalf (OAuth 2.0 On-Behalf-Of). The policy
+	// (the caller's user_owns_data) says which callers may ask, for users of
+	// which Entra tenants, and in which workspaces. Nothing of either token
+	// is logged or audited: the user's object id and the token's expiry are.
+	//
+	// Errors (each with a google.rpc.ErrorInfo, domain "embedgate"):
+	//   - INVALID_ARGUMENT: a malformed request.
+	//   - UNAUTHENTICATED: no usable client certificate identity
+	//     (NO_CALLER_IDENTITY); the assertion is expired
+	//     (USER_ASSERTION_EXPIRED) or not a token for Embedgate's API
+	//     (USER_ASSERTION_INVALID); the user must sign in again to meet a
+	//     Conditional Access policy (USER_INTERACTION_REQUIRED, with the
+	//     claims challenge in the ErrorInfo metadata "claims").
+	//   - PERMISSION_DENIED: the caller (CALLER_NOT_IN_POLICY), its users'
+	//     tenant or the workspace (USER_EMBEDDING_NOT_ALLOWED) is not allowed
+	//     by the policy; the user may not open a report (USER_NOT_ALLOWED).
+	//   - FAILED_PRECONDITION: the user has not consented to Embedgate's app
+	//     using Power BI on their behalf (USER_CONSENT_REQUIRED).
+	//   - NOT_FOUND: no such report in the workspace, or none the user sees.
+	//   - RESOURCE_EXHAUSTED, UNAVAILABLE, INTERNAL: as for GenerateEmbedToken.
+	GenerateUserEmbedConfig(ctx context.Context, in *GenerateUserEmbedConfigRequest, opts ...grpc.CallOption) (*GenerateUserEmbedConfigResponse, error)
 }
 
 type embedTokenServiceClient struct {
@@ -114,6 +146,16 @@ func (c *embedTokenServiceClient) ExplainEmbedToken(ctx context.Context, in *Exp
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ExplainEmbedTokenResponse)
 	err := c.cc.Invoke(ctx, EmbedTokenService_ExplainEmbedToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *embedTokenServiceClient) GenerateUserEmbedConfig(ctx context.Context, in *GenerateUserEmbedConfigRequest, opts ...grpc.CallOption) (*GenerateUserEmbedConfigResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GenerateUserEmbedConfigResponse)
+	err := c.cc.Invoke(ctx, EmbedTokenService_GenerateUserEmbedConfig_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -176,6 +218,37 @@ type EmbedTokenServiceServer interface {
 	// The RPC itself succeeds whatever the decision; a malformed request is
 	// INVALID_ARGUMENT as for the real call.
 	ExplainEmbedToken(context.Context, *ExplainEmbedTokenRequest) (*ExplainEmbedTokenResponse, error)
+	// GenerateUserEmbedConfig is "embed for your organization" (user owns
+	// data): the caller holds an end user's Entra access token for
+	// Embedgate's API (the user_assertion) and gets what the user's browser
+	// needs to embed the reports as the user, with the Power BI JavaScript
+	// client's tokenType Aad: the user's own Power BI access token and the
+	// reports' embed URLs, read with that token, so that the user's own
+	// Power BI permissions decide. No embed token is minted.
+	//
+	// Embedgate checks the assertion (signature by the user's tenant's keys,
+	// issuer, audience = Embedgate's API, expiry, a user's token) before
+	// exchanging it on the user's behalf (OAuth 2.0 On-Behalf-Of). The policy
+	// (the caller's user_owns_data) says which callers may ask, for users of
+	// which Entra tenants, and in which workspaces. Nothing of either token
+	// is logged or audited: the user's object id and the token's expiry are.
+	//
+	// Errors (each with a google.rpc.ErrorInfo, domain "embedgate"):
+	//   - INVALID_ARGUMENT: a malformed request.
+	//   - UNAUTHENTICATED: no usable client certificate identity
+	//     (NO_CALLER_IDENTITY); the assertion is expired
+	//     (USER_ASSERTION_EXPIRED) or not a token for Embedgate's API
+	//     (USER_ASSERTION_INVALID); the user must sign in again to meet a
+	//     Conditional Access policy (USER_INTERACTION_REQUIRED, with the
+	//     claims challenge in the ErrorInfo metadata "claims").
+	//   - PERMISSION_DENIED: the caller (CALLER_NOT_IN_POLICY), its users'
+	//     tenant or the workspace (USER_EMBEDDING_NOT_ALLOWED) is not allowed
+	//     by the policy; the user may not open a report (USER_NOT_ALLOWED).
+	//   - FAILED_PRECONDITION: the user has not consented to Embedgate's app
+	//     using Power BI on their behalf (USER_CONSENT_REQUIRED).
+	//   - NOT_FOUND: no such report in the workspace, or none the user sees.
+	//   - RESOURCE_EXHAUSTED, UNAVAILABLE, INTERNAL: as for GenerateEmbedToken.
+	GenerateUserEmbedConfig(context.Context, *GenerateUserEmbedConfigRequest) (*GenerateUserEmbedConfigResponse, error)
 	mustEmbedUnimplementedEmbedTokenServiceServer()
 }
 
@@ -194,6 +267,9 @@ func (UnimplementedEmbedTokenServiceServer) GenerateDashboardEmbedToken(context.
 }
 func (UnimplementedEmbedTokenServiceServer) ExplainEmbedToken(context.Context, *ExplainEmbedTokenRequest) (*ExplainEmbedTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ExplainEmbedToken not implemented")
+}
+func (UnimplementedEmbedTokenServiceServer) GenerateUserEmbedConfig(context.Context, *GenerateUserEmbedConfigRequest) (*GenerateUserEmbedConfigResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GenerateUserEmbedConfig not implemented")
 }
 func (UnimplementedEmbedTokenServiceServer) mustEmbedUnimplementedEmbedTokenServiceServer() {}
 func (UnimplementedEmbedTokenServiceServer) testEmbeddedByValue()                           {}
@@ -270,6 +346,24 @@ func _EmbedTokenService_ExplainEmbedToken_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _EmbedTokenService_GenerateUserEmbedConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GenerateUserEmbedConfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EmbedTokenServiceServer).GenerateUserEmbedConfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EmbedTokenService_GenerateUserEmbedConfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EmbedTokenServiceServer).GenerateUserEmbedConfig(ctx, req.(*GenerateUserEmbedConfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // EmbedTokenService_ServiceDesc is the grpc.ServiceDesc for EmbedTokenService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -288,6 +382,10 @@ var EmbedTokenService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ExplainEmbedToken",
 			Handler:    _EmbedTokenService_ExplainEmbedToken_Handler,
+		},
+		{
+			MethodName: "GenerateUserEmbedConfig",
+			Handler:    _EmbedTokenService_GenerateUserEmbedConfig_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -138,6 +138,38 @@ const (
 	// caller (as_caller) by a caller the policy does not mark admin: true.
 	// Ask as yourself, or have the platform team make your tool an admin.
 	Reason_EXPLAIN_NOT_ALLOWED Reason = 28
+	// PERMISSION_DENIED: the policy does not let this caller embed for users
+	// with their own Power BI access (GenerateUserEmbedConfig), or not for
+	// users of this Entra tenant, or not from this workspace. Report to the
+	// platform team.
+	Reason_USER_EMBEDDING_NOT_ALLOWED Reason = 29
+	// UNAUTHENTICATED: the user_assertion has expired. Fix the request: get a
+	// new access token for the user (silently, with the front end's token
+	// cache) and ask again.
+	Reason_USER_ASSERTION_EXPIRED Reason = 30
+	// UNAUTHENTICATED: the user_assertion is not a user's access token for
+	// Embedgate's API from the user's tenant (another API's audience, another
+	// issuer, not signed by the tenant's keys, an application's token; the
+	// message says which). Fix the request: the front end asks Entra ID for a
+	// token for Embedgate's API scope.
+	Reason_USER_ASSERTION_INVALID Reason = 31
+	// FAILED_PRECONDITION: the user (or an administrator for the whole
+	// organization) has not consented to Embedgate's app using Power BI on the
+	// user's behalf. Fix the request: sign the user in interactively with
+	// consent for Embedgate's API (or have an administrator grant consent),
+	// then ask again with the new token.
+	Reason_USER_CONSENT_REQUIRED Reason = 32
+	// UNAUTHENTICATED: a Conditional Access policy requires more of the
+	// user's sign-in (multi-factor authentication, a compliant device, ...).
+	// The ErrorInfo metadata "claims" is the claims challenge (JSON). Fix the
+	// request: sign the user in again interactively passing those claims
+	// (MSAL's claims request parameter), then ask again with the new token.
+	Reason_USER_INTERACTION_REQUIRED Reason = 33
+	// PERMISSION_DENIED: Power BI refuses the user a requested report (no
+	// role in its workspace, or no licence for it); ErrorInfo metadata
+	// pbi_error_code carries Power BI's code. Fix the request: ask without
+	// that report, or have the user given access in Power BI.
+	Reason_USER_NOT_ALLOWED Reason = 34
 )
 
 // Enum value maps for Reason.
@@ -172,6 +204,12 @@ var (
 		26: "SSO_NOT_APPLICABLE",
 		27: "TOKEN_LIMIT_EXCEEDED",
 		28: "EXPLAIN_NOT_ALLOWED",
+		29: "USER_EMBEDDING_NOT_ALLOWED",
+		30: "USER_ASSERTION_EXPIRED",
+		31: "USER_ASSERTION_INVALID",
+		32: "USER_CONSENT_REQUIRED",
+		33: "USER_INTERACTION_REQUIRED",
+		34: "USER_NOT_ALLOWED",
 	}
 	Reason_value = map[string]int32{
 		"REASON_UNSPECIFIED":            0,
@@ -203,6 +241,12 @@ var (
 		"SSO_NOT_APPLICABLE":            26,
 		"TOKEN_LIMIT_EXCEEDED":          27,
 		"EXPLAIN_NOT_ALLOWED":           28,
+		"USER_EMBEDDING_NOT_ALLOWED":    29,
+		"USER_ASSERTION_EXPIRED":        30,
+		"USER_ASSERTION_INVALID":        31,
+		"USER_CONSENT_REQUIRED":         32,
+		"USER_INTERACTION_REQUIRED":     33,
+		"USER_NOT_ALLOWED":              34,
 	}
 )
 
@@ -237,7 +281,7 @@ var File_embedgate_v1_reason_proto protoreflect.FileDescriptor
 
 const file_embedgate_v1_reason_proto_rawDesc = "" +
 	"\n" +
-	"\x19embedgate/v1/reason.proto\x12\fembedgate.v1*\xd4\x05\n" +
+	"\x19embedgate/v1/reason.proto\x12\fembedgate.v1*\xfc\x06\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fINVALID_REQUEST\x10\x01\x12\x16\n" +
@@ -269,7 +313,13 @@ const file_embedgate_v1_reason_proto_rawDesc = "" +
 	"\x16IDENTITY_KIND_MISMATCH\x10\x19\x12\x16\n" +
 	"\x12SSO_NOT_APPLICABLE\x10\x1a\x12\x18\n" +
 	"\x14TOKEN_LIMIT_EXCEEDED\x10\x1b\x12\x17\n" +
-	"\x13EXPLAIN_NOT_ALLOWED\x10\x1cB=Z;github.com/embedgate/embedgate/gen/embedgate/v1;embedgatev1b\x06proto3"
+	"\x13EXPLAIN_NOT_ALLOWED\x10\x1c\x12\x1e\n" +
+	"\x1aUSER_EMBEDDING_NOT_ALLOWED\x10\x1d\x12\x1a\n" +
+	"\x16USER_ASSERTION_EXPIRED\x10\x1e\x12\x1a\n" +
+	"\x16USER_ASSERTION_INVALID\x10\x1f\x12\x19\n" +
+	"\x15USER_CONSENT_REQUIRED\x10 \x12\x1d\n" +
+	"\x19USER_INTERACTION_REQUIRED\x10!\x12\x14\n" +
+	"\x10USER_NOT_ALLOWED\x10\"B=Z;github.com/embedgate/embedgate/gen/embedgate/v1;embedgatev1b\x06proto3"
 
 var (
 	file_embedgate_v1_reason_proto_rawDescOnce sync.Once

@@ -52,6 +52,12 @@ _ACTIONS = {
     "SSO_NOT_APPLICABLE": Action.REPORT,
     "TOKEN_LIMIT_EXCEEDED": Action.FIX_REQUEST,  # fewer reports in one token
     "EXPLAIN_NOT_ALLOWED": Action.FIX_REQUEST,  # explain as yourself
+    "USER_EMBEDDING_NOT_ALLOWED": Action.REPORT,
+    "USER_ASSERTION_EXPIRED": Action.FIX_REQUEST,  # a new token for the user
+    "USER_ASSERTION_INVALID": Action.FIX_REQUEST,  # a token for Embedgate's API
+    "USER_CONSENT_REQUIRED": Action.FIX_REQUEST,  # the user consents, then a new token
+    "USER_INTERACTION_REQUIRED": Action.FIX_REQUEST,  # sign in again with the claims
+    "USER_NOT_ALLOWED": Action.FIX_REQUEST,  # without that report, or the user gets access
 }
 
 

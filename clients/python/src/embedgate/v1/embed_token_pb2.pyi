@@ -178,6 +178,28 @@ class GenerateEmbedTokenResponse(_message.Message):
     token_id: str
     def __init__(self, token: _Optional[str] = ..., token_id: _Optional[str] = ..., expire_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., refresh_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., reports: _Optional[_Iterable[_Union[EmbedReport, _Mapping]]] = ...) -> None: ...
 
+class GenerateUserEmbedConfigRequest(_message.Message):
+    __slots__ = ["report_ids", "user_assertion", "workspace_id"]
+    REPORT_IDS_FIELD_NUMBER: _ClassVar[int]
+    USER_ASSERTION_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    report_ids: _containers.RepeatedScalarFieldContainer[str]
+    user_assertion: str
+    workspace_id: str
+    def __init__(self, user_assertion: _Optional[str] = ..., workspace_id: _Optional[str] = ..., report_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GenerateUserEmbedConfigResponse(_message.Message):
+    __slots__ = ["access_token", "expire_time", "refresh_time", "reports"]
+    ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    REFRESH_TIME_FIELD_NUMBER: _ClassVar[int]
+    REPORTS_FIELD_NUMBER: _ClassVar[int]
+    access_token: str
+    expire_time: _timestamp_pb2.Timestamp
+    refresh_time: _timestamp_pb2.Timestamp
+    reports: _containers.RepeatedCompositeFieldContainer[EmbedReport]
+    def __init__(self, access_token: _Optional[str] = ..., expire_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., refresh_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., reports: _Optional[_Iterable[_Union[EmbedReport, _Mapping]]] = ...) -> None: ...
+
 class PolicyIdentity(_message.Message):
     __slots__ = ["custom_data", "roles", "username"]
     CUSTOM_DATA_FIELD_NUMBER: _ClassVar[int]

@@ -37,6 +37,11 @@ class EmbedTokenServiceStub(object):
                 request_serializer=embedgate_dot_v1_dot_embed__token__pb2.ExplainEmbedTokenRequest.SerializeToString,
                 response_deserializer=embedgate_dot_v1_dot_embed__token__pb2.ExplainEmbedTokenResponse.FromString,
                 )
+        self.GenerateUserEmbedConfig = channel.unary_unary(
+                '/embedgate.v1.EmbedTokenService/GenerateUserEmbedConfig',
+                request_serializer=embedgate_dot_v1_dot_embed__token__pb2.GenerateUserEmbedConfigRequest.SerializeToString,
+                response_deserializer=embedgate_dot_v1_dot_embed__token__pb2.GenerateUserEmbedConfigResponse.FromString,
+                )
 
 
 class EmbedTokenServiceServicer(object):
@@ -108,6 +113,42 @@ class EmbedTokenServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GenerateUserEmbedConfig(self, request, context):
+        """GenerateUserEmbedConfig is "embed for your organization" (user owns
+        data): the caller holds an end user's Entra access token for
+        Embedgate's API (the user_assertion) and gets what the user's browser
+        needs to embed the reports as the user, with the Power BI JavaScript
+        client's tokenType Aad: the user's own Power BI access token and the
+        reports' embed URLs, read with that token, so that the user's own
+        Power BI permissions decide. No embed token is minted.
+
+        Embedgate checks the assertion (signature by the user's tenant's keys,
+        issuer, audience = Embedgate's API, expiry, a user's token) before
+        exchanging it on the user's behalf (OAuth 2.0 On-Behalf-Of). The policy
+        (the caller's user_owns_data) says which callers may ask, for users of
+        which Entra tenants, and in which workspaces. Nothing of either token
+        is logged or audited: the user's object id and the token's expiry are.
+
+        Errors (each with a google.rpc.ErrorInfo, domain "embedgate"):
+        - INVALID_ARGUMENT: a malformed request.
+        - UNAUTHENTICATED: no usable client certificate identity
+        (NO_CALLER_IDENTITY); the assertion is expired
+        (USER_ASSERTION_EXPIRED) or not a token for Embedgate's API
+        (USER_ASSERTION_INVALID); the user must sign in again to meet a
+        Conditional Access policy (USER_INTERACTION_REQUIRED, with the
+        claims challenge in the ErrorInfo metadata "claims").
+        - PERMISSION_DENIED: the caller (CALLER_NOT_IN_POLICY), its users'
+        tenant or the workspace (USER_EMBEDDING_NOT_ALLOWED) is not allowed
+        by the policy; the user may not open a report (USER_NOT_ALLOWED).
+        - FAILED_PRECONDITION: the user has not consented to Embedgate's app
+        using Power BI on their behalf (USER_CONSENT_REQUIRED).
+        - NOT_FOUND: no such report in the workspace, or none the user sees.
+        - RESOURCE_EXHAUSTED, UNAVAILABLE, INTERNAL: as for GenerateEmbedToken.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EmbedTokenServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -125,6 +166,11 @@ def add_EmbedTokenServiceServicer_to_server(servicer, server):
                     servicer.ExplainEmbedToken,
                     request_deserializer=embedgate_dot_v1_dot_embed__token__pb2.ExplainEmbedTokenRequest.FromString,
                     response_serializer=embedgate_dot_v1_dot_embed__token__pb2.ExplainEmbedTokenResponse.SerializeToString,
+            ),
+            'GenerateUserEmbedConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.GenerateUserEmbedConfig,
+                    request_deserializer=embedgate_dot_v1_dot_embed__token__pb2.GenerateUserEmbedConfigRequest.FromString,
+                    response_serializer=embedgate_dot_v1_dot_embed__token__pb2.GenerateUserEmbedConfigResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -192,5 +238,22 @@ class EmbedTokenService(object):
         return grpc.experimental.unary_unary(request, target, '/embedgate.v1.EmbedTokenService/ExplainEmbedToken',
             embedgate_dot_v1_dot_embed__token__pb2.ExplainEmbedTokenRequest.SerializeToString,
             embedgate_dot_v1_dot_embed__token__pb2.ExplainEmbedTokenResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def GenerateUserEmbedConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/embedgate.v1.EmbedTokenService/GenerateUserEmbedConfig',
+            embedgate_dot_v1_dot_embed__token__pb2.GenerateUserEmbedConfigRequest.SerializeToString,
+            embedgate_dot_v1_dot_embed__token__pb2.GenerateUserEmbedConfigResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file embedgate/v1/embed_token.proto.
  */
 export const file_embedgate_v1_embed_token: GenFile = /*@__PURE__*/
-  fileDesc("Ch5lbWJlZGdhdGUvdjEvZW1iZWRfdG9rZW4ucHJvdG8SDGVtYmVkZ2F0ZS52MSKXAwoZR2VuZXJhdGVFbWJlZFRva2VuUmVxdWVzdBJBCgZ0ZW5hbnQYASABKAlCMbpILnIsEAEYPzImXlthLXowLTldKFthLXowLTkuXy1dezAsNjF9W2EtejAtOV0pPyQSKgoEdXNlchgCIAEoCUIcukgZchcQARiAAjIQXlteXHB7Wn1ccHtDfV0rJBKhAQoKcmVwb3J0X2lkcxgDIAMoCUKMAbpIiAG6AXcKEXJlcG9ydF9pZHMudW5pcXVlEihyZXBvcnQgaWRzIG11c3QgYmUgdW5pcXVlLCBpZ25vcmluZyBjYXNlGjhzaXplKHRoaXMpIDwgMiB8fCB0aGlzLm1hcChpZCwgaWQubG93ZXJBc2NpaSgpKS51bmlxdWUoKZIBCwgBEDIiBXIDsAEBEhIKCmFsbG93X2VkaXQYBCABKAgSPQoIbGlmZXRpbWUYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CELpIDaoBCiIECICjBTICCDwSFAoMYWxsb3dfY3JlYXRlGAYgASgIIswBChpHZW5lcmF0ZUVtYmVkVG9rZW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIQCgh0b2tlbl9pZBgCIAEoCRIvCgtleHBpcmVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMcmVmcmVzaF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIqCgdyZXBvcnRzGAUgAygLMhkuZW1iZWRnYXRlLnYxLkVtYmVkUmVwb3J0ImQKC0VtYmVkUmVwb3J0EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEQoJZW1iZWRfdXJsGAMgASgJEhIKCmRhdGFzZXRfaWQYBCABKAkSFAoMd29ya3NwYWNlX2lkGAUgASgJIpACCiJHZW5lcmF0ZURhc2hib2FyZEVtYmVkVG9rZW5SZXF1ZXN0EkEKBnRlbmFudBgBIAEoCUIxukguciwQARg/MiZeW2EtejAtOV0oW2EtejAtOS5fLV17MCw2MX1bYS16MC05XSk/JBIqCgR1c2VyGAIgASgJQhy6SBlyFxABGIACMhBeW15ccHtafVxwe0N9XSskEh4KDGRhc2hib2FyZF9pZBgDIAEoCUIIukgFcgOwAQESHAoHdGlsZV9pZBgEIAEoCUILukgI2AEBcgOwAQESPQoIbGlmZXRpbWUYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CELpIDaoBCiIECICjBTICCDwigQIKI0dlbmVyYXRlRGFzaGJvYXJkRW1iZWRUb2tlblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhAKCHRva2VuX2lkGAIgASgJEi8KC2V4cGlyZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxyZWZyZXNoX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KCWRhc2hib2FyZBgFIAEoCzIcLmVtYmVkZ2F0ZS52MS5FbWJlZERhc2hib2FyZBIlCgR0aWxlGAYgASgLMhcuZW1iZWRnYXRlLnYxLkVtYmVkVGlsZSI9Cg5FbWJlZERhc2hib2FyZBIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEhEKCWVtYmVkX3VybBgDIAEoCSJgCglFbWJlZFRpbGUSCgoCaWQYASABKAkSDQoFdGl0bGUYAiABKAkSEQoJZW1iZWRfdXJsGAMgASgJEhEKCXJlcG9ydF9pZBgEIAEoCRISCgpkYXRhc2V0X2lkGAUgASgJIuoBChhFeHBsYWluRW1iZWRUb2tlblJlcXVlc3QSPgoLZW1iZWRfdG9rZW4YASABKAsyJy5lbWJlZGdhdGUudjEuR2VuZXJhdGVFbWJlZFRva2VuUmVxdWVzdEgAElEKFWRhc2hib2FyZF9lbWJlZF90b2tlbhgCIAEoCzIwLmVtYmVkZ2F0ZS52MS5HZW5lcmF0ZURhc2hib2FyZEVtYmVkVG9rZW5SZXF1ZXN0SAASKQoJYXNfY2FsbGVyGAMgASgJQha6SBPYAQFyDhiAEDoJc3BpZmZlOi8vQhAKB3JlcXVlc3QSBbpIAggBIu0CChlFeHBsYWluRW1iZWRUb2tlblJlc3BvbnNlEg8KB2FsbG93ZWQYASABKAgSDAoEY29kZRgCIAEoCRIOCgZyZWFzb24YAyABKAkSDwoHbWVzc2FnZRgEIAEoCRIMCgRydWxlGAUgASgJEhYKDnBvbGljeV92ZXJzaW9uGAYgASgJEg4KBmNhbGxlchgHIAEoCRI1Cg9wb3dlcmJpX3JlcXVlc3QYCCABKAsyHC5lbWJlZGdhdGUudjEuUG93ZXJCSVJlcXVlc3QSKwoIbGlmZXRpbWUYCSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGAoQbGlmZXRpbWVfY2xhbXBlZBgKIAEoCBIsCgZtb2RlbHMYCyADKAsyHC5lbWJlZGdhdGUudjEuRXhwbGFpbmVkTW9kZWwSLgoIaWRlbnRpdHkYDCABKAsyHC5lbWJlZGdhdGUudjEuUG9saWN5SWRlbnRpdHkiRgoOUG9saWN5SWRlbnRpdHkSEAoIdXNlcm5hbWUYASABKAkSDQoFcm9sZXMYAiADKAkSEwoLY3VzdG9tX2RhdGEYAyABKAkijgIKDkV4cGxhaW5lZE1vZGVsEgoKAmlkGAEgASgJEhQKDHdvcmtzcGFjZV9pZBgCIAEoCRIMCgRraW5kGAMgASgJEhkKEWlkZW50aXR5X3JlcXVpcmVkGAQgASgIEhkKEXVwc3RyZWFtX2RhdGFzZXRzGAUgAygJEg8KB3JlYWRfYnkYBiABKAkSGAoQeG1sYV9wZXJtaXNzaW9ucxgHIAEoCRIXCg9zc29fZGF0YXNvdXJjZXMYCCADKAkSMQoIaWRlbnRpdHkYCSABKAsyHy5lbWJlZGdhdGUudjEuRXhwbGFpbmVkSWRlbnRpdHkSHwoXaWRlbnRpdHlfYmxvYl9hdWRpZW5jZXMYCiADKAkiSQoRRXhwbGFpbmVkSWRlbnRpdHkSEAoIdXNlcm5hbWUYASABKAkSDQoFcm9sZXMYAiADKAkSEwoLY3VzdG9tX2RhdGEYAyABKAkiTwoOUG93ZXJCSVJlcXVlc3QSDgoGbWV0aG9kGAEgASgJEgsKA3VybBgCIAEoCRISCgpwcm9maWxlX2lkGAMgASgJEgwKBGJvZHkYBCABKAky5wIKEUVtYmVkVG9rZW5TZXJ2aWNlEmcKEkdlbmVyYXRlRW1iZWRUb2tlbhInLmVtYmVkZ2F0ZS52MS5HZW5lcmF0ZUVtYmVkVG9rZW5SZXF1ZXN0GiguZW1iZWRnYXRlLnYxLkdlbmVyYXRlRW1iZWRUb2tlblJlc3BvbnNlEoIBChtHZW5lcmF0ZURhc2hib2FyZEVtYmVkVG9rZW4SMC5lbWJlZGdhdGUudjEuR2VuZXJhdGVEYXNoYm9hcmRFbWJlZFRva2VuUmVxdWVzdBoxLmVtYmVkZ2F0ZS52MS5HZW5lcmF0ZURhc2hib2FyZEVtYmVkVG9rZW5SZXNwb25zZRJkChFFeHBsYWluRW1iZWRUb2tlbhImLmVtYmVkZ2F0ZS52MS5FeHBsYWluRW1iZWRUb2tlblJlcXVlc3QaJy5lbWJlZGdhdGUudjEuRXhwbGFpbkVtYmVkVG9rZW5SZXNwb25zZUI9WjtnaXRodWIuY29tL2VtYmVkZ2F0ZS9lbWJlZGdhdGUvZ2VuL2VtYmVkZ2F0ZS92MTtlbWJlZGdhdGV2MWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Ch5lbWJlZGdhdGUvdjEvZW1iZWRfdG9rZW4ucHJvdG8SDGVtYmVkZ2F0ZS52MSKXAwoZR2VuZXJhdGVFbWJlZFRva2VuUmVxdWVzdBJBCgZ0ZW5hbnQYASABKAlCMbpILnIsEAEYPzImXlthLXowLTldKFthLXowLTkuXy1dezAsNjF9W2EtejAtOV0pPyQSKgoEdXNlchgCIAEoCUIcukgZchcQARiAAjIQXlteXHB7Wn1ccHtDfV0rJBKhAQoKcmVwb3J0X2lkcxgDIAMoCUKMAbpIiAG6AXcKEXJlcG9ydF9pZHMudW5pcXVlEihyZXBvcnQgaWRzIG11c3QgYmUgdW5pcXVlLCBpZ25vcmluZyBjYXNlGjhzaXplKHRoaXMpIDwgMiB8fCB0aGlzLm1hcChpZCwgaWQubG93ZXJBc2NpaSgpKS51bmlxdWUoKZIBCwgBEDIiBXIDsAEBEhIKCmFsbG93X2VkaXQYBCABKAgSPQoIbGlmZXRpbWUYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CELpIDaoBCiIECICjBTICCDwSFAoMYWxsb3dfY3JlYXRlGAYgASgIIswBChpHZW5lcmF0ZUVtYmVkVG9rZW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIQCgh0b2tlbl9pZBgCIAEoCRIvCgtleHBpcmVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMcmVmcmVzaF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIqCgdyZXBvcnRzGAUgAygLMhkuZW1iZWRnYXRlLnYxLkVtYmVkUmVwb3J0ImQKC0VtYmVkUmVwb3J0EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEQoJZW1iZWRfdXJsGAMgASgJEhIKCmRhdGFzZXRfaWQYBCABKAkSFAoMd29ya3NwYWNlX2lkGAUgASgJIpACCiJHZW5lcmF0ZURhc2hib2FyZEVtYmVkVG9rZW5SZXF1ZXN0EkEKBnRlbmFudBgBIAEoCUIxukguciwQARg/MiZeW2EtejAtOV0oW2EtejAtOS5fLV17MCw2MX1bYS16MC05XSk/JBIqCgR1c2VyGAIgASgJQhy6SBlyFxABGIACMhBeW15ccHtafVxwe0N9XSskEh4KDGRhc2hib2FyZF9pZBgDIAEoCUIIukgFcgOwAQESHAoHdGlsZV9pZBgEIAEoCUILukgI2AEBcgOwAQESPQoIbGlmZXRpbWUYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CELpIDaoBCiIECICjBTICCDwigQIKI0dlbmVyYXRlRGFzaGJvYXJkRW1iZWRUb2tlblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhAKCHRva2VuX2lkGAIgASgJEi8KC2V4cGlyZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxyZWZyZXNoX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KCWRhc2hib2FyZBgFIAEoCzIcLmVtYmVkZ2F0ZS52MS5FbWJlZERhc2hib2FyZBIlCgR0aWxlGAYgASgLMhcuZW1iZWRnYXRlLnYxLkVtYmVkVGlsZSI9Cg5FbWJlZERhc2hib2FyZBIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEhEKCWVtYmVkX3VybBgDIAEoCSJgCglFbWJlZFRpbGUSCgoCaWQYASABKAkSDQoFdGl0bGUYAiABKAkSEQoJZW1iZWRfdXJsGAMgASgJEhEKCXJlcG9ydF9pZBgEIAEoCRISCgpkYXRhc2V0X2lkGAUgASgJIuoBChhFeHBsYWluRW1iZWRUb2tlblJlcXVlc3QSPgoLZW1iZWRfdG9rZW4YASABKAsyJy5lbWJlZGdhdGUudjEuR2VuZXJhdGVFbWJlZFRva2VuUmVxdWVzdEgAElEKFWRhc2hib2FyZF9lbWJlZF90b2tlbhgCIAEoCzIwLmVtYmVkZ2F0ZS52MS5HZW5lcmF0ZURhc2hib2FyZEVtYmVkVG9rZW5SZXF1ZXN0SAASKQoJYXNfY2FsbGVyGAMgASgJQha6SBPYAQFyDhiAEDoJc3BpZmZlOi8vQhAKB3JlcXVlc3QSBbpIAggBIu0CChlFeHBsYWluRW1iZWRUb2tlblJlc3BvbnNlEg8KB2FsbG93ZWQYASABKAgSDAoEY29kZRgCIAEoCRIOCgZyZWFzb24YAyABKAkSDwoHbWVzc2FnZRgEIAEoCRIMCgRydWxlGAUgASgJEhYKDnBvbGljeV92ZXJzaW9uGAYgASgJEg4KBmNhbGxlchgHIAEoCRI1Cg9wb3dlcmJpX3JlcXVlc3QYCCABKAsyHC5lbWJlZGdhdGUudjEuUG93ZXJCSVJlcXVlc3QSKwoIbGlmZXRpbWUYCSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGAoQbGlmZXRpbWVfY2xhbXBlZBgKIAEoCBIsCgZtb2RlbHMYCyADKAsyHC5lbWJlZGdhdGUudjEuRXhwbGFpbmVkTW9kZWwSLgoIaWRlbnRpdHkYDCABKAsyHC5lbWJlZGdhdGUudjEuUG9saWN5SWRlbnRpdHkiRgoOUG9saWN5SWRlbnRpdHkSEAoIdXNlcm5hbWUYASABKAkSDQoFcm9sZXMYAiADKAkSEwoLY3VzdG9tX2RhdGEYAyABKAkijgIKDkV4cGxhaW5lZE1vZGVsEgoKAmlkGAEgASgJEhQKDHdvcmtzcGFjZV9pZBgCIAEoCRIMCgRraW5kGAMgASgJEhkKEWlkZW50aXR5X3JlcXVpcmVkGAQgASgIEhkKEXVwc3RyZWFtX2RhdGFzZXRzGAUgAygJEg8KB3JlYWRfYnkYBiABKAkSGAoQeG1sYV9wZXJtaXNzaW9ucxgHIAEoCRIXCg9zc29fZGF0YXNvdXJjZXMYCCADKAkSMQoIaWRlbnRpdHkYCSABKAsyHy5lbWJlZGdhdGUudjEuRXhwbGFpbmVkSWRlbnRpdHkSHwoXaWRlbnRpdHlfYmxvYl9hdWRpZW5jZXMYCiADKAkiSQoRRXhwbGFpbmVkSWRlbnRpdHkSEAoIdXNlcm5hbWUYASABKAkSDQoFcm9sZXMYAiADKAkSEwoLY3VzdG9tX2RhdGEYAyABKAkiTwoOUG93ZXJCSVJlcXVlc3QSDgoGbWV0aG9kGAEgASgJEgsKA3VybBgCIAEoCRISCgpwcm9maWxlX2lkGAMgASgJEgwKBGJvZHkYBCABKAkiuwIKHkdlbmVyYXRlVXNlckVtYmVkQ29uZmlnUmVxdWVzdBJVCg51c2VyX2Fzc2VydGlvbhgBIAEoCUI9ukg6cjgQARiAgAEyMF5bQS1aYS16MC05Xy1dK1wuW0EtWmEtejAtOV8tXStcLltBLVphLXowLTlfLV0rJBIeCgx3b3Jrc3BhY2VfaWQYAiABKAlCCLpIBXIDsAEBEqEBCgpyZXBvcnRfaWRzGAMgAygJQowBukiIAboBdwoRcmVwb3J0X2lkcy51bmlxdWUSKHJlcG9ydCBpZHMgbXVzdCBiZSB1bmlxdWUsIGlnbm9yaW5nIGNhc2UaOHNpemUodGhpcykgPCAyIHx8IHRoaXMubWFwKGlkLCBpZC5sb3dlckFzY2lpKCkpLnVuaXF1ZSgpkgELCAEQMiIFcgOwAQEixgEKH0dlbmVyYXRlVXNlckVtYmVkQ29uZmlnUmVzcG9uc2USFAoMYWNjZXNzX3Rva2VuGAEgASgJEi8KC2V4cGlyZV90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxyZWZyZXNoX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKB3JlcG9ydHMYBCADKAsyGS5lbWJlZGdhdGUudjEuRW1iZWRSZXBvcnQy3wMKEUVtYmVkVG9rZW5TZXJ2aWNlEmcKEkdlbmVyYXRlRW1iZWRUb2tlbhInLmVtYmVkZ2F0ZS52MS5HZW5lcmF0ZUVtYmVkVG9rZW5SZXF1ZXN0GiguZW1iZWRnYXRlLnYxLkdlbmVyYXRlRW1iZWRUb2tlblJlc3BvbnNlEoIBChtHZW5lcmF0ZURhc2hib2FyZEVtYmVkVG9rZW4SMC5lbWJlZGdhdGUudjEuR2VuZXJhdGVEYXNoYm9hcmRFbWJlZFRva2VuUmVxdWVzdBoxLmVtYmVkZ2F0ZS52MS5HZW5lcmF0ZURhc2hib2FyZEVtYmVkVG9rZW5SZXNwb25zZRJkChFFeHBsYWluRW1iZWRUb2tlbhImLmVtYmVkZ2F0ZS52MS5FeHBsYWluRW1iZWRUb2tlblJlcXVlc3QaJy5lbWJlZGdhdGUudjEuRXhwbGFpbkVtYmVkVG9rZW5SZXNwb25zZRJ2ChdHZW5lcmF0ZVVzZXJFbWJlZENvbmZpZxIsLmVtYmVkZ2F0ZS52MS5HZW5lcmF0ZVVzZXJFbWJlZENvbmZpZ1JlcXVlc3QaLS5lbWJlZGdhdGUudjEuR2VuZXJhdGVVc2VyRW1iZWRDb25maWdSZXNwb25zZUI9WjtnaXRodWIuY29tL2VtYmVkZ2F0ZS9lbWJlZGdhdGUvZ2VuL2VtYmVkZ2F0ZS92MTtlbWJlZGdhdGV2MWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * GenerateEmbedTokenRequest asks for one embed token for one tenant's end user.
@@ -757,6 +757,93 @@ export const PowerBIRequestSchema: GenMessage<PowerBIRequest> = /*@__PURE__*/
   messageDesc(file_embedgate_v1_embed_token, 12);
 
 /**
+ * GenerateUserEmbedConfigRequest asks for what a user's browser needs to
+ * embed reports of one workspace as the user.
+ *
+ * @generated from message embedgate.v1.GenerateUserEmbedConfigRequest
+ */
+export type GenerateUserEmbedConfigRequest = Message<"embedgate.v1.GenerateUserEmbedConfigRequest"> & {
+  /**
+   * The end user's Entra access token for Embedgate's API (its audience is
+   * Embedgate's client id or Application ID URI), as the caller's front end
+   * got it from Entra ID: a compact JWT. A secret: Embedgate never logs
+   * it.
+   *
+   * @generated from field: string user_assertion = 1;
+   */
+  userAssertion: string;
+
+  /**
+   * The workspace the reports live in (uuid, any case).
+   *
+   * @generated from field: string workspace_id = 2;
+   */
+  workspaceId: string;
+
+  /**
+   * The reports to embed (uuids, any case): 1 to 50, each once (ignoring
+   * case).
+   *
+   * @generated from field: repeated string report_ids = 3;
+   */
+  reportIds: string[];
+};
+
+/**
+ * Describes the message embedgate.v1.GenerateUserEmbedConfigRequest.
+ * Use `create(GenerateUserEmbedConfigRequestSchema)` to create a new message.
+ */
+export const GenerateUserEmbedConfigRequestSchema: GenMessage<GenerateUserEmbedConfigRequest> = /*@__PURE__*/
+  messageDesc(file_embedgate_v1_embed_token, 13);
+
+/**
+ * GenerateUserEmbedConfigResponse is what the browser's Power BI
+ * JavaScript client needs to embed the reports as the user.
+ *
+ * @generated from message embedgate.v1.GenerateUserEmbedConfigResponse
+ */
+export type GenerateUserEmbedConfigResponse = Message<"embedgate.v1.GenerateUserEmbedConfigResponse"> & {
+  /**
+   * The user's Entra access token for Power BI: pass it to the Power BI
+   * JavaScript client with tokenType Aad (models.TokenType.Aad). A secret:
+   * do not log it. It is the user's, for this user only.
+   *
+   * @generated from field: string access_token = 1;
+   */
+  accessToken: string;
+
+  /**
+   * When the access token expires.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 2;
+   */
+  expireTime?: Timestamp | undefined;
+
+  /**
+   * When to ask again, as for GenerateEmbedTokenResponse.refresh_time,
+   * with a fresh user_assertion if the one sent has expired by then.
+   *
+   * @generated from field: google.protobuf.Timestamp refresh_time = 3;
+   */
+  refreshTime?: Timestamp | undefined;
+
+  /**
+   * One entry per requested report, in request order, as Power BI shows it
+   * to the user.
+   *
+   * @generated from field: repeated embedgate.v1.EmbedReport reports = 4;
+   */
+  reports: EmbedReport[];
+};
+
+/**
+ * Describes the message embedgate.v1.GenerateUserEmbedConfigResponse.
+ * Use `create(GenerateUserEmbedConfigResponseSchema)` to create a new message.
+ */
+export const GenerateUserEmbedConfigResponseSchema: GenMessage<GenerateUserEmbedConfigResponse> = /*@__PURE__*/
+  messageDesc(file_embedgate_v1_embed_token, 14);
+
+/**
  * EmbedTokenService mints Power BI embed tokens for the services of the
  * platform ("embed for your customers", also called app-owns-data).
  *
@@ -835,6 +922,45 @@ export const EmbedTokenService: GenService<{
     methodKind: "unary";
     input: typeof ExplainEmbedTokenRequestSchema;
     output: typeof ExplainEmbedTokenResponseSchema;
+  },
+  /**
+   * GenerateUserEmbedConfig is "embed for your organization" (user owns
+   * data): the caller holds an end user's Entra access token for
+   * Embedgate's API (the user_assertion) and gets what the user's browser
+   * needs to embed the reports as the user, with the Power BI JavaScript
+   * client's tokenType Aad: the user's own Power BI access token and the
+   * reports' embed URLs, read with that token, so that the user's own
+   * Power BI permissions decide. No embed token is minted.
+   *
+   * Embedgate checks the assertion (signature by the user's tenant's keys,
+   * issuer, audience = Embedgate's API, expiry, a user's token) before
+   * exchanging it on the user's behalf (OAuth 2.0 On-Behalf-Of). The policy
+   * (the caller's user_owns_data) says which callers may ask, for users of
+   * which Entra tenants, and in which workspaces. Nothing of either token
+   * is logged or audited: the user's object id and the token's expiry are.
+   *
+   * Errors (each with a google.rpc.ErrorInfo, domain "embedgate"):
+   *  - INVALID_ARGUMENT: a malformed request.
+   *  - UNAUTHENTICATED: no usable client certificate identity
+   *    (NO_CALLER_IDENTITY); the assertion is expired
+   *    (USER_ASSERTION_EXPIRED) or not a token for Embedgate's API
+   *    (USER_ASSERTION_INVALID); the user must sign in again to meet a
+   *    Conditional Access policy (USER_INTERACTION_REQUIRED, with the
+   *    claims challenge in the ErrorInfo metadata "claims").
+   *  - PERMISSION_DENIED: the caller (CALLER_NOT_IN_POLICY), its users'
+   *    tenant or the workspace (USER_EMBEDDING_NOT_ALLOWED) is not allowed
+   *    by the policy; the user may not open a report (USER_NOT_ALLOWED).
+   *  - FAILED_PRECONDITION: the user has not consented to Embedgate's app
+   *    using Power BI on their behalf (USER_CONSENT_REQUIRED).
+   *  - NOT_FOUND: no such report in the workspace, or none the user sees.
+   *  - RESOURCE_EXHAUSTED, UNAVAILABLE, INTERNAL: as for GenerateEmbedToken.
+   *
+   * @generated from rpc embedgate.v1.EmbedTokenService.GenerateUserEmbedConfig
+   */
+  generateUserEmbedConfig: {
+    methodKind: "unary";
+    input: typeof GenerateUserEmbedConfigRequestSchema;
+    output: typeof GenerateUserEmbedConfigResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_embedgate_v1_embed_token, 0);

@@ -9,7 +9,7 @@ import { enumDesc, fileDesc } from "@bufbuild/protobuf/codegenv2";
  * Describes the file embedgate/v1/reason.proto.
  */
 export const file_embedgate_v1_reason: GenFile = /*@__PURE__*/
-  fileDesc("ChllbWJlZGdhdGUvdjEvcmVhc29uLnByb3RvEgxlbWJlZGdhdGUudjEq1AUKBlJlYXNvbhIWChJSRUFTT05fVU5TUEVDSUZJRUQQABITCg9JTlZBTElEX1JFUVVFU1QQARIWChJOT19DQUxMRVJfSURFTlRJVFkQAhIYChRDQUxMRVJfTk9UX0lOX1BPTElDWRADEhYKElRFTkFOVF9OT1RfQUxMT1dFRBAEEhYKElJFUE9SVF9OT1RfQUxMT1dFRBAFEhQKEEVESVRfTk9UX0FMTE9XRUQQBhIaChZQT1dFUkJJX0lURU1fTk9UX0ZPVU5EEAcSGQoVUkxTX0lERU5USVRZX01JU01BVENIEAgSHAoYUE9XRVJCSV9SRUpFQ1RFRF9SRVFVRVNUEAkSGgoWUE9XRVJCSV9OT1RfQVVUSE9SSVpFRBAKEhQKEFVOU1VQUE9SVEVEX0lURU0QCxIVChFQT1dFUkJJX1RIUk9UVExFRBAMEhoKFlBPV0VSQklfUVVPVEFfRVhDRUVERUQQDRIXChNDQUxMRVJfUkFURV9MSU1JVEVEEA4SGQoVREFTSEJPQVJEX05PVF9BTExPV0VEEA8SFgoSQ1JFQVRFX05PVF9BTExPV0VEEBASGAoUVVBTVFJFQU1fVU5BVkFJTEFCTEUQERIXChNDUkVERU5USUFMX1JFSkVDVEVEEBISDAoISU5URVJOQUwQExIUChBSTFNfTk9UX0VORk9SQ0VEEBQSFQoRUE9XRVJCSV9GT1JCSURERU4QFRIhCh1QT1dFUkJJX1BSSU5DSVBBTF9OT1RfQUxMT1dFRBAWEg4KCk9WRVJMT0FERUQQFxIXChNEQVRBU0VUX05PVF9BTExPV0VEEBgSGgoWSURFTlRJVFlfS0lORF9NSVNNQVRDSBAZEhYKElNTT19OT1RfQVBQTElDQUJMRRAaEhgKFFRPS0VOX0xJTUlUX0VYQ0VFREVEEBsSFwoTRVhQTEFJTl9OT1RfQUxMT1dFRBAcQj1aO2dpdGh1Yi5jb20vZW1iZWRnYXRlL2VtYmVkZ2F0ZS9nZW4vZW1iZWRnYXRlL3YxO2VtYmVkZ2F0ZXYxYgZwcm90bzM");
+  fileDesc("ChllbWJlZGdhdGUvdjEvcmVhc29uLnByb3RvEgxlbWJlZGdhdGUudjEq/AYKBlJlYXNvbhIWChJSRUFTT05fVU5TUEVDSUZJRUQQABITCg9JTlZBTElEX1JFUVVFU1QQARIWChJOT19DQUxMRVJfSURFTlRJVFkQAhIYChRDQUxMRVJfTk9UX0lOX1BPTElDWRADEhYKElRFTkFOVF9OT1RfQUxMT1dFRBAEEhYKElJFUE9SVF9OT1RfQUxMT1dFRBAFEhQKEEVESVRfTk9UX0FMTE9XRUQQBhIaChZQT1dFUkJJX0lURU1fTk9UX0ZPVU5EEAcSGQoVUkxTX0lERU5USVRZX01JU01BVENIEAgSHAoYUE9XRVJCSV9SRUpFQ1RFRF9SRVFVRVNUEAkSGgoWUE9XRVJCSV9OT1RfQVVUSE9SSVpFRBAKEhQKEFVOU1VQUE9SVEVEX0lURU0QCxIVChFQT1dFUkJJX1RIUk9UVExFRBAMEhoKFlBPV0VSQklfUVVPVEFfRVhDRUVERUQQDRIXChNDQUxMRVJfUkFURV9MSU1JVEVEEA4SGQoVREFTSEJPQVJEX05PVF9BTExPV0VEEA8SFgoSQ1JFQVRFX05PVF9BTExPV0VEEBASGAoUVVBTVFJFQU1fVU5BVkFJTEFCTEUQERIXChNDUkVERU5USUFMX1JFSkVDVEVEEBISDAoISU5URVJOQUwQExIUChBSTFNfTk9UX0VORk9SQ0VEEBQSFQoRUE9XRVJCSV9GT1JCSURERU4QFRIhCh1QT1dFUkJJX1BSSU5DSVBBTF9OT1RfQUxMT1dFRBAWEg4KCk9WRVJMT0FERUQQFxIXChNEQVRBU0VUX05PVF9BTExPV0VEEBgSGgoWSURFTlRJVFlfS0lORF9NSVNNQVRDSBAZEhYKElNTT19OT1RfQVBQTElDQUJMRRAaEhgKFFRPS0VOX0xJTUlUX0VYQ0VFREVEEBsSFwoTRVhQTEFJTl9OT1RfQUxMT1dFRBAcEh4KGlVTRVJfRU1CRURESU5HX05PVF9BTExPV0VEEB0SGgoWVVNFUl9BU1NFUlRJT05fRVhQSVJFRBAeEhoKFlVTRVJfQVNTRVJUSU9OX0lOVkFMSUQQHxIZChVVU0VSX0NPTlNFTlRfUkVRVUlSRUQQIBIdChlVU0VSX0lOVEVSQUNUSU9OX1JFUVVJUkVEECESFAoQVVNFUl9OT1RfQUxMT1dFRBAiQj1aO2dpdGh1Yi5jb20vZW1iZWRnYXRlL2VtYmVkZ2F0ZS9nZW4vZW1iZWRnYXRlL3YxO2VtYmVkZ2F0ZXYxYgZwcm90bzM");
 
 /**
  * Reason lists every google.rpc.ErrorInfo reason Embedgate returns (the
@@ -274,6 +274,68 @@ export enum Reason {
    * @generated from enum value: EXPLAIN_NOT_ALLOWED = 28;
    */
   EXPLAIN_NOT_ALLOWED = 28,
+
+  /**
+   * PERMISSION_DENIED: the policy does not let this caller embed for users
+   * with their own Power BI access (GenerateUserEmbedConfig), or not for
+   * users of this Entra tenant, or not from this workspace. Report to the
+   * platform team.
+   *
+   * @generated from enum value: USER_EMBEDDING_NOT_ALLOWED = 29;
+   */
+  USER_EMBEDDING_NOT_ALLOWED = 29,
+
+  /**
+   * UNAUTHENTICATED: the user_assertion has expired. Fix the request: get a
+   * new access token for the user (silently, with the front end's token
+   * cache) and ask again.
+   *
+   * @generated from enum value: USER_ASSERTION_EXPIRED = 30;
+   */
+  USER_ASSERTION_EXPIRED = 30,
+
+  /**
+   * UNAUTHENTICATED: the user_assertion is not a user's access token for
+   * Embedgate's API from the user's tenant (another API's audience, another
+   * issuer, not signed by the tenant's keys, an application's token; the
+   * message says which). Fix the request: the front end asks Entra ID for a
+   * token for Embedgate's API scope.
+   *
+   * @generated from enum value: USER_ASSERTION_INVALID = 31;
+   */
+  USER_ASSERTION_INVALID = 31,
+
+  /**
+   * FAILED_PRECONDITION: the user (or an administrator for the whole
+   * organization) has not consented to Embedgate's app using Power BI on the
+   * user's behalf. Fix the request: sign the user in interactively with
+   * consent for Embedgate's API (or have an administrator grant consent),
+   * then ask again with the new token.
+   *
+   * @generated from enum value: USER_CONSENT_REQUIRED = 32;
+   */
+  USER_CONSENT_REQUIRED = 32,
+
+  /**
+   * UNAUTHENTICATED: a Conditional Access policy requires more of the
+   * user's sign-in (multi-factor authentication, a compliant device, ...).
+   * The ErrorInfo metadata "claims" is the claims challenge (JSON). Fix the
+   * request: sign the user in again interactively passing those claims
+   * (MSAL's claims request parameter), then ask again with the new token.
+   *
+   * @generated from enum value: USER_INTERACTION_REQUIRED = 33;
+   */
+  USER_INTERACTION_REQUIRED = 33,
+
+  /**
+   * PERMISSION_DENIED: Power BI refuses the user a requested report (no
+   * role in its workspace, or no licence for it); ErrorInfo metadata
+   * pbi_error_code carries Power BI's code. Fix the request: ask without
+   * that report, or have the user given access in Power BI.
+   *
+   * @generated from enum value: USER_NOT_ALLOWED = 34;
+   */
+  USER_NOT_ALLOWED = 34,
 }
 
 /**
