@@ -49,7 +49,8 @@ func (cl *Client) OnBehalfOf(ctx context.Context, assertion, tenantID string) (U
 	endSpan(span, nil)
 	// MSAL reports the expiry on the real clock; carry the remaining life
 	// over to the Client's.
-	return UserToken{Value: ar.AccessToken, ExpiresOn: cl.now().Add(time.Until(ar.ExpiresOn))}, nil
+	now := cl.now()
+	return UserToken{Value: ar.AccessToken, ExpiresOn: now.Add(time.Until(ar.ExpiresOn)), Issued: now}, nil
 }
 
 // The AADSTS codes of the On-Behalf-Of refusals the user (or the front

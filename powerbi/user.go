@@ -23,6 +23,9 @@ type UserToken struct {
 	Value string
 	// ExpiresOn is when Entra says it expires.
 	ExpiresOn time.Time
+	// Issued is when the Client received it (OnBehalfOf), by the Client's
+	// clock; zero from a UserTokenSource.
+	Issued time.Time
 }
 
 // UserTokenSource hands out the signed-in user's access token for Power

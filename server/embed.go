@@ -37,6 +37,7 @@ type embedService struct {
 	embedgatev1.UnimplementedEmbedTokenServiceServer
 	policy   PolicySource
 	gateway  Gateway
+	users    UserGateway // nil: GenerateUserEmbedConfig is unimplemented
 	audit    *auditor
 	metrics  *Metrics // nil = none
 	log      *slog.Logger

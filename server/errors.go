@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,6 +55,12 @@ var (
 	ReasonSSONotApplicable    = embedgatev1.Reason_SSO_NOT_APPLICABLE.String()
 	ReasonTokenLimit          = embedgatev1.Reason_TOKEN_LIMIT_EXCEEDED.String()
 	ReasonExplainNotAllowed   = embedgatev1.Reason_EXPLAIN_NOT_ALLOWED.String()
+	ReasonUserNotAllowed      = embedgatev1.Reason_USER_NOT_ALLOWED.String()
+	ReasonUserEmbedding       = embedgatev1.Reason_USER_EMBEDDING_NOT_ALLOWED.String()
+	ReasonAssertionExpired    = embedgatev1.Reason_USER_ASSERTION_EXPIRED.String()
+	ReasonAssertionInvalid    = embedgatev1.Reason_USER_ASSERTION_INVALID.String()
+	ReasonConsentRequired     = embedgatev1.Reason_USER_CONSENT_REQUIRED.String()
+	ReasonInteraction         = embedgatev1.Reason_USER_INTERACTION_REQUIRED.String()
 )
 
 // errorStatus is the one place where errors become gRPC statuses (the error
@@ -76,6 +83,9 @@ func errorStatus(err error) *status.Status {
 		api       *powerbi.APIError
 		limit     *powerbi.LimitError
 		cred      *powerbi.CredentialError
+		assertion *powerbi.AssertionError
+		signIn    *powerbi.UserSignInError
+		asUser    *powerbi.UserAccessError
 	)
 	meta := map[string]string{}
 	if id := powerbi.RequestIDOf(err); id != "" {
@@ -103,6 +113,27 @@ func errorStatus(err error) *status.Status {
 		return denialStatus(denial, meta)
 	case errors.Is(err, errExplainNotAllowed):
 		return withDetails(codes.PermissionDenied, err.Error(), ReasonExplainNotAllowed, meta)
+	case errors.As(err, &assertion):
+		meta = withAADSTS(meta, assertion.ErrorCodes)
+		if assertion.Kind == powerbi.ErrAssertionExpired {
+			return withDetails(codes.Unauthenticated, assertion.Reason, ReasonAssertionExpired, meta)
+		}
+		return withDetails(codes.Unauthenticated, assertion.Reason, ReasonAssertionInvalid, meta)
+	case errors.As(err, &signIn):
+		meta = withAADSTS(meta, signIn.ErrorCodes)
+		if signIn.Kind == powerbi.ErrConsentRequired {
+			return withDetails(codes.FailedPrecondition, "the user has not consented to Embedgate's app using Power BI on their behalf: sign the user in interactively with consent for Embedgate's API (or have an administrator consent for the organization), then ask again with the new token",
+				ReasonConsentRequired, meta)
+		}
+		if signIn.Claims != "" {
+			meta["claims"] = signIn.Claims
+		}
+		return withDetails(codes.Unauthenticated, "a Conditional Access policy requires more of the user's sign-in (such as multi-factor authentication): sign the user in again with the claims challenge in the ErrorInfo metadata \"claims\", then ask again with the new token",
+			ReasonInteraction, meta)
+	case errors.Is(err, powerbi.ErrUserNotAllowed):
+		return withDetails(codes.PermissionDenied, "Power BI does not let the user open a requested report (no role in its workspace, or no licence for it)", ReasonUserNotAllowed, meta)
+	case errors.As(err, &asUser) && errors.Is(err, powerbi.ErrNotFound):
+		return withDetails(codes.NotFound, "Power BI has no such report in the workspace, or none the user can see", ReasonItemNotFound, meta)
 	case errors.Is(err, errOverloaded):
 		return withDetails(codes.ResourceExhausted, err.Error(), ReasonOverloaded, meta, retryInfo(overloadRetryAfter))
 	case errors.Is(err, powerbi.ErrOverloaded):
@@ -202,6 +233,8 @@ func denialStatus(d *authz.Denial, meta map[string]string) *status.Status {
 		return withDetails(codes.FailedPrecondition, d.Message, ReasonIdentityKind, meta)
 	case errors.Is(d, authz.ErrSSONotApplicable):
 		return withDetails(codes.FailedPrecondition, d.Message, ReasonSSONotApplicable, meta)
+	case errors.Is(d, authz.ErrUserEmbeddingNotAllowed):
+		return withDetails(codes.PermissionDenied, d.Message, ReasonUserEmbedding, meta)
 	default:
 		return withDetails(codes.PermissionDenied, "permission denied", ReasonTenantNotAllowed, meta)
 	}
@@ -236,4 +269,18 @@ func violationsMessage(br *errdetails.BadRequest) string {
 // retryInfo tells a caller how long to wait before retrying.
 func retryInfo(d time.Duration) *errdetails.RetryInfo {
 	return &errdetails.RetryInfo{RetryDelay: durationpb.New(d)}
+}
+
+// withAADSTS adds Entra's AADSTS codes to the ErrorInfo metadata (aadsts,
+// space-separated), for support cases.
+func withAADSTS(meta map[string]string, codes []int) map[string]string {
+	if len(codes) == 0 {
+		return meta
+	}
+	parts := make([]string, len(codes))
+	for i, c := range codes {
+		parts[i] = strconv.Itoa(c)
+	}
+	meta["aadsts"] = strings.Join(parts, " ")
+	return meta
 }

@@ -70,6 +70,17 @@ func TestErrorStatus(t *testing.T) {
 		{"Entra token keeps expiring", api(403, "TokenExpired"), codes.Unavailable, ReasonUpstreamDown, 0, true, nil, ""},
 		{"caller's deadline", fmt.Errorf("powerbi: %w", context.DeadlineExceeded), codes.DeadlineExceeded, "", 0, false, nil, ""},
 		{"caller canceled", fmt.Errorf("powerbi: %w", context.Canceled), codes.Canceled, "", 0, false, nil, ""},
+		{"caller without user_owns_data", &authz.Denial{Reason: authz.ErrUserEmbeddingNotAllowed, Message: "m"}, codes.PermissionDenied, ReasonUserEmbedding, 0, false, nil, ""},
+		{"user assertion expired", &powerbi.AssertionError{Kind: powerbi.ErrAssertionExpired, Reason: "the assertion expired at T"}, codes.Unauthenticated, ReasonAssertionExpired, 0, false, nil, "expired at T"},
+		{"user assertion for another API", &powerbi.AssertionError{Kind: powerbi.ErrAssertionInvalid, Reason: `audience "x" is not Embedgate's API`, ErrorCodes: []int{50013}},
+			codes.Unauthenticated, ReasonAssertionInvalid, 0, false, map[string]string{"aadsts": "50013"}, `audience "x"`},
+		{"user never consented", &powerbi.UserSignInError{Kind: powerbi.ErrConsentRequired, ErrorCodes: []int{65001}}, codes.FailedPrecondition, ReasonConsentRequired, 0, false,
+			map[string]string{"aadsts": "65001"}, "consent"},
+		{"MFA required", &powerbi.UserSignInError{Kind: powerbi.ErrInteractionRequired, ErrorCodes: []int{50076}, Claims: `{"access_token":{"polids":{"essential":true,"values":["p"]}}}`},
+			codes.Unauthenticated, ReasonInteraction, 0, false, map[string]string{"aadsts": "50076", "claims": `{"access_token":{"polids":{"essential":true,"values":["p"]}}}`}, "claims challenge"},
+		{"user refused by Power BI", &powerbi.UserAccessError{API: &powerbi.APIError{Op: "GetReport", Status: 401, Code: "PowerBINotAuthorizedException", RequestID: rid}},
+			codes.PermissionDenied, ReasonUserNotAllowed, 0, true, map[string]string{"pbi_error_code": "PowerBINotAuthorizedException"}, "the user"},
+		{"no report the user sees", &powerbi.UserAccessError{API: api(404, "PowerBIEntityNotFound").(*powerbi.APIError)}, codes.NotFound, ReasonItemNotFound, 0, true, nil, "the user can see"},
 		{"anything else", errors.New("boom: internal detail"), codes.Internal, ReasonInternal, 0, false, nil, ""},
 	}
 	for _, tt := range tests {

@@ -53,10 +53,11 @@ const (
 	batch         = "spiffe://embedgate.test/ns/jobs/sa/batch" // rate limited
 	stranger      = "spiffe://embedgate.test/ns/web/sa/stranger"
 	console       = "spiffe://embedgate.test/ns/ops/sa/policy-console" // admin: Explain for others
+	intranet      = "spiffe://embedgate.test/ns/intranet/sa/portal"    // user owns data
 )
 
-// testPolicy grants the frontend three tenants over the demo fixture, and a
-// batch job one tenant at a low rate.
+// testPolicy grants the frontend three tenants over the demo fixture, a
+// batch job one tenant at a low rate, and an intranet portal user owns data.
 const testPolicy = `
 callers:
   - id: ` + frontend + `
@@ -68,6 +69,10 @@ callers:
     rate_limit:
       per_second: 0.001
       burst: 2
+  - id: ` + intranet + `          # user owns data only (user_e2e_test.go)
+    user_owns_data:
+      entra_tenants: [` + entraTenant + `]
+      workspaces: [` + acmeWorkspace + `, ` + financeWS + `]
 tenants:
   acme:
     workspace_id: ` + acmeWorkspace + `
@@ -272,11 +277,18 @@ func watchForLeaks(logs *testkit.Buffer, secrets ...string) {
 }
 
 // captureTokens is a client interceptor that registers every embed token
-// the server returns.
+// the server returns, every user's access token it hands back, and every
+// user assertion sent to it.
 func captureTokens(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	if r, ok := req.(interface{ GetUserAssertion() string }); ok && r.GetUserAssertion() != "" {
+		watchForLeaks(nil, r.GetUserAssertion())
+	}
 	err := invoker(ctx, method, req, reply, cc, opts...)
 	if r, ok := reply.(interface{ GetToken() string }); ok && r.GetToken() != "" {
 		watchForLeaks(nil, r.GetToken())
+	}
+	if r, ok := reply.(interface{ GetAccessToken() string }); ok && r.GetAccessToken() != "" {
+		watchForLeaks(nil, r.GetAccessToken())
 	}
 	return err
 }

@@ -51,15 +51,20 @@ func TestRequestRulesAgree(t *testing.T) {
 			t.Errorf("%s.lifetime: %v..%v; authz allows %v..%v", name, life.GetGte().AsDuration(), life.GetLte().AsDuration(), authz.MinLifetime, authz.MaxLifetime)
 		}
 	}
-	reports := rules(&embedgatev1.GenerateEmbedTokenRequest{}, "report_ids")
-	rep := reports.GetRepeated()
-	if rep.GetMinItems() != 1 || rep.GetMaxItems() != authz.MaxReportIDs || !rep.GetItems().GetString().GetUuid() {
-		t.Errorf("report_ids: %d..%d items, uuid %v; authz wants 1..%d uuids", rep.GetMinItems(), rep.GetMaxItems(), rep.GetItems().GetString().GetUuid(), authz.MaxReportIDs)
+	for _, m := range []proto.Message{&embedgatev1.GenerateEmbedTokenRequest{}, &embedgatev1.GenerateUserEmbedConfigRequest{}} {
+		reports := rules(m, "report_ids")
+		rep := reports.GetRepeated()
+		if rep.GetMinItems() != 1 || rep.GetMaxItems() != authz.MaxReportIDs || !rep.GetItems().GetString().GetUuid() {
+			t.Errorf("%T.report_ids: %d..%d items, uuid %v; authz wants 1..%d uuids", m, rep.GetMinItems(), rep.GetMaxItems(), rep.GetItems().GetString().GetUuid(), authz.MaxReportIDs)
+		}
+		// Uniqueness ignores case in both: a case-sensitive `unique` would let
+		// through what Decide refuses.
+		if rep.GetUnique() || len(reports.GetCel()) != 1 || reports.GetCel()[0].GetExpression() != "size(this) < 2 || this.map(id, id.lowerAscii()).unique()" {
+			t.Errorf("%T.report_ids: unique %v, CEL %v; want uniqueness ignoring case, as authz", m, rep.GetUnique(), reports.GetCel())
+		}
 	}
-	// Uniqueness ignores case in both: a case-sensitive `unique` would let
-	// through what Decide refuses.
-	if rep.GetUnique() || len(reports.GetCel()) != 1 || reports.GetCel()[0].GetExpression() != "size(this) < 2 || this.map(id, id.lowerAscii()).unique()" {
-		t.Errorf("report_ids: unique %v, CEL %v; want uniqueness ignoring case, as authz", rep.GetUnique(), reports.GetCel())
+	if !rules(&embedgatev1.GenerateUserEmbedConfigRequest{}, "workspace_id").GetString().GetUuid() {
+		t.Errorf("GenerateUserEmbedConfigRequest.workspace_id: authz wants a uuid")
 	}
 	dash := rules(&embedgatev1.GenerateDashboardEmbedTokenRequest{}, "dashboard_id").GetString()
 	tile := rules(&embedgatev1.GenerateDashboardEmbedTokenRequest{}, "tile_id").GetString()

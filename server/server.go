@@ -35,7 +35,8 @@ import (
 type Options struct {
 	// Policy is consulted on every call (authz.Store reloads it).
 	Policy PolicySource
-	// Gateway mints the tokens (powerbi.Client).
+	// Gateway mints the tokens (powerbi.Client); when it is a UserGateway
+	// too, as powerbi.Client is, GenerateUserEmbedConfig is served.
 	Gateway Gateway
 	// Logger receives one record per call and operational events.
 	Logger *slog.Logger
@@ -157,9 +158,11 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		reflection.Register(gs)
 	}
 	up := newUpstreamHealth()
+	users, _ := opts.Gateway.(UserGateway) // powerbi.Client serves users too
 	embedgatev1.RegisterEmbedTokenServiceServer(gs, &embedService{
 		policy:   opts.Policy,
 		gateway:  opts.Gateway,
+		users:    users,
 		audit:    &auditor{log: auditLog},
 		metrics:  opts.Metrics,
 		log:      logger,
