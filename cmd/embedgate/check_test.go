@@ -15,7 +15,7 @@ import (
 func TestHelp(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{
-		{"serve", "--help"}, {"serve", "-h"}, {"check", "--help"}, {"version", "--help"}, {"emulator", "--help"}, {"explain", "--help"}, {"test", "--help"}, {"help"}, {"--help"},
+		{"serve", "--help"}, {"serve", "-h"}, {"check", "--help"}, {"token", "--help"}, {"version", "--help"}, {"emulator", "--help"}, {"explain", "--help"}, {"test", "--help"}, {"help"}, {"--help"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if err := run(context.Background(), args, &stdout, &stderr); err != nil {

@@ -23,6 +23,8 @@ commands:
         [--online]        say what it will use, and check it against Entra ID and Power BI
   explain --caller ID ... decide a request offline as the server would, for any caller
   test FILE               run a policy's tests (requests and expected decisions)
+  token [flags]           a token for a quick test, from a report's URL: signed in as
+                          yourself (--device-login) or as the service (--config FILE)
   emulator [flags]        run the Entra ID + Power BI emulator alone (see emulator/README.md)
   version                 print the version, commit, date and Go version
 
@@ -112,6 +114,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return explain(ctx, args, stdout, stderr)
 	case "test":
 		return policyTest(ctx, args, stdout, stderr)
+	case "token":
+		return token(ctx, args, stdout, stderr)
 	case "emulator":
 		return runEmulator(ctx, args, stdout)
 	case "version":
