@@ -240,7 +240,7 @@ func TestTokenConfigMatchesExplain(t *testing.T) {
 		lifetime                  time.Duration
 	}{
 		{"acme", "alice@acme.example", devSalesReport, salesURL, 0},
-		{"acme", "bob@acme.example", devSalesReport, "", 45 * time.Minute}, // by ids, a lifetime
+		{"acme", "bob@acme.example", devSalesReport, "", 45 * time.Minute},                                                                  // by ids, a lifetime
 		{"globex", "carol", globexReport, "https://app.powerbi.com/groups/a0000000-0000-4000-8000-000000000002/reports/" + globexReport, 0}, // a profile
 	} {
 		req := &embedgatev1.GenerateEmbedTokenRequest{Tenant: tc.tenant, User: tc.user, ReportIds: []string{tc.report}}
