@@ -50,7 +50,7 @@ func (cl *Client) OnBehalfOf(ctx context.Context, assertion, tenantID string) (U
 	// MSAL reports the expiry on the real clock; carry the remaining life
 	// over to the Client's.
 	now := cl.now()
-	return UserToken{Value: ar.AccessToken, ExpiresOn: now.Add(time.Until(ar.ExpiresOn)), Issued: now}, nil
+	return UserToken{Value: ar.AccessToken, ExpiresOn: now.Add(time.Until(ar.ExpiresOn)).Truncate(time.Second), Issued: now}, nil
 }
 
 // The AADSTS codes of the On-Behalf-Of refusals the user (or the front

@@ -160,12 +160,16 @@ func requestIDStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, ne
 // callLogger writes go-grpc-middleware's one record per call as Embedgate's
 // "grpc call" record, with the field names used everywhere in the service:
 // request_id, method, code, duration, caller, tenant, token_id,
-// pbi_request_id, error. The request id comes from the call's context;
+// pbi_request_id, error; and for user owns data entra_tenant and user_oid
+// (the user's object id, never a token). The request id comes from the call's context;
 // fields the handler learns as the call proceeds arrive through
 // logging.AddFields.
 func callLogger(logger *slog.Logger) logging.Logger {
 	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
-		var f struct{ service, method, code, duration, caller, tenant, tokenID, pbiRequestID, err string }
+		var f struct {
+			service, method, code, duration, caller, tenant, tokenID, pbiRequestID, err string
+			entraTenant, userOID                                                        string
+		}
 		for i := 0; i+1 < len(fields); i += 2 {
 			k, _ := fields[i].(string)
 			v, _ := fields[i+1].(string)
@@ -186,17 +190,21 @@ func callLogger(logger *slog.Logger) logging.Logger {
 				f.tokenID = v
 			case "pbi_request_id":
 				f.pbiRequestID = v
+			case "entra_tenant":
+				f.entraTenant = v
+			case "user_oid":
+				f.userOID = v
 			case "error":
 				f.err = v
 			}
 		}
-		attrs := make([]slog.Attr, 0, 9)
+		attrs := make([]slog.Attr, 0, 11)
 		attrs = append(attrs,
 			slog.String("request_id", requestIDFrom(ctx)),
 			slog.String("method", "/"+f.service+"/"+f.method),
 			slog.String("code", f.code),
 			slog.String("duration", f.duration))
-		for _, a := range [...][2]string{{"caller", f.caller}, {"tenant", f.tenant}, {"token_id", f.tokenID}, {"pbi_request_id", f.pbiRequestID}, {"error", f.err}} {
+		for _, a := range [...][2]string{{"caller", f.caller}, {"tenant", f.tenant}, {"entra_tenant", f.entraTenant}, {"user_oid", f.userOID}, {"token_id", f.tokenID}, {"pbi_request_id", f.pbiRequestID}, {"error", f.err}} {
 			if a[1] != "" {
 				attrs = append(attrs, slog.String(a[0], a[1]))
 			}

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -223,6 +224,9 @@ func TestGenerateUserEmbedConfig(t *testing.T) {
 				t.Errorf("docs/audit.md does not document the field %q", k)
 			}
 		}
+	}
+	if !regexp.MustCompile(`"msg":"grpc call"[^\n]*"method":"/embedgate.v1.EmbedTokenService/GenerateUserEmbedConfig"[^\n]*"entra_tenant":"` + entraTenant + `","user_oid":"` + aliceOID + `"`).MatchString(s.logs.String()) {
+		t.Errorf("no call record names alice's object id and tenant")
 	}
 	for _, secret := range []string{aliceAPI, resp.GetAccessToken(), carolMFA.GetAccessToken()} {
 		if strings.Contains(string(data), secret) || strings.Contains(s.logs.String(), secret) {

@@ -37,7 +37,9 @@ const (
 // devPolicy is the demo policy: an RLS tenant with its own workspace, a
 // tenant without RLS behind a service-principal profile, a tenant in a
 // workspace shared by many customers, told apart by RLS, and a tenant served
-// from every kind of model (README.md, "Models and identities").
+// from every kind of model (README.md, "Models and identities"); and the dev
+// caller may embed for the demo directory's users with their own access
+// (user owns data).
 const devPolicy = `# Embedgate dev policy (written by 'make run' if missing; edit it while the
 # server runs: it is reloaded, and a bad edit is rejected with the old policy kept).
 callers:
@@ -46,6 +48,9 @@ callers:
     rate_limit:            # a token bucket per caller
       per_second: 20
       burst: 40
+    user_owns_data:        # GenerateUserEmbedConfig: the demo directory's users, in any workspace (their own rights decide)
+      entra_tenants: [` + devEntraTenant + `]
+      workspaces: ["*"]
 tenants:
   acme:        # own workspaces; Sales has RLS, Inventory has none, Invoices is paginated
     workspace_id: a0000000-0000-4000-8000-000000000001
