@@ -364,6 +364,9 @@ func (o *tokenOptions) asUser(ctx context.Context, pcfg powerbi.Config, rec *rec
 		return out, err
 	}
 	req := powerbi.TokenRequest{Items: gatewayItems(items), AllowEdit: o.allowEdit, Lifetime: o.lifetime, Identity: o.identity(items)}
+	if err := openEveryModel(ctx, gw, &req); err != nil {
+		return nil, apiError(err)
+	}
 	tok, err := gw.Issue(ctx, req)
 	if err != nil {
 		return nil, apiError(err)
@@ -413,6 +416,11 @@ func (o *tokenOptions) asService(ctx context.Context, pcfg powerbi.Config, rec *
 			return nil, errors.New("token: a service principal has no My workspace: sign in with --device-login for items in yours")
 		}
 	}
+	gw, err := powerbi.New(pcfg, powerbi.WithHTTPClient(rec.client), powerbi.WithLogger(quietLogger))
+	if err != nil {
+		return nil, fmt.Errorf("token: %w", err)
+	}
+	defer gw.Close()
 	req := powerbi.TokenRequest{Items: gatewayItems(items), AllowEdit: o.allowEdit, Lifetime: o.lifetime, Identity: o.identity(items)}
 	how := "as the service principal " + pcfg.ClientID
 	if o.tenantKey != "" {
@@ -427,7 +435,7 @@ func (o *tokenOptions) asService(ctx context.Context, pcfg powerbi.Config, rec *
 				refs[i].Kind = authz.KindDashboard
 			}
 		}
-		grant, tr, err := server.TenantTokenRequest(policy, authz.Request{Tenant: o.tenantKey, User: o.user, Items: refs, AllowEdit: o.allowEdit, Lifetime: o.lifetime})
+		grant, tr, err := server.TenantTokenRequest(ctx, policy, gw, authz.Request{Tenant: o.tenantKey, User: o.user, Items: refs, AllowEdit: o.allowEdit, Lifetime: o.lifetime})
 		if err != nil {
 			return nil, apiError(err)
 		}
@@ -439,12 +447,9 @@ func (o *tokenOptions) asService(ctx context.Context, pcfg powerbi.Config, rec *
 		}
 		req = tr
 		how = fmt.Sprintf("as the service principal %s, by tenant %s's policy (%s) for user %s", pcfg.ClientID, o.tenantKey, grant.Rule, o.user)
+	} else if err := openEveryModel(ctx, gw, &req); err != nil {
+		return nil, apiError(err)
 	}
-	gw, err := powerbi.New(pcfg, powerbi.WithHTTPClient(rec.client), powerbi.WithLogger(quietLogger))
-	if err != nil {
-		return nil, fmt.Errorf("token: %w", err)
-	}
-	defer gw.Close()
 	tok, err := gw.Issue(ctx, req)
 	switch {
 	case o.tenantKey == "" && (errors.Is(err, powerbi.ErrIdentityRequired) || errors.Is(err, powerbi.ErrRolesRequired)):
@@ -455,7 +460,22 @@ func (o *tokenOptions) asService(ctx context.Context, pcfg powerbi.Config, rec *
 	return embedOutput(tok, how), nil
 }
 
-// identity is the RLS effective identity of the flags; nil for none.
+// openEveryModel lets the token open every dataset its reports read (a
+// composite model's upstream datasets, a paginated report's datasets),
+// which the gateway otherwise opens only on a policy's decision: without
+// a policy, the developer's request is the decision. The identity of the
+// flags applies to each as usual; no identity blob is sent.
+func openEveryModel(ctx context.Context, gw *powerbi.Client, req *powerbi.TokenRequest) error {
+	models, err := gw.Models(ctx, *req)
+	if err != nil {
+		return err
+	}
+	for _, m := range models {
+		req.Models = append(req.Models, powerbi.ModelGrant{ID: m.ID})
+	}
+	return nil
+}
+
 // The identity goes to the datasets that enforce row-level security;
 // those that enforce none get no identity (Power BI refuses one), as a
 // developer testing a report expects, rather than a refusal: the requested

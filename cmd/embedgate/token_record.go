@@ -71,9 +71,10 @@ func (r *recorder) sent() *sentRequest {
 	return r.last
 }
 
-// redactBlobs returns body as sent, unless it carries identity blobs
-// (identities[].identityBlob.value, datasourceIdentities[].identityBlob.value:
-// data sources' access tokens), whose values then read "[redacted]".
+// redactBlobs returns body as sent, but for the identity blobs it carries
+// (identities[].identityBlob.value, datasourceIdentities[].identityBlob:
+// data sources' access tokens), which read "[redacted]" in place, the rest
+// byte for byte: as ExplainEmbedToken shows the same request.
 func redactBlobs(body []byte) string {
 	if !bytes.Contains(bytes.ToLower(body), []byte("identityblob")) {
 		return string(body)
@@ -82,20 +83,26 @@ func redactBlobs(body []byte) string {
 	if json.Unmarshal(body, &v) != nil {
 		return "[a body with an identity blob, not shown]"
 	}
+	var blobs []string
 	var walk func(any)
 	walk = func(v any) {
 		switch t := v.(type) {
 		case map[string]any:
 			for k, c := range t {
-				if strings.EqualFold(k, "identityBlob") {
-					if blob, ok := c.(map[string]any); ok {
-						for bk := range blob {
-							blob[bk] = "[redacted]"
-						}
-					}
+				if !strings.EqualFold(k, "identityBlob") {
+					walk(c)
 					continue
 				}
-				walk(c)
+				switch b := c.(type) {
+				case string:
+					blobs = append(blobs, b)
+				case map[string]any:
+					for _, bv := range b {
+						if s, ok := bv.(string); ok {
+							blobs = append(blobs, s)
+						}
+					}
+				}
 			}
 		case []any:
 			for _, c := range t {
@@ -104,6 +111,18 @@ func redactBlobs(body []byte) string {
 		}
 	}
 	walk(v)
-	b, _ := json.Marshal(v)
-	return string(b)
+	out := body
+	for _, b := range blobs {
+		if b == "" {
+			continue
+		}
+		quoted, _ := json.Marshal(b)
+		out = bytes.ReplaceAll(out, quoted, []byte(`"[redacted]"`))
+	}
+	for _, b := range blobs {
+		if b != "" && bytes.Contains(out, []byte(b)) {
+			return "[a body with an identity blob, not shown]"
+		}
+	}
+	return string(out)
 }

@@ -30,6 +30,7 @@ const (
 	salesURL     = "https://app.powerbi.com/groups/" + acmeWS + "/reports/" + devSalesReport + "/ReportSection?ctid=" + demoTenant
 	scratchURL   = "app.powerbi.com/groups/me/reports/a8000000-0000-4000-8000-000000000001/ReportSection" // alice's My workspace
 	globexReport = "a2000000-0000-4000-8000-000000000001"
+	modelsURL    = "https://app.powerbi.com/groups/a0000000-0000-4000-8000-000000000007/reports/" // Acme Models
 )
 
 var userCodeRE = regexp.MustCompile(`enter the code ([A-Z0-9]+)`)
@@ -242,6 +243,12 @@ func TestTokenConfigMatchesExplain(t *testing.T) {
 		{"acme", "alice@acme.example", devSalesReport, salesURL, 0},
 		{"acme", "bob@acme.example", devSalesReport, "", 45 * time.Minute},                                                                  // by ids, a lifetime
 		{"globex", "carol", globexReport, "https://app.powerbi.com/groups/a0000000-0000-4000-8000-000000000002/reports/" + globexReport, 0}, // a profile
+		// Kinds of model: Azure Analysis Services (the principal's object
+		// id), single sign-on (an identity blob, redacted in both), a
+		// composite model (its upstream datasets).
+		{"acme-models", "alice@acme.example", "a7000000-0000-4000-8000-000000000001", modelsURL + "a7000000-0000-4000-8000-000000000001", 0},
+		{"acme-models", "alice@acme.example", "a7000000-0000-4000-8000-000000000003", modelsURL + "a7000000-0000-4000-8000-000000000003", 0},
+		{"acme-models", "alice@acme.example", "a7000000-0000-4000-8000-000000000004", modelsURL + "a7000000-0000-4000-8000-000000000004", 0},
 	} {
 		req := &embedgatev1.GenerateEmbedTokenRequest{Tenant: tc.tenant, User: tc.user, ReportIds: []string{tc.report}}
 		args := []string{"--config", filepath.Join(dir, "config.yaml"), "--tenant-key", tc.tenant, "--user", tc.user, "--json"}
@@ -265,6 +272,12 @@ func TestTokenConfigMatchesExplain(t *testing.T) {
 		}
 		sent := parseTokenJSON(t, stdout).Request
 		want := explained.GetPowerbiRequest()
+		if strings.Contains(want.GetBody(), "identityBlob") != strings.Contains(want.GetBody(), "[redacted]") {
+			t.Fatalf("%s: Explain shows an identity blob", tc.tenant)
+		}
+		if tc.report == "a7000000-0000-4000-8000-000000000003" && (sent == nil || !strings.Contains(sent.Body, `"identityBlob":{"value":"[redacted]"}`)) {
+			t.Errorf("the single sign-on model's request does not show its blob redacted: %+v", sent)
+		}
 		if sent == nil || sent.Body != want.GetBody() || !strings.HasSuffix(sent.URL, want.GetUrl()) || sent.Method != want.GetMethod() || sent.ProfileID != want.GetProfileId() {
 			t.Errorf("%s: embedgate token sent %+v\nExplain shows %v", tc.tenant, sent, want)
 		}
