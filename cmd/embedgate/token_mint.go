@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/embedgate/embedgate/authz"
 	"github.com/embedgate/embedgate/internal/devicelogin"
@@ -18,6 +20,10 @@ import (
 // The three ways `embedgate token` gets a token: as the signed-in user
 // (asUser; myWorkspace for My workspace), and as the service principal
 // (asService), by the tenant's policy or by the flags.
+
+// userTokenMargin is the least life a signed-in user's token is used with:
+// MSAL's own margin, after which it renews silently.
+const userTokenMargin = 5 * time.Minute
 
 // quietLogger discards the gateway's own log: the command reports errors
 // itself, with the API's words.
@@ -55,12 +61,32 @@ func (o *tokenOptions) asUser(ctx context.Context, pcfg powerbi.Config, rec *rec
 		fmt.Fprintln(stdout, ar.AccessToken)
 		return nil, nil
 	}
-	signedInAs := ""
+	// Signed in once, before any call: the gateway asks for the token from
+	// concurrent lookups, which must neither each start a device code
+	// sign-in nor each ask MSAL.
+	var (
+		mu  sync.Mutex
+		cur powerbi.UserToken
+	)
 	src := func(ctx context.Context) (powerbi.UserToken, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if cur.Value != "" && time.Until(cur.ExpiresOn) > userTokenMargin {
+			return cur, nil
+		}
 		ar, err := session.Token(ctx, []string{ep.Scope})
-		signedInAs = ar.Account.PreferredUsername
-		return powerbi.UserToken{Value: ar.AccessToken, ExpiresOn: ar.ExpiresOn}, err
+		if err != nil {
+			return powerbi.UserToken{}, err
+		}
+		cur = powerbi.UserToken{Value: ar.AccessToken, ExpiresOn: ar.ExpiresOn}
+		return cur, nil
 	}
+	first, err := session.Token(ctx, []string{ep.Scope})
+	if err != nil {
+		return nil, fmt.Errorf("token: %w", err)
+	}
+	cur = powerbi.UserToken{Value: first.AccessToken, ExpiresOn: first.ExpiresOn}
+	signedInAs := first.Account.PreferredUsername
 	gw, err := powerbi.NewAsUser(pcfg, src, powerbi.WithHTTPClient(rec.client), powerbi.WithLogger(quietLogger))
 	if err != nil {
 		return nil, fmt.Errorf("token: %w", err)
