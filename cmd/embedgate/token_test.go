@@ -23,14 +23,16 @@ import (
 
 // The demo world's ids (emulator/demo.yaml).
 const (
-	demoTenant   = "c0ffee00-0000-4000-8000-000000000001"
-	demoCLI      = "c0ffee00-0000-4000-8000-0000000000c1" // a public client
-	demoAlice    = "alice@embedgate-demo.onmicrosoft.com"
-	acmeWS       = "a0000000-0000-4000-8000-000000000001"
-	salesURL     = "https://app.powerbi.com/groups/" + acmeWS + "/reports/" + devSalesReport + "/ReportSection?ctid=" + demoTenant
-	scratchURL   = "app.powerbi.com/groups/me/reports/a8000000-0000-4000-8000-000000000001/ReportSection" // alice's My workspace
-	globexReport = "a2000000-0000-4000-8000-000000000001"
-	modelsURL    = "https://app.powerbi.com/groups/a0000000-0000-4000-8000-000000000007/reports/" // Acme Models
+	demoTenant      = "c0ffee00-0000-4000-8000-000000000001"
+	demoCLI         = "c0ffee00-0000-4000-8000-0000000000c1" // a public client
+	demoAlice       = "alice@embedgate-demo.onmicrosoft.com"
+	acmeWS          = "a0000000-0000-4000-8000-000000000001"
+	salesURL        = "https://app.powerbi.com/groups/" + acmeWS + "/reports/" + devSalesReport + "/ReportSection?ctid=" + demoTenant
+	scratchURL      = "app.powerbi.com/groups/me/reports/a8000000-0000-4000-8000-000000000001/ReportSection" // alice's My workspace
+	globexReport    = "a2000000-0000-4000-8000-000000000001"
+	inventoryReport = "a1000000-0000-4000-8000-000000000002"
+	inventoryURL    = "https://app.powerbi.com/groups/" + acmeWS + "/reports/" + inventoryReport
+	modelsURL       = "https://app.powerbi.com/groups/a0000000-0000-4000-8000-000000000007/reports/" // Acme Models
 )
 
 var userCodeRE = regexp.MustCompile(`enter the code ([A-Z0-9]+)`)
@@ -134,27 +136,30 @@ func TestTokenDeviceLogin(t *testing.T) {
 		if err := emu.ApproveDeviceCode(code, demoAlice); err != nil {
 			t.Error(err)
 		}
-	}, append(signIn, "--report-url", salesURL, "--lifetime", "30m", "--json", "--html", page)...)
+	}, append(signIn, "--report-url", salesURL, "--report-url", inventoryURL, "--lifetime", "30m", "--json", "--html", page)...)
 	if err != nil {
 		t.Fatalf("embedgate token: %v\n%s", err, stderr)
+	}
+	if got := emu.Counters()[emulator.RouteDeviceCode]; got != 1 {
+		t.Errorf("one run asked for %d device codes, want 1", got)
 	}
 	if !strings.Contains(stderr, "https://www.microsoft.com/link") {
 		t.Errorf("stderr does not say where to enter the code:\n%s", stderr)
 	}
 	out := parseTokenJSON(t, stdout)
 	grant, ok := emu.LookupToken(out.TokenID)
-	if !ok || out.TokenType != "Embed" || grant.UserPrincipalName != demoAlice || len(grant.Reports) != 1 || grant.Reports[0].ID != devSalesReport {
-		t.Fatalf("the emulator's record of token %s: %+v, %v; want alice's, for the Sales report", out.TokenID, grant, ok)
+	if !ok || out.TokenType != "Embed" || grant.UserPrincipalName != demoAlice || len(grant.Reports) != 2 || grant.Reports[0].ID != devSalesReport {
+		t.Fatalf("the emulator's record of token %s: %+v, %v; want alice's, for the Sales and Inventory reports", out.TokenID, grant, ok)
 	}
 	if out.Request == nil || out.Request.Method != "POST" || out.Request.URL != emu.URL()+"/v1.0/myorg/GenerateToken" ||
-		out.Request.Body != `{"datasets":[{"id":"d1000000-0000-4000-8000-000000000001"}],"reports":[{"id":"`+devSalesReport+`","allowEdit":false}],"lifetimeInMinutes":30}` {
+		out.Request.Body != `{"datasets":[{"id":"d1000000-0000-4000-8000-000000000001"},{"id":"d1000000-0000-4000-8000-000000000002"}],"reports":[{"id":"`+devSalesReport+`","allowEdit":false},{"id":"`+inventoryReport+`","allowEdit":false}],"lifetimeInMinutes":30}` {
 		t.Errorf("request = %+v", out.Request)
 	}
-	if len(out.Items) != 1 || !strings.Contains(out.Items[0].EmbedURL, "reportId="+devSalesReport) || !out.Expiration.Equal(grant.Expiration) {
+	if len(out.Items) != 2 || !strings.Contains(out.Items[0].EmbedURL, "reportId="+devSalesReport) || !out.Expiration.Equal(grant.Expiration) {
 		t.Errorf("output = %+v", out)
 	}
 	cfg := pageConfig(t, page)
-	if cfg.TokenType != "Embed" || cfg.AccessToken != out.Token || len(cfg.Items) != 1 || cfg.Items[0].ID != devSalesReport ||
+	if cfg.TokenType != "Embed" || cfg.AccessToken != out.Token || len(cfg.Items) != 2 || cfg.Items[0].ID != devSalesReport ||
 		cfg.Items[0].EmbedURL != out.Items[0].EmbedURL || cfg.Items[0].Type != "report" {
 		t.Errorf("the page's embed configuration = type %s, %d items %+v; want the token's, for the report", cfg.TokenType, len(cfg.Items), cfg.Items)
 	}
