@@ -16,6 +16,7 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -30,6 +31,8 @@ import (
 
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
+
+	"github.com/embedgate/embedgate/internal/embedpage"
 )
 
 // logEntry is one line of the page's event list (#log li).
@@ -173,6 +176,16 @@ func TestBrowserRefreshLoop(t *testing.T) {
 		}
 	}
 
+	// The page `embedgate token --html` writes renders the report with a
+	// token, as powerbi-client loads it from the page itself. (Tokens live
+	// seconds here: each is fresh.)
+	if state := tokenPage(t, browser, inventoryPage.EmbedURL, inventory, w.embed(t, inventory).Token); state != "rendered" {
+		t.Errorf("the embedgate token --html page: %s, want rendered", state)
+	}
+	if state := tokenPage(t, browser, inventoryPage.EmbedURL, inventory, w.embed(t, sales).Token); !strings.HasPrefix(state, "error: LoadReportFailed") {
+		t.Errorf("the embedgate token --html page with a token for another report: %s, want error: LoadReportFailed", state)
+	}
+
 	// An expired token: TokenExpired.
 	if d := time.Until(early.Expiration); d > 0 {
 		<-time.After(d) // the expiry itself is what this case waits for
@@ -305,6 +318,39 @@ func embedWith(t *testing.T, browser context.Context, bff, typ, embedURL, token 
 		t.Errorf("embedding %s: %s (events so far: %v)", embedURL, embedToken.ReplaceAllString(err.Error(), "(a token)"), events)
 	}
 	return events
+}
+
+// tokenPage opens, in a tab of its own, the page `embedgate token --html`
+// writes for a report and a token, and returns how far the report got:
+// "rendered", or "error: " and the message.
+func tokenPage(t *testing.T, browser context.Context, embedURL, report, token string) string {
+	t.Helper()
+	var page bytes.Buffer
+	err := embedpage.Write(&page, embedpage.Config{TokenType: "Embed", AccessToken: token, Expiration: time.Now().Add(time.Minute),
+		Items: []embedpage.Item{{Type: "report", ID: report, Name: "Inventory", EmbedURL: embedURL}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(page.Bytes())
+	}))
+	defer host.Close()
+	tab, cancel := chromedp.NewContext(browser)
+	defer cancel()
+	const state = `(() => { const s = document.getElementById("embed-0").dataset.state || "";
+  return s === "error" ? "error: " + document.getElementById("error-0").textContent : s; })()`
+	err = chromedp.Do(tab, chromedp.Navigate(host.URL),
+		chromedp.Poll[chromedp.Void](`["rendered", "error"].includes(document.getElementById("embed-0").dataset.state)`,
+			chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)))
+	got, eerr := chromedp.Run(tab, chromedp.Evaluate[string](state))
+	if err == nil {
+		err = eerr
+	}
+	if err != nil {
+		t.Errorf("the token page: %s", embedToken.ReplaceAllString(err.Error(), "(a token)"))
+	}
+	return got
 }
 
 // hasOnly reports whether events is exactly one event of that name and

@@ -120,8 +120,14 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
       tokenType: models.TokenType[cfg.tokenType],
       settings: { panes: { filters: { expanded: false } } }
     });
+    // data-state on the item's box says how far it got: loaded,
+    // rendered, or error (the message below it).
+    var box = document.getElementById("embed-" + i);
+    embedded.on("loaded", function () { if (box.dataset.state !== "error") box.dataset.state = "loaded"; });
+    embedded.on("rendered", function () { if (box.dataset.state !== "error") box.dataset.state = "rendered"; });
     embedded.on("error", function (event) {
       var d = event.detail || {};
+      box.dataset.state = "error";
       document.getElementById("error-" + i).textContent = (d.message || "error") + (d.detailedMessage ? ": " + d.detailedMessage : "");
     });
   });
