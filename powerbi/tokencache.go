@@ -4,7 +4,6 @@ import (
 	"container/list"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
@@ -14,6 +13,8 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/embedgate/embedgate/internal/keyhash"
 )
 
 // Embed-token reuse: identical concurrent requests share one mint, and a
@@ -92,71 +93,45 @@ func (r TokenRequest) Key() [sha256.Size]byte { return grantKeyOf(r) }
 // every field by reflection and fails on one that does not change the key.
 func grantKeyOf(r TokenRequest) grantKey {
 	var buf [512]byte // on the stack unless the request is large
-	b := keyStr(buf[:0], r.ProfileID)
-	b = keyInt(b, int64(len(r.Items)))
+	b := keyhash.Str(buf[:0], r.ProfileID)
+	b = keyhash.Int(b, int64(len(r.Items)))
 	for _, it := range r.Items {
-		b = keyInt(b, int64(it.Kind))
-		b = keyStr(b, it.ID)
-		b = keyStr(b, it.WorkspaceID)
-		b = keyStr(b, it.DashboardID)
+		b = keyhash.Int(b, int64(it.Kind))
+		b = keyhash.Str(b, it.ID)
+		b = keyhash.Str(b, it.WorkspaceID)
+		b = keyhash.Str(b, it.DashboardID)
 	}
-	b = keyStrs(b, r.TargetWorkspaceIDs)
-	b = keyBool(b, r.AllowEdit)
-	b = keyInt(b, int64(r.Lifetime))
-	b = keyBool(b, r.Identity != nil)
+	b = keyhash.Strs(b, r.TargetWorkspaceIDs)
+	b = keyhash.Bool(b, r.AllowEdit)
+	b = keyhash.Int(b, int64(r.Lifetime))
+	b = keyhash.Bool(b, r.Identity != nil)
 	if id := r.Identity; id != nil {
-		b = keyStr(b, id.Username)
-		b = keyBool(b, id.ServicePrincipal)
-		b = keyStr(b, id.CustomData)
-		b = keyStrs(b, id.Roles)
-		b = keyBool(b, id.DatasetRoles != nil)
-		b = keyInt(b, int64(len(id.DatasetRoles)))
+		b = keyhash.Str(b, id.Username)
+		b = keyhash.Bool(b, id.ServicePrincipal)
+		b = keyhash.Str(b, id.CustomData)
+		b = keyhash.Strs(b, id.Roles)
+		b = keyhash.Bool(b, id.DatasetRoles != nil)
+		b = keyhash.Int(b, int64(len(id.DatasetRoles)))
 		for _, ds := range slices.Sorted(maps.Keys(id.DatasetRoles)) {
-			b = keyStr(b, ds)
-			b = keyStrs(b, id.DatasetRoles[ds])
+			b = keyhash.Str(b, ds)
+			b = keyhash.Strs(b, id.DatasetRoles[ds])
 		}
-		b = keyStrs(b, id.WithoutRLS)
+		b = keyhash.Strs(b, id.WithoutRLS)
 	}
-	b = keyStrs(b, r.Workspaces)
-	b = keyInt(b, int64(len(r.Models)))
+	b = keyhash.Strs(b, r.Workspaces)
+	b = keyhash.Int(b, int64(len(r.Models)))
 	for _, g := range r.Models {
-		b = keyStr(b, g.ID)
-		b = keyBool(b, g.SSO)
-		b = keyBool(b, g.Identity != nil)
+		b = keyhash.Str(b, g.ID)
+		b = keyhash.Bool(b, g.SSO)
+		b = keyhash.Bool(b, g.Identity != nil)
 		if id := g.Identity; id != nil {
-			b = keyBool(b, id.ServicePrincipal)
-			b = keyStr(b, id.Username)
-			b = keyStr(b, id.CustomData)
-			b = keyStrs(b, id.Roles)
+			b = keyhash.Bool(b, id.ServicePrincipal)
+			b = keyhash.Str(b, id.Username)
+			b = keyhash.Str(b, id.CustomData)
+			b = keyhash.Strs(b, id.Roles)
 		}
 	}
 	return sha256.Sum256(b)
-}
-
-// The key's encoding: every value length-prefixed, so that no two requests
-// write the same bytes.
-
-func keyInt(b []byte, v int64) []byte { return binary.AppendVarint(b, v) }
-
-func keyStr(b []byte, s string) []byte { return append(keyInt(b, int64(len(s))), s...) }
-
-func keyBool(b []byte, v bool) []byte {
-	if v {
-		return keyInt(b, 1)
-	}
-	return keyInt(b, 0)
-}
-
-// keyStrs writes a list, telling nil from empty.
-func keyStrs(b []byte, s []string) []byte {
-	if s == nil {
-		return keyInt(b, -1)
-	}
-	b = keyInt(b, int64(len(s)))
-	for _, v := range s {
-		b = keyStr(b, v)
-	}
-	return b
 }
 
 // Issue mints one embed token for r (see plan for the route each kind

@@ -50,9 +50,12 @@ func decidedRequest(ctx context.Context, gw modelGateway, g authz.Grant) (powerb
 // decidedCache keeps decidedRequest's answers, so that a request served
 // from the token cache learns nothing again: the models come from metadata
 // (cached for metadata_ttl) and the policy's decisions on them from the
-// policy (its version). An answer is kept for metadata_ttl, keyed by the
-// policy version, the rule that granted (the tenant) and the request before
-// the models; a failed mint forgets it, with the metadata it came from.
+// grant (every field of it: the per-dataset identities are the user's) and
+// the policy (its version). An answer is kept for metadata_ttl, keyed by the
+// policy version and the whole grant (authz.Grant.Key); a failed mint
+// forgets it. It may rest on metadata up to metadata_ttl old when cached,
+// so a change in Power BI shows within twice metadata_ttl, or at the first
+// failed mint.
 type decidedCache struct {
 	ttl time.Duration
 	now func() time.Time
@@ -75,12 +78,10 @@ func newDecidedCache(ttl time.Duration, now func() time.Time) *decidedCache {
 }
 
 // key is the cache key of a grant under a policy version.
-func (c *decidedCache) key(version string, g authz.Grant, r powerbi.TokenRequest) [sha256.Size]byte {
-	k := r.Key()
+func (c *decidedCache) key(version string, g authz.Grant) [sha256.Size]byte {
+	k := g.Key()
 	h := sha256.New()
 	h.Write([]byte(version))
-	h.Write([]byte{0})
-	h.Write([]byte(g.Rule))
 	h.Write([]byte{0})
 	h.Write(k[:])
 	var out [sha256.Size]byte
@@ -90,7 +91,7 @@ func (c *decidedCache) key(version string, g authz.Grant, r powerbi.TokenRequest
 
 // request is decidedRequest, from the cache while fresh.
 func (c *decidedCache) request(ctx context.Context, gw modelGateway, version string, g authz.Grant) (powerbi.TokenRequest, [sha256.Size]byte, error) {
-	k := c.key(version, g, tokenRequest(g))
+	k := c.key(version, g)
 	now := c.now()
 	c.mu.Lock()
 	e, ok := c.m[k]

@@ -62,6 +62,15 @@ tenants:
         ` + ssoDataset + `: {roles: []}
       without_rls: [` + compReport + `, ` + summaryReport + `]
     sso: ["*"]
+  aas-per-user:         # an identity the same for every user, but a dataset's own one per user
+    workspace_id: ` + modelsWS + `
+    reports: [` + aasReport + `]
+    rls:
+      username: service_principal
+      custom_data: "{tenant}"
+      roles: [SalesReader]
+      datasets:
+        ` + aasDataset + `: {username: service_principal, custom_data: "{user}", roles: [SalesReader]}
   aas-end-user:         # the end user as the username of an AAS model
     workspace_id: ` + modelsWS + `
     reports: [` + aasReport + `]
@@ -379,5 +388,32 @@ func TestModelsWarmPath(t *testing.T) {
 		if n != want {
 			t.Errorf("%s calls = %d, want %d", route, n, want)
 		}
+	}
+}
+
+// TestEachUserHisOwnModelIdentity: where a tenant's identity is the same
+// for every user but a dataset's own identity carries the user, two users
+// get two tokens, each with their own identity on that dataset: nothing
+// cached for one (the models' decisions, the token) is served to the other.
+func TestEachUserHisOwnModelIdentity(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOptions{policy: modelsPolicy})
+	tokens := map[string]string{}
+	for _, user := range []string{"alice@acme.example", "bob@acme.example", "alice@acme.example"} {
+		resp, err := s.client.GenerateEmbedToken(context.Background(), &embedgatev1.GenerateEmbedTokenRequest{Tenant: "aas-per-user", User: user, ReportIds: []string{aasReport}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prev, seen := tokens[user]; seen && prev != resp.GetTokenId() {
+			t.Errorf("%s's second call got another token", user)
+		}
+		tokens[user] = resp.GetTokenId()
+		g := lookupModels(t, s.emu, resp.GetTokenId())
+		if len(g.Identities) != 1 || g.Identities[0].CustomData != user {
+			t.Errorf("%s's token carries %+v, want the user in customData", user, g.Identities)
+		}
+	}
+	if tokens["alice@acme.example"] == tokens["bob@acme.example"] {
+		t.Error("alice and bob were handed the same token")
 	}
 }
