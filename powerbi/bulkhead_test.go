@@ -3,6 +3,7 @@ package powerbi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -115,5 +116,37 @@ func TestCallersGoneDuringThePlanNoMint(t *testing.T) {
 	}
 	if n := e.calls(emulator.RouteGetReport); n != 1 {
 		t.Errorf("%d report GETs, want 1", n)
+	}
+}
+
+// TestUserTokensAreBounded: users' On-Behalf-Of tokens are kept until 5
+// minutes before they expire, and no more than maxUserTokens: the one
+// expiring first goes, after the expired ones.
+func TestUserTokensAreBounded(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	var u userTokens
+	key := func(i int) [32]byte { return userTokenKey(fmt.Sprintf("assertion-%d", i), "t") }
+	u.put(key(-1), UserToken{Value: "short", ExpiresOn: now.Add(4 * time.Minute)}, now)
+	if _, ok := u.get(key(-1), now); ok || u.size() != 0 {
+		t.Error("a token within 5 minutes of expiry was kept")
+	}
+	for i := range maxUserTokens + 10 {
+		u.put(key(i), UserToken{Value: "t", ExpiresOn: now.Add(time.Hour + time.Duration(i)*time.Second)}, now)
+	}
+	if n := u.size(); n != maxUserTokens {
+		t.Errorf("%d tokens kept, want %d", n, maxUserTokens)
+	}
+	if _, ok := u.get(key(0), now); ok {
+		t.Error("the token expiring first was kept past the bound")
+	}
+	if _, ok := u.get(key(maxUserTokens+9), now); !ok {
+		t.Error("the newest token was dropped")
+	}
+	if _, ok := u.get(key(maxUserTokens+9), now.Add(time.Hour+time.Duration(maxUserTokens+9)*time.Second-4*time.Minute)); ok {
+		t.Error("a token was served within 5 minutes of its expiry")
+	}
+	if _, ok := u.get(userTokenKey("assertion-5", "other-tenant"), now); ok {
+		t.Error("a token was served for another tenant's exchange of the same assertion")
 	}
 }

@@ -3,12 +3,15 @@ package powerbi
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
@@ -18,10 +21,15 @@ import (
 // OnBehalfOf exchanges a user's verified assertion (VerifyAssertion) for
 // the user's access token for Power BI: the On-Behalf-Of flow ("Microsoft
 // identity platform and OAuth 2.0 On-Behalf-Of flow"), made by MSAL with
-// Embedgate's own credential. MSAL keeps the tokens per user (its cache is
-// partitioned by a hash of the assertion), so that a user's token is only
-// ever handed back for that user's assertion, and a repeated request within
-// the token's life makes no call to Entra.
+// Embedgate's own credential. The Client keeps each token under a hash of
+// the assertion it was exchanged for (and the tenant), so that a user's
+// token is only ever handed back for that user's assertion, until 5 minutes
+// before it expires, at most maxUserTokens of them; a repeated request
+// within that makes no call to Entra, and identical concurrent ones share
+// one. The exchanges go through an MSAL client of their own, replaced after
+// oboClientUses exchanges or oboClientAge: MSAL's cache keeps every user's
+// tokens, refresh tokens included, and never drops them (nor can it be
+// emptied from outside), so it is dropped whole instead.
 //
 // tenantID is the user's tenant (the assertion's tid); the exchange is made
 // there when it is not the configured one. Entra's refusals that the user
@@ -33,6 +41,24 @@ func (cl *Client) OnBehalfOf(ctx context.Context, assertion, tenantID string) (U
 	if cl.cred == nil {
 		return UserToken{}, errors.New("powerbi: OnBehalfOf needs the service principal's Client (New)")
 	}
+	key := userTokenKey(assertion, tenantID)
+	if t, ok := cl.users.get(key, cl.now()); ok {
+		return t, nil
+	}
+	return shared(ctx, &cl.oboSF, string(key[:]), "OnBehalfOf", func(ctx context.Context) (UserToken, error) {
+		if t, ok := cl.users.get(key, cl.now()); ok {
+			return t, nil
+		}
+		t, err := cl.exchange(ctx, assertion, tenantID)
+		if err == nil {
+			cl.users.put(key, t, cl.now())
+		}
+		return t, err
+	})
+}
+
+// exchange makes the On-Behalf-Of request.
+func (cl *Client) exchange(ctx context.Context, assertion, tenantID string) (UserToken, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*cl.cfg.Timeout)
 	defer cancel()
 	var opts []confidential.AcquireOnBehalfOfOption
@@ -40,7 +66,12 @@ func (cl *Client) OnBehalfOf(ctx context.Context, assertion, tenantID string) (U
 		opts = append(opts, confidential.WithTenantID(tenantID))
 	}
 	ctx, span := cl.tracer.Start(ctx, spanEntraToken)
-	ar, err := cl.cred.app.Load().client.AcquireTokenOnBehalfOf(ctx, assertion, []string{cl.cfg.scope}, opts...)
+	client, err := cl.oboClient()
+	if err != nil {
+		endSpan(span, err)
+		return UserToken{}, err
+	}
+	ar, err := client.AcquireTokenOnBehalfOf(ctx, assertion, []string{cl.cfg.scope}, opts...)
 	if err != nil {
 		err = cl.classifyOBO(err)
 		endSpan(span, err)
@@ -109,4 +140,99 @@ func (cl *Client) classifyOBO(err error) error {
 		return &AssertionError{Kind: ErrAssertionInvalid, ErrorCodes: e.ErrorCodes, Reason: "Entra ID refused the assertion" + aadsts(e.ErrorCodes) + describe(desc)}
 	}
 	return classifyEntra(err, cl.cred.kind, cl.cred.path)
+}
+
+// The On-Behalf-Of MSAL client lives at most this many exchanges, or this
+// long: a new one costs one authority discovery call to Entra.
+const (
+	oboClientUses = 1000
+	oboClientAge  = time.Hour
+)
+
+// oboApp is one generation of the On-Behalf-Of MSAL client.
+type oboApp struct {
+	client confidential.Client
+	app    *msalApp // the credential it was built from
+	made   time.Time
+	uses   atomic.Int64
+}
+
+// oboClient returns the On-Behalf-Of client, a new one when the current one
+// is worn (uses, age) or the credential has changed.
+func (cl *Client) oboClient() (confidential.Client, error) {
+	app := cl.cred.app.Load()
+	cur := cl.obo.Load()
+	if cur != nil && cur.app == app && time.Since(cur.made) < oboClientAge && cur.uses.Add(1) <= oboClientUses {
+		return cur.client, nil
+	}
+	client, err := confidential.New(cl.cfg.authorityHost+"/"+cl.cfg.TenantID, cl.cfg.ClientID, app.cred,
+		confidential.WithHTTPClient(cl.hc), confidential.WithInstanceDiscovery(cl.cfg.discovery))
+	if err != nil {
+		return confidential.Client{}, &CredentialError{Description: "msal: " + err.Error()}
+	}
+	next := &oboApp{client: client, app: app, made: time.Now()}
+	next.uses.Store(1)
+	cl.obo.CompareAndSwap(cur, next) // a racing caller's new client is as good
+	return client, nil
+}
+
+// Users' tokens are kept until userTokenMargin before they expire, at most
+// maxUserTokens of them.
+const (
+	userTokenMargin = 5 * time.Minute
+	maxUserTokens   = 10_000
+)
+
+// userTokens holds users' On-Behalf-Of tokens by assertion. Full, it drops
+// the expired ones, then the one that expires first.
+type userTokens struct {
+	mu sync.Mutex
+	m  map[[sha256.Size]byte]UserToken
+}
+
+func userTokenKey(assertion, tenantID string) [sha256.Size]byte {
+	return sha256.Sum256([]byte(strings.ToLower(tenantID) + "\x00" + assertion))
+}
+
+func (u *userTokens) get(k [sha256.Size]byte, now time.Time) (UserToken, bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	t, ok := u.m[k]
+	if !ok || !now.Before(t.ExpiresOn.Add(-userTokenMargin)) {
+		return UserToken{}, false
+	}
+	return t, true
+}
+
+func (u *userTokens) put(k [sha256.Size]byte, t UserToken, now time.Time) {
+	if !now.Before(t.ExpiresOn.Add(-userTokenMargin)) {
+		return // too short to serve twice
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.m == nil {
+		u.m = map[[sha256.Size]byte]UserToken{}
+	}
+	if len(u.m) >= maxUserTokens {
+		var first [sha256.Size]byte
+		var soonest time.Time
+		for key, v := range u.m {
+			if !now.Before(v.ExpiresOn.Add(-userTokenMargin)) {
+				delete(u.m, key)
+			} else if soonest.IsZero() || v.ExpiresOn.Before(soonest) {
+				first, soonest = key, v.ExpiresOn
+			}
+		}
+		if len(u.m) >= maxUserTokens {
+			delete(u.m, first)
+		}
+	}
+	u.m[k] = t
+}
+
+// size is how many users' tokens are kept.
+func (u *userTokens) size() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.m)
 }

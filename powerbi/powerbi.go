@@ -41,6 +41,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -65,6 +66,10 @@ type Client struct {
 
 	keys   keyCache // users' tenants' signing keys (tenantkeys.go)
 	mintSF flight   // identical concurrent mints, keyed by grantKey
+
+	users userTokens             // users' On-Behalf-Of tokens (obo.go)
+	oboSF flight                 // identical concurrent exchanges, keyed by assertion
+	obo   atomic.Pointer[oboApp] // the On-Behalf-Of MSAL client
 }
 
 // Option customises New; the zero set of options is production behaviour.
