@@ -16,7 +16,10 @@ import (
 // where it is used (an empty one is a value like any other), and so is a
 // `${` that does not name a variable. `$${` writes a literal `${`; any other
 // `$` is left as it is. A variable's value is not expanded again, and never
-// appears in a problem: it may be a secret.
+// appears in a problem this package reports (they show what the file wrote,
+// `the value of "${NAME}"`). A caller's own checks see decoded values and
+// may quote one they refuse: Embedgate keeps secrets in files, never in
+// the config or the policy.
 
 // lookupEnv reads the environment; tests replace it.
 var lookupEnv = os.LookupEnv
@@ -83,6 +86,10 @@ func (c *checker) expand(n *yaml.Node, path string) bool {
 		c.add(path, n, "%v", err)
 		return false
 	}
+	if c.expanded == nil {
+		c.expanded = map[*yaml.Node]string{}
+	}
+	c.expanded[n] = n.Value
 	n.Value = v
 	if n.Style&(yaml.TaggedStyle|yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
 		n.Tag = "" // a plain scalar: its type follows what it now says

@@ -86,3 +86,27 @@ by_key: {k: ["$${LITERAL}", "${SECRETISH}"]}
 		}
 	}
 }
+
+// TestExpandedValuesNeverInProblems: a value from the environment that does
+// not fit its key's type is refused with what the file wrote, never with
+// the variable's value, in every kind of problem the decoder reports.
+func TestExpandedValuesNeverInProblems(t *testing.T) {
+	// Not parallel: it replaces lookupEnv for the package.
+	const secret = "hunter2-sentinel"
+	old := lookupEnv
+	lookupEnv = func(string) (string, bool) { return secret, true }
+	t.Cleanup(func() { lookupEnv = old })
+	var f file
+	ps, _ := Decode([]byte("on: ${A}\nrate: ${B}\ncount: ${C}\nwait: ${D}\ninner:\n  every: ${E}\nlist:\n  - ${F}\nby_key: ${G}\n"), &f)
+	if len(ps) < 6 {
+		t.Fatalf("problems = %v, want one per key", ps)
+	}
+	for _, p := range ps {
+		if strings.Contains(p.String(), secret) {
+			t.Errorf("a problem shows the variable's value: %s", p)
+		}
+		if !strings.Contains(p.Message, `the value of "${`) {
+			t.Errorf("a problem does not say what the file wrote: %s", p)
+		}
+	}
+}

@@ -103,6 +103,9 @@ func Decode(data []byte, v any) (problems []Problem, ok bool) {
 type checker struct {
 	problems []Problem
 	nodes    int // nodes walked, aliases not followed
+	// expanded holds, for each value that named environment variables,
+	// what the file said: a problem shows that, never the value.
+	expanded map[*yaml.Node]string
 }
 
 func (c *checker) add(path string, n *yaml.Node, format string, args ...any) {
@@ -139,13 +142,13 @@ func (c *checker) walk(n *yaml.Node, path string, t reflect.Type) (keep bool) {
 	switch t.Kind() {
 	case reflect.Struct, reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			c.add(path, n, "want a mapping of keys to values, got %s", describeNode(n))
+			c.add(path, n, "want a mapping of keys to values, got %s", c.describe(n))
 			return false
 		}
 		c.mapping(n, path, t)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			c.add(path, n, "want a list, got %s", describeNode(n))
+			c.add(path, n, "want a list, got %s", c.describe(n))
 			return false
 		}
 		kept := n.Content[:0:0]
@@ -222,18 +225,18 @@ func scalarType(t reflect.Type) bool {
 // its key, in words, instead of in the decoder's summary.
 func (c *checker) scalar(n *yaml.Node, path string, t reflect.Type) bool {
 	if n.Kind != yaml.ScalarNode {
-		c.add(path, n, "want %s, got %s", describeType(t), describeNode(n))
+		c.add(path, n, "want %s, got %s", describeType(t), c.describe(n))
 		return false
 	}
 	if t.Kind() == reflect.String && n.ShortTag() != "!!binary" {
 		return true // any scalar reads as its text
 	}
 	if !tagFits(n.ShortTag(), t) {
-		c.add(path, n, "want %s, got %q", describeType(t), n.Value)
+		c.add(path, n, "want %s, got %s", describeType(t), c.describe(n))
 		return false
 	}
 	if err := n.Decode(reflect.New(t).Interface()); err != nil {
-		c.add(path, n, "want %s, got %q", describeType(t), n.Value)
+		c.add(path, n, "want %s, got %s", describeType(t), c.describe(n))
 		return false
 	}
 	return true
@@ -284,6 +287,15 @@ func describeType(t reflect.Type) string {
 		return "a whole number"
 	}
 	return "a single value"
+}
+
+// describe says in words what the file holds: for a value that named
+// environment variables, what the file wrote, not what they held.
+func (c *checker) describe(n *yaml.Node) string {
+	if orig, ok := c.expanded[n]; ok {
+		return "the value of " + strconv.Quote(orig)
+	}
+	return describeNode(n)
 }
 
 // describeNode says in words what the file holds.
