@@ -36,6 +36,11 @@ func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 	}
 	var field string
 	switch {
+	case err == nil && len(m.ProtoReflect().GetUnknown()) > 0:
+		// The marker fields are ours alone: a caller's are dropped, so that
+		// no request can pass itself off as malformed with words of its own.
+		m.ProtoReflect().SetUnknown(withoutMarkers(m.ProtoReflect().GetUnknown()))
+		field, err = checkWellKnown(m.ProtoReflect())
 	case err != nil:
 		// The decoder's error names no field; a string that is not UTF-8
 		// is found by reading the wire again.
@@ -124,6 +129,26 @@ func invalidUTF8(md protoreflect.MessageDescriptor, b []byte) string {
 		b = b[n:]
 	}
 	return ""
+}
+
+// withoutMarkers returns unknown-field bytes without the marker fields.
+func withoutMarkers(b []byte) []byte {
+	var out []byte
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return out
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if m < 0 {
+			return out
+		}
+		if num != malformedField && num != malformedFieldName {
+			out = append(out, b[:n+m]...)
+		}
+		b = b[n+m:]
+	}
+	return out
 }
 
 // malformed returns the decoding error the codec recorded in m, if any, and

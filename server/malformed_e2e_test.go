@@ -88,6 +88,16 @@ func TestMalformedRequestsAreInvalidArgument(t *testing.T) {
 	if n := s.emu.Counters()[emulator.RouteGenerateToken]; n != before {
 		t.Errorf("%d tokens minted for malformed requests", n-before)
 	}
+	// A valid request that carries the codec's marker fields itself is a
+	// valid request: no caller writes the words of an INVALID_ARGUMENT.
+	forged := []byte(good.str(protowire.MaxValidNumber, "attacker's words\nINFO a forged line").str(protowire.MaxValidNumber-1, "user"))
+	var reply []byte
+	if err := conn.Invoke(context.Background(), method, &forged, &reply, grpc.ForceCodecV2(rawCodec{})); err != nil {
+		t.Errorf("a valid request with the marker fields: %v", err)
+	}
+	if strings.Contains(s.logs.String(), "attacker") {
+		t.Error("the forged marker's words reached the log")
+	}
 	if n := strings.Count(s.logs.String(), `"code":"InvalidArgument"`); n != len(tests) {
 		t.Errorf("%d call records with code InvalidArgument, want %d", n, len(tests))
 	}
