@@ -166,7 +166,7 @@ func (cl *Client) Issue(ctx context.Context, r TokenRequest) (*EmbedToken, error
 		tok    *EmbedToken
 		cached bool
 	}
-	res, err := shared(ctx, &cl.mintSF, string(k[:]), op, func(ctx context.Context) (result, error) {
+	flight := func(ctx context.Context) (result, error) {
 		// A flight that ended between our lookup and this one has filled
 		// the cache.
 		if tok, ok := cl.tokens.get(k, cl.now()); ok {
@@ -182,7 +182,7 @@ func (cl *Client) Issue(ctx context.Context, r TokenRequest) (*EmbedToken, error
 			if cl.mintSF.callers(string(k[:])) == 0 {
 				// Every caller left while the plan was made: no one would
 				// get the token, so none is minted.
-				return nil, fmt.Errorf("powerbi: %s: every caller has gone: %w", op, context.Canceled)
+				return nil, errCallersGone
 			}
 			return cl.tracedMint(ctx, m, r.Lifetime)
 		}()
@@ -195,12 +195,25 @@ func (cl *Client) Issue(ctx context.Context, r TokenRequest) (*EmbedToken, error
 		}
 		cl.tokens.put(k, tok, cl.now())
 		return result{tok: tok}, nil
-	})
+	}
+	res, err := shared(ctx, &cl.mintSF, string(k[:]), op, flight)
+	if errors.Is(err, errCallersGone) && ctx.Err() == nil {
+		// We joined just as the flight found no one waiting and gave up:
+		// fly again, for us.
+		res, err = shared(ctx, &cl.mintSF, string(k[:]), op, flight)
+	}
+	if errors.Is(err, errCallersGone) {
+		err = fmt.Errorf("powerbi: %s: %w", op, context.Canceled)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return res.tok.copy(res.cached), nil
 }
+
+// errCallersGone ends a mint's flight whose callers all left during its
+// plan: a caller that joined as it ended flies again.
+var errCallersGone = errors.New("every caller has gone")
 
 // copy returns a copy of t that shares nothing mutable with it.
 func (t *EmbedToken) copy(cached bool) *EmbedToken {
