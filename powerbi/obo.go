@@ -138,6 +138,13 @@ func (cl *Client) classifyOBO(err error) error {
 		return &AssertionError{Kind: ErrAssertionExpired, ErrorCodes: e.ErrorCodes, Reason: "Entra ID says the assertion has expired: get a new access token for the user"}
 	case e.Error == "invalid_grant":
 		return &AssertionError{Kind: ErrAssertionInvalid, ErrorCodes: e.ErrorCodes, Reason: "Entra ID refused the assertion" + aadsts(e.ErrorCodes) + describe(desc)}
+	case e.Error == "invalid_client" || e.Error == "unauthorized_client":
+		return classifyEntra(err, cl.cred.kind, cl.cred.path) // Embedgate's own credential
+	case status >= 400 && status < 500:
+		// Any other refusal of this exchange is about what the user (or the
+		// front end) sent, not Embedgate's credential: not an operator's
+		// alarm.
+		return &AssertionError{Kind: ErrAssertionInvalid, ErrorCodes: e.ErrorCodes, Reason: "Entra ID refused the exchange" + aadsts(e.ErrorCodes) + describe(desc)}
 	}
 	return classifyEntra(err, cl.cred.kind, cl.cred.path)
 }

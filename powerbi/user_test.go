@@ -236,10 +236,10 @@ func TestOnBehalfOf(t *testing.T) {
 	}
 	again, err := e.c.OnBehalfOf(context.Background(), alice.AccessToken, demoTenant)
 	if err != nil || again.Value != tok.Value {
-		t.Errorf("the same assertion again: a new token (%v), want MSAL's cached one", err)
+		t.Errorf("the same assertion again: a new token (%v), want the one kept for it", err)
 	}
 	if got := e.tokenPosts() - posts; got != 1 {
-		t.Errorf("token POSTs = %d, want 1 (one exchange, then MSAL's cache)", got)
+		t.Errorf("token POSTs = %d, want 1 (one exchange, then the one kept)", got)
 	}
 
 	bob := e.signIn(t, "bob@embedgate-demo.onmicrosoft.com", apiScope)
@@ -258,6 +258,21 @@ func TestOnBehalfOf(t *testing.T) {
 	e.upstreamAhead(3 * time.Hour)
 	if _, err := e.c.OnBehalfOf(context.Background(), fresh, demoTenant); !errors.Is(err, ErrAssertionExpired) {
 		t.Errorf("an assertion Entra finds expired: %v, want ErrAssertionExpired", err)
+	}
+	e.upstreamAhead(0)
+	// Entra refuses the exchange for a reason of its own (a bad request):
+	// the user's side, not Embedgate's credential.
+	other, another := e.passwordToken(t, aliceUPN, powerBIScope), e.passwordToken(t, aliceUPN, "openid")
+	e.emu.SetAnswer(emulator.RouteEntraToken, emulator.Answer{Status: 400, Times: 1,
+		Body: []byte(`{"error":"invalid_request","error_description":"AADSTS50027: JWT token is invalid or malformed.","error_codes":[50027]}`)})
+	if _, err := e.c.OnBehalfOf(context.Background(), other, demoTenant); !errors.Is(err, ErrAssertionInvalid) || errors.Is(err, ErrCredential) {
+		t.Errorf("an exchange Entra refuses as invalid_request: %v, want ErrAssertionInvalid, not the credential", err)
+	}
+	// Refusing Embedgate's own credential stays the credential's problem.
+	e.emu.SetAnswer(emulator.RouteEntraToken, emulator.Answer{Status: 401, Times: 1,
+		Body: []byte(`{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.","error_codes":[7000215]}`)})
+	if _, err := e.c.OnBehalfOf(context.Background(), another, demoTenant); !errors.Is(err, ErrCredential) {
+		t.Errorf("an exchange refused as invalid_client: %v, want ErrCredential", err)
 	}
 }
 

@@ -160,7 +160,8 @@ func requestIDStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, ne
 // callLogger writes go-grpc-middleware's one record per call as Embedgate's
 // "grpc call" record, with the field names used everywhere in the service:
 // request_id, method, code, duration, caller, tenant, token_id,
-// pbi_request_id, error; and for user owns data entra_tenant and user_oid
+// pbi_request_id, error; and for user owns data entra_tenant (or
+// claimed_entra_tenant, before the assertion is verified) and user_oid
 // (the user's object id, never a token). The request id comes from the call's context;
 // fields the handler learns as the call proceeds arrive through
 // logging.AddFields.
@@ -168,7 +169,7 @@ func callLogger(logger *slog.Logger) logging.Logger {
 	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
 		var f struct {
 			service, method, code, duration, caller, tenant, tokenID, pbiRequestID, err string
-			entraTenant, userOID                                                        string
+			entraTenant, claimedEntraTenant, userOID                                    string
 		}
 		for i := 0; i+1 < len(fields); i += 2 {
 			k, _ := fields[i].(string)
@@ -192,6 +193,8 @@ func callLogger(logger *slog.Logger) logging.Logger {
 				f.pbiRequestID = v
 			case "entra_tenant":
 				f.entraTenant = v
+			case "claimed_entra_tenant":
+				f.claimedEntraTenant = v
 			case "user_oid":
 				f.userOID = v
 			case "error":
@@ -204,7 +207,7 @@ func callLogger(logger *slog.Logger) logging.Logger {
 			slog.String("method", "/"+f.service+"/"+f.method),
 			slog.String("code", f.code),
 			slog.String("duration", f.duration))
-		for _, a := range [...][2]string{{"caller", f.caller}, {"tenant", f.tenant}, {"entra_tenant", f.entraTenant}, {"user_oid", f.userOID}, {"token_id", f.tokenID}, {"pbi_request_id", f.pbiRequestID}, {"error", f.err}} {
+		for _, a := range [...][2]string{{"caller", f.caller}, {"tenant", f.tenant}, {"entra_tenant", f.entraTenant}, {"claimed_entra_tenant", f.claimedEntraTenant}, {"user_oid", f.userOID}, {"token_id", f.tokenID}, {"pbi_request_id", f.pbiRequestID}, {"error", f.err}} {
 			if a[1] != "" {
 				attrs = append(attrs, slog.String(a[0], a[1]))
 			}

@@ -50,7 +50,9 @@ func (s *embedService) GenerateUserEmbedConfig(ctx context.Context, req *embedga
 	var a powerbi.Assertion
 	if err == nil {
 		a, err = s.users.VerifyAssertion(ctx, req.GetUserAssertion())
-		rec.userOID = a.ObjectID
+		if rec.verified = err == nil; rec.verified {
+			rec.userOID = a.ObjectID
+		}
 	}
 	if err != nil {
 		return nil, s.refuseUser(ctx, rec, outcomeDenied, err)
@@ -89,7 +91,11 @@ func (s *embedService) refuseUser(ctx context.Context, rec userDecision, outcome
 	if errors.As(err, &d) {
 		rec.rule = d.Rule
 	}
-	logging.AddFields(ctx, logging.Fields{"entra_tenant", rec.entraTenant, "user_oid", rec.userOID, "pbi_request_id", powerbi.RequestIDOf(err)})
+	tenantKey := "claimed_entra_tenant"
+	if rec.verified {
+		tenantKey = "entra_tenant"
+	}
+	logging.AddFields(ctx, logging.Fields{tenantKey, rec.entraTenant, "user_oid", rec.userOID, "pbi_request_id", powerbi.RequestIDOf(err)})
 	s.audit.user(ctx, rec, outcome, st, func(attrs []slog.Attr) []slog.Attr {
 		if id := powerbi.RequestIDOf(err); id != "" {
 			attrs = append(attrs, slog.String("pbi_request_id", id))

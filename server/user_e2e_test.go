@@ -212,6 +212,21 @@ func TestGenerateUserEmbedConfig(t *testing.T) {
 	if _, ok := first["expire_time"]; !ok {
 		t.Errorf("the audit record lacks the token's expiry")
 	}
+	// A refused assertion's tenant is what it claims, and said so.
+	foreign := false
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var rec map[string]any
+		must(t, json.Unmarshal([]byte(line), &rec))
+		if rec["reason"] == "USER_ASSERTION_INVALID" {
+			foreign = true
+			if _, ok := rec["entra_tenant"]; ok || rec["claimed_entra_tenant"] != entraTenant || rec["user_oid"] != nil {
+				t.Errorf("the record of a refused assertion: %v, want its claimed tenant and no user", rec)
+			}
+		}
+	}
+	if !foreign {
+		t.Error("no audit record of the refused assertion")
+	}
 	doc, err := os.ReadFile("../docs/audit.md")
 	must(t, err)
 	undocumented := map[string]bool{}

@@ -16,12 +16,14 @@ const modeUserOwnsData = "user_owns_data"
 
 // userDecision is what the audit record of a user-owns-data call says:
 // the request, and as far as the call got, the policy's rule, the user's
-// Entra tenant (as the assertion names it) and object id (once the
-// assertion is verified). Never the assertion or the user's token.
+// Entra tenant (as the assertion names it: claimed until the assertion is
+// verified, since until then the caller wrote it) and object id (once
+// verified). Never the assertion or the user's token.
 type userDecision struct {
 	req         authz.UserRequest
 	rule        string
 	entraTenant string
+	verified    bool // the assertion's signature and claims checked out
 	userOID     string
 }
 
@@ -37,8 +39,11 @@ func (a *auditor) user(ctx context.Context, d userDecision, outcome string, st *
 		slog.String("workspace_id", d.req.WorkspaceID),
 		slog.Any("report_ids", d.req.ReportIDs),
 	)
-	if d.entraTenant != "" {
+	switch {
+	case d.entraTenant != "" && d.verified:
 		attrs = append(attrs, slog.String("entra_tenant", d.entraTenant))
+	case d.entraTenant != "":
+		attrs = append(attrs, slog.String("claimed_entra_tenant", d.entraTenant))
 	}
 	if d.userOID != "" {
 		attrs = append(attrs, slog.String("user_oid", d.userOID))

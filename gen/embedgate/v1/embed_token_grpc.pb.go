@@ -93,8 +93,11 @@ type EmbedTokenServiceClient interface {
 	// issuer, audience = Embedgate's API, expiry, a user's token) before
 	// exchanging it on the user's behalf (OAuth 2.0 On-Behalf-Of). The policy
 	// (the caller's user_owns_data) says which callers may ask, for users of
-	// which Entra tenants, and in which workspaces. Nothing of either token
-	// is logged or audited: the user's object id and the token's expiry are.
+	// which Entra tenants, and in which workspaces Embedgate reads embed URLs;
+	// the token returned is the user's own Power BI token, good for whatever
+	// the user may do in Power BI, in any workspace: the user's rights, not
+	// the policy's workspaces, bound it. Nothing of either token is logged or
+	// audited: the user's object id and the token's expiry are.
 	//
 	// Errors (each with a google.rpc.ErrorInfo, domain "embedgate"):
 	//   - INVALID_ARGUMENT: a malformed request.
@@ -230,8 +233,11 @@ type EmbedTokenServiceServer interface {
 	// issuer, audience = Embedgate's API, expiry, a user's token) before
 	// exchanging it on the user's behalf (OAuth 2.0 On-Behalf-Of). The policy
 	// (the caller's user_owns_data) says which callers may ask, for users of
-	// which Entra tenants, and in which workspaces. Nothing of either token
-	// is logged or audited: the user's object id and the token's expiry are.
+	// which Entra tenants, and in which workspaces Embedgate reads embed URLs;
+	// the token returned is the user's own Power BI token, good for whatever
+	// the user may do in Power BI, in any workspace: the user's rights, not
+	// the policy's workspaces, bound it. Nothing of either token is logged or
+	// audited: the user's object id and the token's expiry are.
 	//
 	// Errors (each with a google.rpc.ErrorInfo, domain "embedgate"):
 	//   - INVALID_ARGUMENT: a malformed request.
