@@ -76,8 +76,10 @@ WEB_DEPS    := $(WEB_EXAMPLE)/node_modules/.package-lock.json
 # client; its tests run on Debian's python3 with grpcio and protobuf, and
 # build its wheel with pip, setuptools and wheel. Generation checks the exact
 # protoc and plugin versions, so that gen/ does not depend on the machine.
+# The shared-state tests start redis-server processes of their own (the
+# package's service is not used).
 DEB_PACKAGES       := protobuf-compiler protobuf-compiler-grpc python3 python3-grpcio python3-protobuf \
-                      python3-pip python3-setuptools python3-wheel
+                      python3-pip python3-setuptools python3-wheel redis-server
 # Debian's Chromium for the browser test of examples/web, and a font for its
 # screenshot.
 BROWSER_PACKAGES   := chromium fonts-dejavu-core

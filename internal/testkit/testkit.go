@@ -1,8 +1,9 @@
 // Package testkit holds the few helpers that the tests of several packages
 // need and would otherwise copy: a buffer that concurrent loggers may write
 // to, a clock a test moves by hand, a poll that waits for a condition with a
-// deadline instead of sleeping for a guessed time, and a JWT signed the way
-// a workload identity provider signs one.
+// deadline instead of sleeping for a guessed time, a JWT signed the way a
+// workload identity provider signs one, and a redis-server of a test's own
+// (redis.go).
 //
 // It is for tests only and imports nothing but the standard library, so
 // that any package's tests may use it, the emulator's included, without
