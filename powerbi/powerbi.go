@@ -20,7 +20,8 @@
 // lone paginated report that reads no Power BI dataset; the V1 dashboard or
 // tile route. Identical requests share a token: concurrent ones one POST,
 // later ones the minted token until its RefreshAt (unless
-// Config.DisableTokenCache).
+// Config.DisableTokenCache), and with WithSharedTokens across the replicas
+// of a fleet: one mint per grant and refresh window for all of them.
 //
 // Errors are classified by sentinels (ErrNotFound, ErrForbidden,
 // ErrQuotaExceeded, ...) that the typed errors (*APIError, *ThrottledError,
@@ -64,8 +65,9 @@ type Client struct {
 
 	tokens *tokenCache // nil when Config.DisableTokenCache
 
-	keys   keyCache // users' tenants' signing keys (tenantkeys.go)
-	mintSF flight   // identical concurrent mints, keyed by grantKey
+	keys   keyCache     // users' tenants' signing keys (tenantkeys.go)
+	mintSF flight       // identical concurrent mints, keyed by grantKey
+	fleet  SharedTokens // nil: tokens are cached per process (shared.go)
 
 	users userTokens             // users' On-Behalf-Of tokens (obo.go)
 	oboSF flight                 // identical concurrent exchanges, keyed by assertion
@@ -82,6 +84,7 @@ type options struct {
 	backoff func(attempt int) time.Duration
 	observe func(UpstreamCall)   // WithUpstreamObserver
 	tp      trace.TracerProvider // WithTracerProvider
+	shared  SharedTokens         // WithSharedTokens
 }
 
 // WithLogger sets the logger for upstream calls and credential events
@@ -132,6 +135,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		tracer:  newTracer(o.tp),
 		meta:    newMetaCaches(),
 		tokens:  newTokenCache(r.DisableTokenCache),
+		fleet:   o.shared,
 	}, nil
 }
 

@@ -141,7 +141,10 @@ func grantKeyOf(r TokenRequest) grantKey {
 // callers can cancel (each still returns as soon as its own ctx ends),
 // bounded by sharedMintTimeouts x Timeout. A failed plan or mint is shared by
 // the callers waiting for it, and never cached. A caller whose context is
-// already done starts nothing.
+// already done starts nothing. With WithSharedTokens, a miss asks the fleet
+// first (claimShared): another replica's token, or a wait (up to Timeout)
+// for the replica minting it; a token minted here is stored for the fleet.
+// A hit of this process's cache never asks the fleet.
 func (cl *Client) Issue(ctx context.Context, r TokenRequest) (*EmbedToken, error) {
 	const op = "Issue"
 	if err := ctx.Err(); err != nil {
@@ -167,6 +170,7 @@ func (cl *Client) Issue(ctx context.Context, r TokenRequest) (*EmbedToken, error
 		cached bool
 	}
 	flight := func(ctx context.Context) (result, error) {
+		var minted *EmbedToken // for the fleet, when this replica mints
 		// A flight that ended between our lookup and this one has filled
 		// the cache.
 		if tok, ok := cl.tokens.get(k, cl.now()); ok {
@@ -174,6 +178,15 @@ func (cl *Client) Issue(ctx context.Context, r TokenRequest) (*EmbedToken, error
 		}
 		ctx, cancel := context.WithTimeout(ctx, sharedMintTimeouts*cl.cfg.Timeout)
 		defer cancel()
+		if cl.fleet != nil {
+			// Another replica may have minted it, or be minting it.
+			tok, done := cl.claimShared(ctx, k)
+			if tok != nil {
+				cl.tokens.put(k, tok, cl.now())
+				return result{tok, true}, nil
+			}
+			defer func() { done(minted) }()
+		}
 		tok, err := func() (*EmbedToken, error) {
 			m, err := cl.tracedPlan(ctx, r)
 			if err != nil {
@@ -194,6 +207,7 @@ func (cl *Client) Issue(ctx context.Context, r TokenRequest) (*EmbedToken, error
 			return result{}, err
 		}
 		cl.tokens.put(k, tok, cl.now())
+		minted = tok
 		return result{tok: tok}, nil
 	}
 	res, err := shared(ctx, &cl.mintSF, string(k[:]), op, flight)
