@@ -16,6 +16,7 @@ import (
 	"github.com/embedgate/embedgate/authz"
 	"github.com/embedgate/embedgate/internal/yamlfile"
 	"github.com/embedgate/embedgate/powerbi"
+	"github.com/embedgate/embedgate/sharedstate"
 )
 
 // Defaults for the server config.
@@ -96,6 +97,10 @@ type Config struct {
 	Preflight *bool `yaml:"preflight"`
 	// Limits bound connections, calls and sizes (LimitsConfig).
 	Limits LimitsConfig `yaml:"limits"`
+	// SharedState is Redis (or Valkey) shared by the replicas, so that
+	// they mint a grant once and enforce one rate per caller; empty (the
+	// default), both are per process.
+	SharedState sharedstate.Config `yaml:"shared_state"`
 
 	// warnings and fromEnv are what LoadConfig noticed: deprecated keys,
 	// and the values it took from the environment (Warnings, Sources).
@@ -237,10 +242,10 @@ func lifetimeWarnings(policyFile string) []yamlfile.Problem {
 }
 
 func (c *Config) resolvePaths(dir string) {
-	for _, p := range []*string{
+	for _, p := range append([]*string{
 		&c.TLS.CertFile, &c.TLS.KeyFile, &c.TLS.ClientCAFile, &c.PolicyFile, &c.AuditFile,
 		&c.PowerBI.CAFile, &c.PowerBI.ClientSecretFile, &c.PowerBI.CertificateFile, &c.PowerBI.FederatedTokenFile,
-	} {
+	}, c.SharedState.Files()...) {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
@@ -285,6 +290,7 @@ func (c *Config) Validate() []yamlfile.Problem {
 	}
 	ps = append(ps, yamlfile.Prefixed("powerbi", c.PowerBI.Validate())...)
 	ps = append(ps, c.Limits.validate()...)
+	ps = append(ps, yamlfile.Prefixed("shared_state", c.SharedState.Validate())...)
 	if c.PolicyFile == "" {
 		add("policy_file", "required")
 	} else if _, err := authz.Load(c.PolicyFile); err != nil {

@@ -23,24 +23,32 @@ func (e *rateLimitedError) Error() string {
 // callerLimits holds one token bucket per caller that the policy gives a
 // rate_limit. A policy reload retunes the buckets in place, so it neither
 // resets a caller's spent budget nor leaks buckets of removed callers for
-// long (they are dropped on the reload after).
+// long (they are dropped on the reload after). With shared set, the
+// fleet's bucket decides, and this process's only when the fleet's does
+// not answer (sharedstate.go).
 type callerLimits struct {
 	policy  PolicySource
-	metrics *Metrics // nil = none
+	metrics *Metrics    // nil = none
+	shared  SharedRates // nil = per process
 
 	mu      sync.Mutex
 	version string
 	buckets map[string]*rate.Limiter
 }
 
-func newCallerLimits(p PolicySource, m *Metrics) *callerLimits {
-	return &callerLimits{policy: p, metrics: m, buckets: map[string]*rate.Limiter{}}
+func newCallerLimits(p PolicySource, m *Metrics, shared SharedRates) *callerLimits {
+	return &callerLimits{policy: p, metrics: m, shared: shared, buckets: map[string]*rate.Limiter{}}
 }
 
 // take spends one token of caller's bucket, or says how long to wait.
-func (l *callerLimits) take(caller string, now time.Time) error {
+func (l *callerLimits) take(ctx context.Context, caller string, now time.Time) error {
 	p := l.policy.Current()
 	limit, ok := p.RateLimit(caller)
+	if ok && l.shared != nil {
+		if d, err := l.shared.Take(ctx, caller, limit.PerSecond, limit.Burst); err == nil {
+			return l.decided(caller, d)
+		}
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if v := p.Version(); v != l.version {
@@ -63,10 +71,19 @@ func (l *callerLimits) take(caller string, now time.Time) error {
 		b.SetBurstAt(now, limit.Burst)
 	}
 	r := b.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
+	d := r.DelayFrom(now)
+	if d > 0 {
 		r.CancelAt(now)
+	}
+	return l.decided(caller, d)
+}
+
+// decided counts a decision: admitted when wait is 0, else refused with
+// the wait as the retry delay.
+func (l *callerLimits) decided(caller string, wait time.Duration) error {
+	if wait > 0 {
 		l.metrics.rateLimit(caller, false)
-		return &rateLimitedError{retryAfter: d}
+		return &rateLimitedError{retryAfter: wait}
 	}
 	l.metrics.rateLimit(caller, true)
 	return nil
@@ -97,7 +114,7 @@ func (l *callerLimits) stream(now func() time.Time) grpc.StreamServerInterceptor
 func (l *callerLimits) admit(ctx context.Context, now time.Time) error {
 	caller, err := callerFrom(ctx)
 	if err == nil {
-		err = l.take(caller, now)
+		err = l.take(ctx, caller, now)
 	}
 	if err != nil {
 		return errorStatus(err).Err()

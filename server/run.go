@@ -91,6 +91,16 @@ func Run(ctx context.Context, cfg *Config, opts RunOptions) (err error) {
 	metrics.policyVersion(store.Current().Version())
 	store.OnReload(metrics.policyReload)
 	pbiOpts := []powerbi.Option{powerbi.WithLogger(logger)}
+	shared, err := openSharedState(ctx, cfg, logger, metrics)
+	if err != nil {
+		return err
+	}
+	var sharedRates SharedRates // nil, not a nil *Store, when off
+	if shared != nil {
+		defer shared.Close()
+		sharedRates = shared
+		pbiOpts = append(pbiOpts, powerbi.WithSharedTokens(shared))
+	}
 	if metrics != nil {
 		pbiOpts = append(pbiOpts, powerbi.WithUpstreamObserver(metrics.upstream))
 	}
@@ -125,7 +135,7 @@ func Run(ctx context.Context, cfg *Config, opts RunOptions) (err error) {
 		}()
 		auditLog = slog.New(jsonlog.New(w, nil))
 	}
-	srv, err := New(cfg, Options{Policy: store, Gateway: gateway, Logger: logger, Audit: auditLog, Metrics: metrics, ServerOptions: serverOpts})
+	srv, err := New(cfg, Options{Policy: store, Gateway: gateway, Logger: logger, Audit: auditLog, Metrics: metrics, ServerOptions: serverOpts, SharedRates: sharedRates})
 	if err != nil {
 		return err
 	}

@@ -50,6 +50,9 @@ type Options struct {
 	// ServerOptions are added to the gRPC server's (Run adds the
 	// OpenTelemetry stats handler when tracing is on).
 	ServerOptions []grpc.ServerOption
+	// SharedRates, if set, enforces the callers' rate limits across the
+	// fleet (sharedstate.Store); nil: per process.
+	SharedRates SharedRates
 }
 
 // Server is the gRPC server with its health service.
@@ -134,7 +137,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	}
 	limits := cfg.Limits.withDefaults()
 	shed := &inFlight{max: int64(limits.MaxInFlight), metrics: opts.Metrics}
-	c := newChain(logger, opts.Metrics, shed, authenticator{trustDomain: td, mesh: mesh}, newCallerLimits(opts.Policy, opts.Metrics), validator, now)
+	c := newChain(logger, opts.Metrics, shed, authenticator{trustDomain: td, mesh: mesh}, newCallerLimits(opts.Policy, opts.Metrics, opts.SharedRates), validator, now)
 	streams, endStreams := context.WithCancel(context.Background())
 	serverOpts = append(serverOpts, limits.serverOptions()...)
 	gs := grpc.NewServer(append(append(serverOpts,

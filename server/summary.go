@@ -66,6 +66,7 @@ func (c *Config) Summary() (string, error) {
 		line("audit", "the log, stream=audit")
 	}
 	line("shutdown", "NOT_SERVING, %s delay, then %s grace", c.ShutdownDelay, c.ShutdownGrace)
+	line("shared", "%s", sharedStateSummary(c.SharedState))
 	t, err := tracingFromEnv(os.LookupEnv)
 	if err != nil {
 		return b.String(), err
