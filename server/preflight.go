@@ -67,7 +67,7 @@ func Preflight(ctx context.Context, policy *authz.Policy, gw PreflightGateway) [
 }
 
 // CheckOnline is `embedgate check --online`: the preflight of cfg's policy,
-// with cfg's credential against cfg's Power BI.
+// with cfg's credential against cfg's Power BI, and shared state's Redis.
 func CheckOnline(ctx context.Context, cfg *Config) ([]Finding, error) {
 	policy, err := authz.Load(cfg.PolicyFile)
 	if err != nil {
@@ -78,7 +78,11 @@ func CheckOnline(ctx context.Context, cfg *Config) ([]Finding, error) {
 		return nil, err
 	}
 	defer gw.Close()
-	return Preflight(ctx, policy, gw), nil
+	findings := Preflight(ctx, policy, gw)
+	if cfg.SharedState.Enabled() {
+		findings = append(findings, checkSharedState(ctx, cfg.SharedState)...)
+	}
+	return findings, nil
 }
 
 // preflight is Preflight for some tenants of the policy.

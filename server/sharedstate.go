@@ -37,6 +37,20 @@ func openSharedState(ctx context.Context, cfg *Config, logger *slog.Logger, m *M
 	return s, nil
 }
 
+// checkSharedState is check --online's finding about shared state: none
+// when Redis answers and runs the scripts.
+func checkSharedState(ctx context.Context, c sharedstate.Config) []Finding {
+	s, err := sharedstate.Open(ctx, c, nil, nil)
+	if err == nil {
+		defer s.Close()
+		err = s.Check(ctx)
+	}
+	if err == nil {
+		return nil
+	}
+	return []Finding{{Subject: "shared state", Message: fmt.Sprintf("Redis at %s cannot be used (%v): until it can, each replica caches tokens and limits callers' rates by itself", c.Address, err)}}
+}
+
 // sharedStateSummary is `embedgate check`'s line about shared state.
 func sharedStateSummary(c sharedstate.Config) string {
 	if !c.Enabled() {

@@ -3,12 +3,17 @@ package server
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/embedgate/embedgate/authz"
+	"github.com/embedgate/embedgate/internal/testkit"
+	"github.com/embedgate/embedgate/sharedstate"
 )
 
 func TestSharedStateConfig(t *testing.T) {
@@ -101,5 +106,41 @@ tenants:
 	calls := fleet.calls
 	if err := l.take(ctx, "spiffe://t/free", now); err != nil || fleet.calls != calls {
 		t.Errorf("a caller without rate_limit: %v, %d fleet calls", err, fleet.calls-calls)
+	}
+}
+
+// TestCheckSharedState: check --online says whether Redis can be used as
+// the replicas will use it: reachable, and allowed to run the scripts.
+func TestCheckSharedState(t *testing.T) {
+	t.Parallel()
+	r := testkit.StartRedis(t, testkit.RedisOptions{})
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cfg := sharedstate.Config{Address: r.Addr, EncryptionKeyFile: write("keys", "XW5pbXBvcnRhbnQgdGVzdCBrZXkgb2YgMzIgYnl0ZXM=\n")}
+	if f := checkSharedState(context.Background(), cfg); len(f) != 0 {
+		t.Fatalf("a working Redis: %v", f)
+	}
+	// A user that may not run scripts.
+	raw := redis.NewClient(&redis.Options{Addr: r.Addr, Protocol: 2, DisableIdentity: true})
+	defer raw.Close()
+	const password = "limited-user-password"
+	if err := raw.Do(context.Background(), "ACL", "SETUSER", "limited", "on", ">"+password, "~*", "+@all", "-@scripting").Err(); err != nil {
+		t.Fatal(err)
+	}
+	limited := cfg
+	limited.Username, limited.PasswordFile = "limited", write("password", password)
+	f := checkSharedState(context.Background(), limited)
+	if len(f) != 1 || !strings.Contains(f[0].String(), "cannot be used") || strings.Contains(f[0].String(), password) {
+		t.Errorf("a user without scripting: %v", f)
+	}
+	r.Stop()
+	if f := checkSharedState(context.Background(), cfg); len(f) != 1 || !strings.Contains(f[0].String(), r.Addr) {
+		t.Errorf("Redis stopped: %v", f)
 	}
 }

@@ -200,3 +200,17 @@ func (nopObserver) Error(string)    {}
 func (nopObserver) Token(string)    {}
 func (nopObserver) LeaseWait()      {}
 func (nopObserver) Fallback(string) {}
+
+// Check asks Redis for what the replicas will need, for `embedgate check
+// --online`: that it answers (TLS, AUTH and SELECT included), and that it
+// runs Embedgate's scripts on keys under the prefix (a lease release that
+// finds nothing to release, so nothing is written), which an ACL without
+// scripting or without the prefix's keys refuses.
+func (s *Store) Check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 4*s.cfg.Timeout)
+	defer cancel()
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return err
+	}
+	return releaseScript.Run(ctx, s.rdb, []string{s.cfg.KeyPrefix + "lease:{check}"}, leaseID()).Err()
+}
