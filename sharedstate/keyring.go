@@ -34,9 +34,9 @@ var errUnreadable = errors.New("an entry this replica cannot open (another encry
 // keyring holds the encryption keys: the first seals, each opens what it
 // sealed (found by its key id).
 type keyring struct {
-	seal  sealKey
-	byID  map[[keyIDLen]byte]cipher.AEAD
-	count int
+	seal sealKey
+	byID map[[keyIDLen]byte]cipher.AEAD
+	ids  [][keyIDLen]byte // in the file's order
 }
 
 type sealKey struct {
@@ -94,11 +94,11 @@ func newKeyring(keys [][]byte) (*keyring, error) {
 			return nil, fmt.Errorf("key %d repeats an earlier key", i+1)
 		}
 		r.byID[id] = aead
+		r.ids = append(r.ids, id)
 		if i == 0 {
 			r.seal = sealKey{id: id, aead: aead}
 		}
 	}
-	r.count = len(keys)
 	return r, nil
 }
 

@@ -163,8 +163,8 @@ func TestLoadKeyring(t *testing.T) {
 			}
 		case err != nil:
 			t.Errorf("%s: %v", c.name, err)
-		case r.count != c.wantKeys:
-			t.Errorf("%s: %d keys, want %d", c.name, r.count, c.wantKeys)
+		case len(r.ids) != c.wantKeys:
+			t.Errorf("%s: %d keys, want %d", c.name, len(r.ids), c.wantKeys)
 		}
 	}
 	r, err := loadKeyring(filepath.Join(dir, "ring"))

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
@@ -57,12 +58,15 @@ type Observer interface {
 type Store struct {
 	cfg  Config
 	rdb  *redis.Client
-	ring *keyring
+	ring atomic.Pointer[keyring] // replaced when its file changes (files.go)
 	brk  *breaker
 	obs  Observer
 	log  *slog.Logger
 	// leases renewing in the background, waited for by Close.
 	leases sync.WaitGroup
+	// the key file's watch, stopped and waited for by Close.
+	stopWatch context.CancelFunc
+	watch     sync.WaitGroup
 }
 
 // redisLogOnce routes go-redis' own log lines (a global) into the first
@@ -95,19 +99,14 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, obs Observer) (*Sto
 	if err != nil {
 		return nil, fmt.Errorf("sharedstate: tls: %w", err)
 	}
-	password := ""
-	if cfg.PasswordFile != "" {
-		if password, err = readSecret(cfg.PasswordFile); err != nil {
-			return nil, fmt.Errorf("sharedstate: password_file: %w", err)
-		}
-	}
 	redisLogOnce.Do(func() { redis.SetLogger(redisLogger{log.With("component", "redis")}) })
-	rdb := redis.NewClient(&redis.Options{
-		Addr:      cfg.Address,
-		Username:  cfg.Username,
-		Password:  password,
-		DB:        cfg.Database,
-		TLSConfig: tlsCfg,
+	s := &Store{cfg: cfg, obs: obs, log: log}
+	s.ring.Store(ring)
+	s.rdb = redis.NewClient(&redis.Options{
+		Addr:                       cfg.Address,
+		CredentialsProviderContext: s.credentials, // the password file, read at each new connection
+		DB:                         cfg.Database,
+		TLSConfig:                  tlsCfg,
 		// RESP2 and no CLIENT SETINFO or maintenance notifications: the
 		// handshake any Redis or Valkey since 6 accepts.
 		Protocol:                 2,
@@ -123,8 +122,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, obs Observer) (*Sto
 		// token spent), and the caller has its answer per process anyway.
 		MaxRetries: -1,
 	})
-	s := &Store{cfg: cfg, rdb: rdb, ring: ring, obs: obs, log: log}
 	s.brk = newBreaker(s.ping, s.changed)
+	var watchCtx context.Context
+	watchCtx, s.stopWatch = context.WithCancel(context.Background())
+	s.watch.Add(1)
+	go s.watchKeys(watchCtx)
 	if err := s.ping(ctx); err != nil {
 		s.obs.Error("ping")
 		s.brk.trip(err)
@@ -135,8 +137,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, obs Observer) (*Sto
 	return s, nil
 }
 
-// Close stops the probe and the lease renewals and closes the connections.
+// Close stops the probe, the lease renewals and the key file's watch, and
+// closes the connections.
 func (s *Store) Close() error {
+	s.stopWatch()
+	s.watch.Wait()
 	s.brk.close()
 	s.leases.Wait()
 	return s.rdb.Close()

@@ -75,7 +75,7 @@ func (s *Store) Claim(ctx context.Context, grant [32]byte) ([]byte, func(value [
 		switch claimCode(res) {
 		case 1:
 			entry, _ := res[1].(string)
-			v, err := s.ring.openEntry([]byte(entry), grant[:])
+			v, err := s.ring.Load().openEntry([]byte(entry), grant[:])
 			if err == nil {
 				s.obs.Token("hit")
 				return v, nil, nil
@@ -135,7 +135,7 @@ func (s *Store) lead(entryKey, leaseKey, id string, grant [32]byte) func([]byte,
 				s.release(ctx, leaseKey, id)
 				return
 			}
-			sealed := s.ring.sealEntry(value, grant[:])
+			sealed := s.ring.Load().sealEntry(value, grant[:])
 			_ = s.do(ctx, "token_store", func(ctx context.Context) error {
 				return fillScript.Run(ctx, s.rdb, []string{entryKey, leaseKey}, id, sealed, until.UnixMilli()).Err()
 			})

@@ -1,6 +1,7 @@
 // Package filewatch tells Embedgate when one of the files it was configured with
 // changes (the policy, the TLS certificate, key and client CAs, the Entra
-// credential), so that each is reloaded without a restart, by one mechanism.
+// credential, shared state's encryption keys), so that each is reloaded
+// without a restart, by one mechanism.
 //
 // It watches the files' directories, not the files: a Kubernetes ConfigMap or
 // Secret volume swaps a `..data` symlink, and editors rename a new file over the
