@@ -239,3 +239,55 @@ func TestTLSAndPassword(t *testing.T) {
 		t.Error("up with a server certificate from an unknown CA")
 	}
 }
+
+// TestDocumentedACL: the ACL the README gives an Embedgate user is enough
+// for every operation, and Check passes with it.
+func TestDocumentedACL(t *testing.T) {
+	t.Parallel()
+	r := testkit.StartRedis(t, testkit.RedisOptions{})
+	const password = "acl-test-password"
+	// The README's line, with this test's prefix.
+	acl := strings.Fields("on >" + password + " ~test:* +ping +eval +evalsha +get +set +del +pexpire +time")
+	args := []any{"ACL", "SETUSER", "embedgate"}
+	for _, a := range acl {
+		args = append(args, a)
+	}
+	ctx := context.Background()
+	if err := rawClient(t, r).Do(ctx, args...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	pw := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(pw, []byte(password), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, obs := openStore(t, r, nil, func(c *Config) {
+		c.Username, c.PasswordFile = "embedgate", pw
+		c.MintLease = 300 * time.Millisecond // renewed during the test
+	})
+	if err := s.Check(ctx); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	if _, err := s.Take(ctx, "caller", 1, 1); err != nil {
+		t.Fatalf("Take: %v", err)
+	}
+	_, done, err := s.Claim(ctx, [32]byte{1})
+	if err != nil || done == nil {
+		t.Fatalf("Claim: %v", err)
+	}
+	// Past two leases, the lease is there only if the renewals worked.
+	time.Sleep(600 * time.Millisecond)
+	if _, leaseKey := s.names([32]byte{1}); rawClient(t, r).Exists(ctx, leaseKey).Val() != 1 {
+		t.Fatal("the lease lapsed: the renewals failed")
+	}
+	done(secret, time.Now().Add(time.Minute))
+	_, done, _ = s.Claim(ctx, [32]byte{2})
+	done(nil, time.Time{})
+	if v, _, err := s.Claim(ctx, [32]byte{1}); err != nil || string(v) != string(secret) {
+		t.Fatalf("Claim after store: %q, %v", v, err)
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if len(obs.errors) != 0 {
+		t.Errorf("errors with the documented ACL: %v", obs.errors)
+	}
+}
