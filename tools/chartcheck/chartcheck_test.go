@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,6 +76,25 @@ func TestExtract(t *testing.T) {
 		t.Errorf("config still names the pod's paths:\n%s", data)
 	}
 	for _, f := range []string{"etc/embedgate/tls/tls.crt", "etc/embedgate/tls/tls.key", "etc/embedgate/tls/ca.crt", "etc/embedgate/policy/policy.yaml", "etc/embedgate/powerbi/client-secret", "env"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+
+	// Shared state's files: a key of 32 bytes in base64, a password, a CA.
+	shared, err := os.ReadFile("testdata/shared-state.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir = t.TempDir()
+	if _, err := extract(shared, dir); err != nil {
+		t.Fatal(err)
+	}
+	key, err := os.ReadFile(filepath.Join(dir, "etc/embedgate/shared-state/token-keys"))
+	if k, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(string(key))); err != nil || derr != nil || len(k) != 32 {
+		t.Errorf("token-keys: %v %v, %d bytes", err, derr, len(k))
+	}
+	for _, f := range []string{"etc/embedgate/shared-state/redis-password", "etc/embedgate/shared-state/redis-ca.crt"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -25,7 +26,8 @@ const podRoot = "/etc/embedgate/"
 
 // extract writes the rendered config.yaml and policy.yaml under out, as the
 // pod would see them with out as its root, fills every file the config names
-// with a placeholder of the right kind (certificates, keys, a secret), and
+// with a placeholder of the right kind (certificates, keys, a secret, shared
+// state's encryption key and password), and
 // writes out/env with the variables the AKS workload identity webhook would
 // inject. It returns the config file's path.
 func extract(data []byte, out string) (string, error) {
@@ -74,6 +76,13 @@ func extract(data []byte, out string) (string, error) {
 			ClientSecretFile string `json:"client_secret_file"`
 			CertificateFile  string `json:"certificate_file"`
 		} `json:"powerbi"`
+		SharedState struct {
+			PasswordFile      string `json:"password_file"`
+			EncryptionKeyFile string `json:"encryption_key_file"`
+			TLS               struct {
+				CAFile string `json:"ca_file"`
+			} `json:"tls"`
+		} `json:"shared_state"`
 	}
 	if err := yaml.Unmarshal([]byte(config), &cfg); err != nil {
 		return "", fmt.Errorf("config.yaml: %w", err)
@@ -103,6 +112,9 @@ func extract(data []byte, out string) (string, error) {
 			return "", err
 		}
 	}
+	if err := sharedStatePlaceholders(cfg.SharedState.EncryptionKeyFile, cfg.SharedState.PasswordFile, cfg.SharedState.TLS.CAFile); err != nil {
+		return "", err
+	}
 	token := filepath.Join(out, "var/run/secrets/azure/tokens/azure-identity-token")
 	if err := write(token, "eyJhbGciOiJub25lIn0.eyJzdWIiOiJwbGFjZWhvbGRlciJ9.\n"); err != nil {
 		return "", err
@@ -113,6 +125,34 @@ func extract(data []byte, out string) (string, error) {
 		return "", err
 	}
 	return configFile, nil
+}
+
+// sharedStatePlaceholders writes shared state's files that are named: a
+// random encryption key (base64, as openssl rand -base64 32 writes it), a
+// password and a CA bundle.
+func sharedStatePlaceholders(keyFile, passwordFile, caFile string) error {
+	if keyFile != "" {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return err
+		}
+		if err := write(keyFile, base64.StdEncoding.EncodeToString(key)+"\n"); err != nil {
+			return err
+		}
+	}
+	if passwordFile != "" {
+		if err := write(passwordFile, "placeholder-redis-password\n"); err != nil {
+			return err
+		}
+	}
+	if caFile != "" {
+		caPEM, _, _, err := placeholderServer()
+		if err != nil {
+			return err
+		}
+		return write(caFile, caPEM)
+	}
+	return nil
 }
 
 func write(file, content string) error {

@@ -88,6 +88,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- fail "set exactly one of tls.clientCA.fromServerSecret, tls.clientCA.configMap.name, tls.clientCA.secret.name" }}
 {{- end }}
 {{- end }}
+{{- if and .Values.sharedState.address (not .Values.sharedState.existingSecret) }}
+{{- fail "sharedState.address needs sharedState.existingSecret (the encryption keys)" }}
+{{- end }}
 {{- $kind := .Values.powerbi.credential.kind }}
 {{- if and (ne $kind "workloadIdentity") (not .Values.powerbi.credential.existingSecret) }}
 {{- fail (printf "powerbi.credential.kind %s needs powerbi.credential.existingSecret" $kind) }}
