@@ -21,6 +21,7 @@ import (
 
 	"github.com/embedgate/embedgate/emulator"
 	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
+	"github.com/embedgate/embedgate/internal/devconfig"
 	"github.com/embedgate/embedgate/internal/devpki"
 	"github.com/embedgate/embedgate/internal/testkit"
 )
@@ -71,31 +72,16 @@ func startFleet(t *testing.T) *fleet {
 	must(t, err)
 	pair, err := ca.IssueServer("localhost", "127.0.0.1")
 	must(t, err)
-	must(t, ca.WriteFiles(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca-key.pem")))
-	must(t, pair.WriteFiles(filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem")))
-	writeFile(t, dir, "emulator-ca.pem", string(emu.CACertPEM()))
-	writeFile(t, dir, "client-secret", clientSecret+"\n")
 	writeFile(t, dir, "redis-password", password+"\n")
 	writeFile(t, dir, "token-keys", encryptionKey+"\n")
-	writeFile(t, dir, "policy.yaml", testPolicy)
 
 	for i := range f.replicas {
 		name := fmt.Sprintf("replica%d", i)
 		rdir := filepath.Join(dir, name)
 		must(t, os.Mkdir(rdir, 0o700))
+		must(t, devconfig.WriteCerts(rdir, ca, pair))
 		admin := freeAddr(t)
-		writeFile(t, rdir, "config.yaml", `
-listen: 127.0.0.1:0
-admin_listen: `+admin+`
-tls: {cert_file: ../server.pem, key_file: ../server-key.pem, client_ca_file: ../ca.pem}
-powerbi:
-  authority_host: `+emu.URL()+`
-  api_url: `+emu.URL()+`
-  ca_file: ../emulator-ca.pem
-  tenant_id: `+entraTenant+`
-  client_id: `+clientID+`
-  client_secret_file: ../client-secret
-policy_file: ../policy.yaml
+		must(t, folder(rdir, emu.URL(), emu.CACertPEM(), clientSecret, `admin_listen: `+admin+`
 audit_file: audit.jsonl
 shutdown_delay: 0s
 preflight: false
@@ -104,7 +90,7 @@ shared_state:
   password_file: ../redis-password
   encryption_key_file: ../token-keys
   key_prefix: "fleet-test:"
-`)
+`).Write())
 		// Registered before the process starts, so that it runs after the
 		// process has stopped and written its last line.
 		t.Cleanup(func() {
