@@ -9,12 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -31,6 +33,8 @@ import (
 type fleet struct {
 	emu      *emulator.Server
 	redis    *testkit.Redis
+	password string        // Redis'
+	raw      *redis.Client // to ask Redis itself
 	replicas [2]*replica
 }
 
@@ -59,7 +63,7 @@ func startFleet(t *testing.T) *fleet {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	encryptionKey := base64.StdEncoding.EncodeToString(key)
-	f := &fleet{redis: testkit.StartRedis(t, testkit.RedisOptions{Password: password})}
+	f := &fleet{redis: testkit.StartRedis(t, testkit.RedisOptions{Password: password}), password: password}
 
 	emu, err := emulator.Start(context.Background(), emulator.Config{Logger: slog.New(slog.NewJSONHandler(&testkit.Buffer{}, nil))})
 	must(t, err)
@@ -136,6 +140,28 @@ func (f *fleet) mintsFor(user string) int {
 	return n
 }
 
+// redisCommands is how many commands Redis has processed (INFO stats),
+// this INFO included.
+func (f *fleet) redisCommands(t *testing.T) int64 {
+	t.Helper()
+	if f.raw == nil {
+		f.raw = redis.NewClient(&redis.Options{Addr: f.redis.Addr, Password: f.password, Protocol: 2, DisableIdentity: true})
+		t.Cleanup(func() { f.raw.Close() })
+		must(t, f.raw.Ping(context.Background()).Err()) // connected before counting
+	}
+	info, err := f.raw.Info(context.Background(), "stats").Result()
+	must(t, err)
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "total_commands_processed:"); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			must(t, err)
+			return n
+		}
+	}
+	t.Fatal("INFO stats has no total_commands_processed")
+	return 0
+}
+
 func grant(user string) *embedgatev1.GenerateEmbedTokenRequest {
 	return &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: user, ReportIds: []string{salesReport}}
 }
@@ -187,12 +213,17 @@ func TestFleet(t *testing.T) {
 		if ra.res.GetTokenId() != rb.res.GetTokenId() || ra.res.GetToken() != rb.res.GetToken() {
 			t.Errorf("A got token %s, B token %s: want the same", ra.res.GetTokenId(), rb.res.GetTokenId())
 		}
-		// Later asks, on either replica, are served from the caches.
+		// Later asks, on either replica, are served from their own caches,
+		// without a Redis command (the only one is the count's own INFO).
+		before := f.redisCommands(t)
 		for _, r := range []*replica{a, b, a, b} {
 			res, err := r.frontend.GenerateEmbedToken(ctx, grant("one-mint@acme.example"))
 			if err != nil || res.GetTokenId() != ra.res.GetTokenId() {
 				t.Errorf("%s again: token %s, %v; want %s", r.name, res.GetTokenId(), err, ra.res.GetTokenId())
 			}
+		}
+		if n := f.redisCommands(t) - before; n != 1 {
+			t.Errorf("4 calls served from the replicas' caches sent %d commands to Redis, want none", n-1)
 		}
 		if got := f.mintsFor("one-mint@acme.example"); got != 1 {
 			t.Errorf("Power BI minted %d tokens for one grant across two replicas, want 1", got)
