@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
 
 	"github.com/embedgate/embedgate/emulator"
 	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
@@ -278,12 +279,22 @@ func watchForLeaks(logs *testkit.Buffer, secrets ...string) {
 
 // captureTokens is a client interceptor that registers every embed token
 // the server returns, every user's access token it hands back, and every
-// user assertion sent to it.
+// user assertion sent to it; and what every error told the caller (its
+// message and details), which the leak scan reads as it reads the logs.
 func captureTokens(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	if r, ok := req.(interface{ GetUserAssertion() string }); ok && r.GetUserAssertion() != "" {
 		watchForLeaks(nil, r.GetUserAssertion())
 	}
 	err := invoker(ctx, method, req, reply, cc, opts...)
+	if err != nil {
+		told := &testkit.Buffer{}
+		st := status.Convert(err)
+		fmt.Fprintln(told, st.Message())
+		for _, d := range st.Details() {
+			fmt.Fprintln(told, d)
+		}
+		watchForLeaks(told)
+	}
 	if r, ok := reply.(interface{ GetToken() string }); ok && r.GetToken() != "" {
 		watchForLeaks(nil, r.GetToken())
 	}

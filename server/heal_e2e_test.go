@@ -85,9 +85,11 @@ func TestReadinessFollowsPowerBIRefusals(t *testing.T) {
 	// One workspace refuses: the tenant's problem, not the process's.
 	s.emu.SetAnswer(emulator.RouteGenerateToken, emulator.Answer{Status: 401, Times: 2,
 		Body: []byte(`{"error":{"code":"PowerBINotAuthorizedException","pbi.error":{"code":"PowerBINotAuthorizedException"}}}`)})
+	checks := s.emu.Counters()[emulator.RouteGetGroups]
 	_, err := s.client.GenerateEmbedToken(context.Background(), newGrant(1))
 	checkDetails(t, err, "POWERBI_NOT_AUTHORIZED", "")
-	time.Sleep(1500 * time.Millisecond) // the check the refusal asked for has run
+	testkit.Eventually(t, "the check the refusal asked for", func() bool { return s.emu.Counters()[emulator.RouteGetGroups] > checks })
+	time.Sleep(200 * time.Millisecond) // its answer read and published
 	if ok, body := ready(); !ok {
 		t.Fatalf("one workspace's refusal made the process unready: %s", body)
 	}
