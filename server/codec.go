@@ -1,6 +1,7 @@
 package server
 
 import (
+	"sync"
 	"unicode/utf8"
 
 	"google.golang.org/grpc/encoding"
@@ -69,9 +70,9 @@ const (
 // normalise into a value the caller did not send. It returns the field's
 // path.
 func checkWellKnown(m protoreflect.Message) (field string, err error) {
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if fd.Message() == nil || fd.IsMap() {
-			return true
+	for _, fd := range timeFields(m.Descriptor()) {
+		if !m.Has(fd) {
+			continue
 		}
 		check := func(m protoreflect.Message) {
 			switch x := m.Interface().(type) {
@@ -90,6 +91,7 @@ func checkWellKnown(m protoreflect.Message) (field string, err error) {
 				field = string(fd.Name())
 			}
 		}
+		v := m.Get(fd)
 		if fd.IsList() {
 			for i := 0; i < v.List().Len() && err == nil; i++ {
 				check(v.List().Get(i).Message())
@@ -97,9 +99,51 @@ func checkWellKnown(m protoreflect.Message) (field string, err error) {
 		} else {
 			check(v.Message())
 		}
-		return err == nil
-	})
-	return field, err
+		if err != nil {
+			return field, err
+		}
+	}
+	return "", nil
+}
+
+// timeFieldsOf caches timeFields per message type.
+var timeFieldsOf sync.Map // protoreflect.FullName -> []protoreflect.FieldDescriptor
+
+// timeFields are the fields of md that are, or lead to, a Duration or a
+// Timestamp (maps aside): the only ones checkWellKnown needs to look at.
+func timeFields(md protoreflect.MessageDescriptor) []protoreflect.FieldDescriptor {
+	if v, ok := timeFieldsOf.Load(md.FullName()); ok {
+		return v.([]protoreflect.FieldDescriptor)
+	}
+	var out []protoreflect.FieldDescriptor
+	fields := md.Fields()
+	for i := range fields.Len() {
+		if fd := fields.Get(i); fd.Message() != nil && !fd.IsMap() && holdsTime(fd.Message(), map[protoreflect.FullName]bool{}) {
+			out = append(out, fd)
+		}
+	}
+	timeFieldsOf.Store(md.FullName(), out)
+	return out
+}
+
+// holdsTime reports whether a message is, or has a field leading to, a
+// Duration or a Timestamp.
+func holdsTime(md protoreflect.MessageDescriptor, seen map[protoreflect.FullName]bool) bool {
+	switch md.FullName() {
+	case "google.protobuf.Duration", "google.protobuf.Timestamp":
+		return true
+	}
+	if seen[md.FullName()] {
+		return false
+	}
+	seen[md.FullName()] = true
+	fields := md.Fields()
+	for i := range fields.Len() {
+		if fd := fields.Get(i); fd.Message() != nil && !fd.IsMap() && holdsTime(fd.Message(), seen) {
+			return true
+		}
+	}
+	return false
 }
 
 // invalidUTF8 returns the path of the first string field of md in b that is
