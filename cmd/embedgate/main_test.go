@@ -121,19 +121,21 @@ type devEmu struct {
 	hc  *http.Client
 }
 
-// dev is a running `serve --dev`: its folder, what it printed, and a
-// connection as the dev caller.
+// dev is a running `serve --dev`: its folder, its address, what it
+// printed, and a connection as the dev caller.
 type dev struct {
-	dir, banner string
-	conn        *grpc.ClientConn
+	dir, addr, banner string
+	conn              *grpc.ClientConn
 }
 
 // startDev runs `serve --dev` in a folder of its own until the test ends,
 // and dials it as grpcurl would (the printed IP address, the dev caller's
 // certificate).
-func startDev(t *testing.T) dev {
+func startDev(t *testing.T) dev { t.Helper(); return startDevIn(t, t.TempDir()) }
+
+// startDevIn is startDev with the dev folder dir.
+func startDevIn(t *testing.T, dir string) dev {
 	t.Helper()
-	dir := t.TempDir()
 	out := &testkit.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -170,7 +172,7 @@ func startDev(t *testing.T) dev {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return dev{dir: dir, banner: out.String(), conn: conn}
+	return dev{dir: dir, addr: m[2], banner: out.String(), conn: conn}
 }
 
 func devEmulator(t *testing.T, dir string) devEmu {

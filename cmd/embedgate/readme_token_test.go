@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,26 +66,7 @@ func TestREADMEQuickTestAndOrganization(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	dev := filepath.Join(work, ".dev")
-	banner := &testkit.Buffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--dev", "--dev-dir", dev, "--dev-listen", "127.0.0.1:0"}, banner, &testkit.Buffer{})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
-	var addr string
-	addrRE := regexp.MustCompile(`serving on (127\.0\.0\.1:\d+)`)
-	testkit.Eventually(t, "the dev server's banner", func() bool {
-		if m := addrRE.FindStringSubmatch(banner.String()); m != nil {
-			addr = m[1]
-		}
-		return addr != ""
-	})
+	addr := startDevIn(t, dev).addr
 	home := filepath.Join(work, "home")
 	env := append(os.Environ(), "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, ".cache"))
 	sh := func(script string) *exec.Cmd {

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -12,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/embedgate/embedgate/emulator"
@@ -202,43 +198,8 @@ func TestTokenDeviceLogin(t *testing.T) {
 // the same tenant, user and report (profile header included).
 func TestTokenConfigMatchesExplain(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	out := &testkit.Buffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--dev", "--dev-dir", dir, "--dev-listen", "127.0.0.1:0"}, out, &testkit.Buffer{})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
-	var addr string
-	addrRE := regexp.MustCompile(`serving on (127\.0\.0\.1:\d+)`)
-	testkit.Eventually(t, "the dev server's banner", func() bool {
-		m := addrRE.FindStringSubmatch(out.String())
-		if m != nil {
-			addr = m[1]
-		}
-		return m != nil
-	})
-	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "caller.pem"), filepath.Join(dir, "caller-key.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	server := startDev(t)
+	dir, conn := server.dir, server.conn
 	client := embedgatev1.NewEmbedTokenServiceClient(conn)
 
 	for _, tc := range []struct {
