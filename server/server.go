@@ -85,6 +85,7 @@ const streamWorkers = 64
 //	logging    -> one "grpc call" record per call (go-grpc-middleware logging)
 //	recovery   -> a panic becomes INTERNAL, logged with its stack and request
 //	              id; inside logging and metrics, so both record it
+//	shed       -> beyond limits.max_in_flight calls: RESOURCE_EXHAUSTED, OVERLOADED
 //	auth       -> the client certificate's SPIFFE ID, or in mesh mode the trusted
 //	              sidecar's x-forwarded-client-cert, into the context once
 //	              (go-grpc-middleware auth; selector skips health and reflection)
