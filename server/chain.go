@@ -161,10 +161,10 @@ func requestIDStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, ne
 // "grpc call" record, with the field names used everywhere in the service:
 // request_id, method, code, duration, caller, tenant, token_id,
 // pbi_request_id, error; and for user owns data entra_tenant (or
-// claimed_entra_tenant, before the assertion is verified) and user_oid
-// (the user's object id, never a token). The request id comes from the call's context;
-// fields the handler learns as the call proceeds arrive through
-// logging.AddFields.
+// claimed_entra_tenant, before the assertion is verified) and user_oid (the
+// user's object id, never a token). The request id comes from the call's
+// context; fields the handler learns as the call proceeds arrive through
+// logging.AddFields. (A switch, not a table: it runs on every call.)
 func callLogger(logger *slog.Logger) logging.Logger {
 	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
 		var f struct {
