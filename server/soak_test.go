@@ -177,7 +177,7 @@ limits: {max_in_flight: 64, idle_timeout: 10s}
 				_, err = w.Recv()
 			}
 		}
-		answered("health watch", err, codes.OK, codes.DeadlineExceeded)
+		answered("health watch", err, codes.OK, codes.DeadlineExceeded, codes.Canceled) // Canceled: the server saw the deadline first
 	})
 	worker(50*time.Millisecond, func(int) { // connection churn
 		conn := dialOnce(t, s, cert)
