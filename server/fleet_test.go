@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -55,10 +54,7 @@ type replica struct {
 func startFleet(t *testing.T) *fleet {
 	t.Helper()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "embedgate")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/embedgate/embedgate/cmd/embedgate").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildCommand(t, dir, "github.com/embedgate/embedgate/cmd/embedgate")
 	password := "redis-" + rand.Text()
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)

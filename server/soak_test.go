@@ -7,10 +7,8 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -30,8 +28,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
-	"github.com/embedgate/embedgate/internal/devconfig"
-	"github.com/embedgate/embedgate/internal/devpki"
 )
 
 // TestSoak runs the real binary against the emulator (a process of its
@@ -57,10 +53,7 @@ func TestSoak(t *testing.T) {
 		duration, full = d, true
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "embedgate")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/embedgate/embedgate/cmd/embedgate").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildCommand(t, dir, "github.com/embedgate/embedgate/cmd/embedgate")
 
 	// The emulator, on a port of its own that survives its restarts.
 	emuAddr := freeAddr(t)
@@ -73,21 +66,12 @@ func TestSoak(t *testing.T) {
 		return err == nil && dialable(emuAddr)
 	})
 
-	ca, err := devpki.NewCA("soak CA")
-	must(t, err)
-	pair, err := ca.IssueServer("localhost", "127.0.0.1")
-	must(t, err)
-	must(t, devconfig.WriteCerts(dir, ca, pair))
 	emuCA, err := os.ReadFile(filepath.Join(emuCerts, "ca.pem"))
 	must(t, err)
 	adminAddr := freeAddr(t)
-	must(t, folder(dir, "https://"+emuAddr, emuCA, clientSecret, `admin_listen: `+adminAddr+`
-audit_file: log/audit.jsonl
-shutdown_delay: 0s
-preflight: false
+	ca := writeProcessFolder(t, dir, "https://"+emuAddr, emuCA, "", `admin_listen: `+adminAddr+`
 limits: {max_in_flight: 64, idle_timeout: 10s}
-`).Write())
-	must(t, os.Mkdir(filepath.Join(dir, "log"), 0o700))
+`)
 	srv := startProcess(t, dir, "embedgate.log", bin, "serve", "--config", filepath.Join(dir, "config.yaml"))
 	var addr string
 	waitFor(t, "the server", func() bool { a, ok := servingAddr(filepath.Join(dir, "embedgate.log")); addr = a; return ok })
@@ -275,65 +259,6 @@ limits: {max_in_flight: 64, idle_timeout: 10s}
 		if last > first*1.15+q.slack {
 			t.Errorf("%s grew from %.1f to %.1f: not flat", q.name, first, last)
 		}
-	}
-}
-
-// process is a child process of a test, stopped gracefully at its end.
-type process struct{ cmd *exec.Cmd }
-
-func startProcess(t *testing.T, dir, logName, bin string, args ...string) *process {
-	t.Helper()
-	log, err := os.OpenFile(filepath.Join(dir, logName), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	must(t, err)
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = log, log
-	must(t, cmd.Start())
-	p := &process{cmd: cmd}
-	t.Cleanup(func() { p.stop(t); log.Close() })
-	return p
-}
-
-func (p *process) stop(t *testing.T) {
-	if p.cmd.ProcessState != nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = p.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		t.Errorf("%s did not stop within 15s of SIGTERM", p.cmd.Path)
-		_ = p.cmd.Process.Kill()
-		<-done
-	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func dialable(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err == nil {
-		c.Close()
-	}
-	return err == nil
-}
-
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not start within 30s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

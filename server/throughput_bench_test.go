@@ -1,9 +1,7 @@
 package server_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -19,8 +17,6 @@ import (
 
 	"github.com/embedgate/embedgate/emulator"
 	embedgatev1 "github.com/embedgate/embedgate/gen/embedgate/v1"
-	"github.com/embedgate/embedgate/internal/devconfig"
-	"github.com/embedgate/embedgate/internal/devpki"
 )
 
 // Throughput benchmark parameters: 16 calls in flight, rounds of 2 s, each
@@ -46,29 +42,13 @@ func BenchmarkCachedThroughput(b *testing.B) {
 		b.Skip("needs two CPUs: one for the servers, one for the load")
 	}
 	dir := b.TempDir()
-	build := func(name, pkg string) string {
-		out := filepath.Join(dir, name)
-		if msg, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
-			b.Fatalf("go build %s: %v\n%s", pkg, err, msg)
-		}
-		return out
-	}
-	embedgate := build("embedgate", "github.com/embedgate/embedgate/cmd/embedgate")
-	bare := build("bareserver", "github.com/embedgate/embedgate/server/testdata/bareserver")
+	embedgate := buildCommand(b, dir, "github.com/embedgate/embedgate/cmd/embedgate")
+	bare := buildCommand(b, dir, "github.com/embedgate/embedgate/server/testdata/bareserver")
 
 	emu, err := emulator.Start(context.Background(), emulator.Config{})
 	must(b, err)
 	b.Cleanup(func() { emu.Close() })
-	ca, err := devpki.NewCA("bench CA")
-	must(b, err)
-	srvPair, err := ca.IssueServer("localhost", "127.0.0.1")
-	must(b, err)
-	must(b, devconfig.WriteCerts(dir, ca, srvPair))
-	must(b, folder(dir, emu.URL(), emu.CACertPEM(), clientSecret, `audit_file: log/audit.jsonl   # not in the config's folder, which is watched
-preflight: false
-shutdown_delay: 0s            # no load balancer to wait for
-`).Write())
-	must(b, os.Mkdir(filepath.Join(dir, "log"), 0o700))
+	ca := writeProcessFolder(b, dir, emu.URL(), emu.CACertPEM(), "", "")
 
 	pin := func(cpu string, args ...string) []string {
 		if _, err := exec.LookPath("taskset"); err == nil {
@@ -199,24 +179,6 @@ func cpuTime(b *testing.B, pid int) time.Duration {
 		}
 	}
 	return sum
-}
-
-// servingAddr reads the address from the server's "embedgate serving" log
-// record.
-func servingAddr(logFile string) (string, bool) {
-	f, err := os.Open(logFile)
-	if err != nil {
-		return "", false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var rec struct{ Msg, Addr string }
-		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "embedgate serving" && rec.Addr != "" {
-			return rec.Addr, true
-		}
-	}
-	return "", false
 }
 
 func median(xs []float64) float64 {
