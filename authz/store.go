@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/embedgate/embedgate/internal/filewatch"
 )
@@ -94,6 +95,7 @@ func (s *Store) reload(force bool) error {
 		s.observe(ver, err)
 		return err
 	}
+	start := time.Now()
 	p, err := Parse(data)
 	if err != nil {
 		var problems []string
@@ -108,7 +110,8 @@ func (s *Store) reload(force bool) error {
 		return err
 	}
 	s.active.Store(p)
-	s.logger.Info("policy reloaded", "path", s.path, "version", ver, "previous_version", active.Version())
+	s.logger.Info("policy reloaded", "path", s.path, "version", ver, "previous_version", active.Version(),
+		"parse_seconds", time.Since(start).Seconds())
 	s.observe(ver, nil)
 	for _, ch := range s.subs {
 		select {

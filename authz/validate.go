@@ -287,7 +287,8 @@ func checkUsernameTemplate(add func(key, format string, args ...any), key, u, te
 		return
 	case strings.IndexFunc(u, unsafeInUsername) >= 0:
 		add(key, "%q must not contain whitespace or control characters", u)
-	case utf8.RuneCountInString(strings.NewReplacer("{user}", "", "{tenant}", tenant).Replace(u)) > MaxUsernameLength:
+	case utf8.RuneCountInString(u)-len("{user}")*strings.Count(u, "{user}")+
+		(utf8.RuneCountInString(tenant)-len("{tenant}"))*strings.Count(u, "{tenant}") > MaxUsernameLength:
 		add(key, "expands to more than %d characters before any user is added", MaxUsernameLength)
 	}
 	if err := checkTemplate(u); err != nil {

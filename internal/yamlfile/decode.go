@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -136,10 +137,25 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, slot func(k *yaml.Node)
 
 // fieldIndex returns the index of struct t's field whose yaml key is name.
 func fieldIndex(t reflect.Type, name string) (int, bool) {
+	i, ok := fieldsOf(t)[name]
+	return i, ok
+}
+
+// fieldIndexes caches fieldsOf: a policy asks for the same few struct types'
+// fields once per key of every tenant.
+var fieldIndexes sync.Map // reflect.Type -> map[string]int
+
+// fieldsOf maps each yaml key of struct t to its field's index.
+func fieldsOf(t reflect.Type) map[string]int {
+	if m, ok := fieldIndexes.Load(t); ok {
+		return m.(map[string]int)
+	}
+	m := make(map[string]int, t.NumField())
 	for i := range t.NumField() {
-		if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); tag == name {
-			return i, true
+		if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); tag != "" && tag != "-" {
+			m[tag] = i
 		}
 	}
-	return 0, false
+	fieldIndexes.Store(t, m)
+	return m
 }

@@ -21,7 +21,6 @@ import (
 	"io"
 	"reflect"
 	"strconv"
-	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -68,6 +67,20 @@ func Prefixed(prefix string, ps []Problem) []Problem {
 // holds every value that decoded, and the keys of the problems are the
 // values left out. An empty file decodes to the zero value.
 func Decode(data []byte, v any) (problems []Problem, ok bool) {
+	// A large file is decoded piece by piece (pieces.go). Only into a zero
+	// value: one that holds defaults could not be put back as it was if the
+	// pieces fail half-way.
+	if rv := reflect.ValueOf(v).Elem(); rv.IsZero() {
+		if problems, done := decodePieces(data, rv); done {
+			return problems, true
+		}
+		rv.SetZero()
+	}
+	return decodeWhole(data, v)
+}
+
+// decodeWhole decodes data as one node tree.
+func decodeWhole(data []byte, v any) (problems []Problem, ok bool) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	switch err := dec.Decode(&root); {
@@ -259,13 +272,11 @@ func tagFits(tag string, t reflect.Type) bool {
 
 // yamlField returns the type of struct t's field whose yaml key is name.
 func yamlField(t reflect.Type, name string) (reflect.Type, bool) {
-	for f := range t.Fields() {
-		tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if tag == name {
-			return f.Type, true
-		}
+	i, ok := fieldIndex(t, name)
+	if !ok {
+		return nil, false
 	}
-	return nil, false
+	return t.Field(i).Type, true
 }
 
 func isNull(n *yaml.Node) bool {
