@@ -260,12 +260,15 @@ func (s *stack) restartEmulator(t testing.TB) {
 
 // leaks collects every log written and every secret and token handed out
 // by the stacks of this test binary (client secrets, embed tokens, the Entra
-// access tokens the emulator issued); TestMain scans the first for the
-// second once all tests have run.
+// access tokens the emulator issued), and what errors told callers;
+// TestMain scans the first and the last for the second once all tests have
+// run. A soak hands out millions of tokens, mostly the same ones, and
+// millions of errors, mostly alike: both are kept once each.
 var leaks struct {
 	mu      sync.Mutex
 	logs    []*testkit.Buffer
-	secrets []string
+	told    map[string]struct{}
+	secrets map[string]struct{}
 }
 
 func watchForLeaks(logs *testkit.Buffer, secrets ...string) {
@@ -274,7 +277,47 @@ func watchForLeaks(logs *testkit.Buffer, secrets ...string) {
 	if logs != nil {
 		leaks.logs = append(leaks.logs, logs)
 	}
-	leaks.secrets = append(leaks.secrets, secrets...)
+	if leaks.secrets == nil {
+		leaks.secrets = map[string]struct{}{}
+	}
+	for _, s := range secrets {
+		if s != "" {
+			leaks.secrets[s] = struct{}{}
+		}
+	}
+}
+
+// watchWhatWasTold adds what an error told a caller to the texts scanned.
+func watchWhatWasTold(text string) {
+	leaks.mu.Lock()
+	defer leaks.mu.Unlock()
+	if leaks.told == nil {
+		leaks.told = map[string]struct{}{}
+	}
+	leaks.told[text] = struct{}{}
+}
+
+// leakIndexBytes is the length of the prefix secrets are indexed by: every
+// token and secret handed out is longer.
+const leakIndexBytes = 16
+
+// leaked reports whether text holds one of the secrets, in time linear in
+// its length: every window of leakIndexBytes is looked up among the
+// secrets' prefixes; secrets shorter than that are looked for one by one.
+func leaked(text string, byPrefix map[string][]string, short []string) bool {
+	for i := 0; i+leakIndexBytes <= len(text); i++ {
+		for _, s := range byPrefix[text[i:i+leakIndexBytes]] {
+			if strings.HasPrefix(text[i:], s) {
+				return true
+			}
+		}
+	}
+	for _, s := range short {
+		if strings.Contains(text, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // captureTokens is a client interceptor that registers every embed token
@@ -287,13 +330,13 @@ func captureTokens(ctx context.Context, method string, req, reply any, cc *grpc.
 	}
 	err := invoker(ctx, method, req, reply, cc, opts...)
 	if err != nil {
-		told := &testkit.Buffer{}
+		var told strings.Builder
 		st := status.Convert(err)
-		fmt.Fprintln(told, st.Message())
+		fmt.Fprintln(&told, st.Message())
 		for _, d := range st.Details() {
-			fmt.Fprintln(told, d)
+			fmt.Fprintln(&told, d)
 		}
-		watchForLeaks(told)
+		watchWhatWasTold(told.String())
 	}
 	if r, ok := reply.(interface{ GetToken() string }); ok && r.GetToken() != "" {
 		watchForLeaks(nil, r.GetToken())
@@ -308,15 +351,28 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	leaks.mu.Lock()
 	defer leaks.mu.Unlock()
-	scanned := 0
+	byPrefix := map[string][]string{}
+	var short []string
+	for s := range leaks.secrets {
+		if len(s) < leakIndexBytes {
+			short = append(short, s)
+			continue
+		}
+		byPrefix[s[:leakIndexBytes]] = append(byPrefix[s[:leakIndexBytes]], s)
+	}
+	texts := make([]string, 0, len(leaks.logs)+len(leaks.told))
 	for _, l := range leaks.logs {
-		text := l.String()
+		texts = append(texts, l.String())
+	}
+	for text := range leaks.told {
+		texts = append(texts, text)
+	}
+	scanned := 0
+	for _, text := range texts {
 		scanned += strings.Count(text, "\n")
-		for _, s := range leaks.secrets {
-			if s != "" && strings.Contains(text, s) {
-				fmt.Fprintln(os.Stderr, "FAIL: a token or secret appears in the service's logs or audit records")
-				code = 1
-			}
+		if leaked(text, byPrefix, short) {
+			fmt.Fprintln(os.Stderr, "FAIL: a token or secret appears in the service's logs or audit records, or in what an error told a caller")
+			code = 1
 		}
 	}
 	if code == 0 && len(leaks.logs) > 0 && (scanned == 0 || len(leaks.secrets) == 0) {
@@ -399,5 +455,26 @@ func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLeakScanFindsEverySecret: the scan finds a secret wherever it sits,
+// long or short, and nothing else.
+func TestLeakScanFindsEverySecret(t *testing.T) {
+	t.Parallel()
+	long, short := "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.payload.signature", "s3cr3t"
+	byPrefix := map[string][]string{long[:leakIndexBytes]: {long}}
+	for text, want := range map[string]bool{
+		long:                                 true,
+		`{"msg":"x","token":"` + long + `"}`: true,
+		"ends with " + long:                  true,
+		"a " + short + " b":                  true,
+		long[:len(long)-1]:                   false,
+		"nothing here, not even s3cr":        false,
+		"":                                   false,
+	} {
+		if got := leaked(text, byPrefix, []string{short}); got != want {
+			t.Errorf("leaked(%q) = %v, want %v", text, got, want)
+		}
 	}
 }
