@@ -2,12 +2,18 @@ package authz
 
 import (
 	"fmt"
+	"log/slog"
+	"reflect"
 	"runtime"
 	"runtime/metrics"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/embedgate/embedgate/internal/testkit"
 )
@@ -44,6 +50,51 @@ func TestLargePolicy(t *testing.T) {
 		t.Fatalf("%d tenants", n)
 	}
 	t.Logf("%d bytes", len(data))
+}
+
+// TestLargePolicyIsReadInPieces: the generated policy, and the same file
+// with a layout that must be read whole, give the same policy; only the
+// first is read in pieces, and a large file read whole is worth a warning
+// (on start and on reload), with the way out.
+func TestLargePolicyIsReadInPieces(t *testing.T) {
+	t.Parallel()
+	data := largePolicy(2_000)
+	inPieces, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := Parse(append(slices.Clip(data), "...\n"...)) // a document end marker: left to the parser
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !inPieces.readInPieces || whole.readInPieces {
+		t.Fatalf("read in pieces: %v and %v, want true and false", inPieces.readInPieces, whole.readInPieces)
+	}
+	if diff := cmp.Diff(inPieces, whole, cmp.Exporter(func(reflect.Type) bool { return true }),
+		cmpopts.IgnoreFields(Policy{}, "version", "readInPieces", "size")); diff != "" {
+		t.Errorf("(-in pieces +whole):\n%s", diff)
+	}
+
+	for _, tt := range []struct {
+		file string
+		warn bool
+	}{{string(data), false}, {string(data) + "...\n", true}} {
+		s, path, records := newTestStore(t, tt.file)
+		writeFile(t, path, tt.file+"# edited\n")
+		if err := s.Reload(); err != nil {
+			t.Fatal(err)
+		}
+		warnings := 0
+		for len(records) > 0 {
+			r := <-records
+			if r.Level == slog.LevelWarn && strings.Contains(r.Message, "read as one YAML tree") {
+				warnings++
+			}
+		}
+		if want := map[bool]int{true: 2, false: 0}[tt.warn]; warnings != want {
+			t.Errorf("read in pieces %v: %d warnings, want %d", !tt.warn, warnings, want)
+		}
+	}
 }
 
 // BenchmarkParseLargePolicy is what a reload of a 10,000-tenant policy costs.

@@ -67,6 +67,10 @@ type Policy struct {
 	version string
 	callers map[string]*caller
 	tenants map[string]*tenant
+	// readInPieces: the file was read piece by piece, never as one YAML tree
+	// (internal/yamlfile.DecodeLarge); size is the file's, in bytes.
+	readInPieces bool
+	size         int
 }
 
 // caller is a validated callerFile.
@@ -196,7 +200,7 @@ func version(data []byte) string {
 // *ValidationError listing every problem with its key.
 func Parse(data []byte) (*Policy, error) {
 	var f policyFile
-	problems, ok := yamlfile.Decode(data, &f)
+	problems, ok, inPieces := yamlfile.DecodeLarge(data, &f)
 	if ok {
 		decoded := make(map[string]bool, len(problems))
 		for _, p := range problems {
@@ -213,7 +217,9 @@ func Parse(data []byte) (*Policy, error) {
 	if len(problems) > 0 {
 		return nil, &ValidationError{Problems: problems}
 	}
-	return f.compile(version(data)), nil
+	p := f.compile(version(data))
+	p.readInPieces, p.size = inPieces, len(data)
+	return p, nil
 }
 
 // compile builds the immutable Policy from a file that validated clean.

@@ -39,7 +39,22 @@ func NewStore(path string, logger *slog.Logger) (*Store, error) {
 	}
 	s := &Store{path: path, logger: logger, lastSeen: p.Version()}
 	s.active.Store(p)
+	s.warnIfReadWhole(p)
 	return s, nil
+}
+
+// largeReadWhole is the size from which a policy read as one YAML tree is
+// worth a warning: its reloads hold about twenty times that in memory.
+const largeReadWhole = 1 << 20
+
+// warnIfReadWhole tells the operator of a large policy that its layout keeps
+// it from being read in pieces.
+func (s *Store) warnIfReadWhole(p *Policy) {
+	if !p.readInPieces && p.size >= largeReadWhole {
+		s.logger.Warn("policy file read as one YAML tree: a reload holds about 20 times its size in memory; "+
+			"in block style (top-level keys at column 0, one tenant per entry), without anchors shared between tenants, it is read in pieces",
+			"path", s.path, "bytes", p.size)
+	}
 }
 
 // Current returns the active policy; never nil. Hold on to it for one request only.
@@ -111,7 +126,8 @@ func (s *Store) reload(force bool) error {
 	}
 	s.active.Store(p)
 	s.logger.Info("policy reloaded", "path", s.path, "version", ver, "previous_version", active.Version(),
-		"parse_seconds", time.Since(start).Seconds())
+		"parse_seconds", time.Since(start).Seconds(), "read_in_pieces", p.readInPieces)
+	s.warnIfReadWhole(p)
 	s.observe(ver, nil)
 	for _, ch := range s.subs {
 		select {

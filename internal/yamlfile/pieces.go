@@ -8,9 +8,9 @@ import (
 )
 
 // Decoding in pieces. yaml.v3 builds the node tree of a whole document
-// before anything can be checked: about ten times the file's size in memory
-// (130 MB for a 10,000-tenant policy of 6 MB), on top of the policy being
-// replaced. A file laid out the usual way, top-level keys at column 0 and,
+// before anything can be checked: about twenty times the file's size in
+// memory (130 MB for a 10,000-tenant policy of 6 MB), on top of the policy
+// being replaced. A file laid out the usual way, top-level keys at column 0 and,
 // under a key whose Go type is a map, one entry per line at a common
 // indentation, is cut at those lines and each piece is parsed, checked and
 // decoded on its own, so that only one entry's tree is alive at a time.
@@ -20,7 +20,7 @@ import (
 // scalars and plain scalars continue only on lines indented further than
 // their mapping, and a quoted scalar or flow collection cut in two leaves a
 // piece that does not parse. Anything else the cutter does not know
-// (documents markers, directives, tabs, keys it cannot read, a line
+// (line breaks other than \n and \r\n, documents markers, directives, tabs, keys it cannot read, a line
 // between the two indentations, an alias to an anchor in another piece, a
 // key repeated across pieces, any piece that does not parse, or that is not
 // one key) and the whole file is decoded as one tree instead, which reports
@@ -43,6 +43,8 @@ type piece struct {
 	section string
 	// keys is how many keys the piece holds: 1 for a top-level piece.
 	keys int
+	// header is, for the header line of a cut section, its key.
+	header string
 	// entries is, for the header of a cut section, how many entries follow.
 	entries int
 }
@@ -52,6 +54,9 @@ type piece struct {
 // t is the struct type the file decodes into; its map-typed fields are the
 // sections cut into entries.
 func cut(data []byte, t reflect.Type) ([]piece, bool) {
+	if otherBreaks(data) {
+		return nil, false
+	}
 	var (
 		pieces  []piece
 		starts  []int  // offset in data of each piece's first line
@@ -99,6 +104,7 @@ func cut(data []byte, t reflect.Type) ([]piece, bool) {
 			header, indent = -1, 0
 			if name, ok := blockKey(rest); ok && isMapField(t, name) {
 				header, section = len(pieces)-1, name
+				pieces[header].header = name
 			}
 		case len(pieces) == 0:
 			return nil, false // an indented document
@@ -127,6 +133,22 @@ func cut(data []byte, t reflect.Type) ([]piece, bool) {
 		pieces[i].text = data[starts[i]:end]
 	}
 	return pieces, len(pieces) > 0
+}
+
+// otherBreaks reports whether data holds a line break that the parser
+// reads as one and cut does not: a \r not followed by \n, NEL, LS or PS.
+func otherBreaks(data []byte) bool {
+	for i := bytes.IndexByte(data, '\r'); i >= 0; {
+		if i+1 == len(data) || data[i+1] != '\n' {
+			return true
+		}
+		next := bytes.IndexByte(data[i+1:], '\r')
+		if next < 0 {
+			break
+		}
+		i += 1 + next
+	}
+	return bytes.Contains(data, []byte("\u0085")) || bytes.Contains(data, []byte("\u2028")) || bytes.Contains(data, []byte("\u2029"))
 }
 
 // isMarker reports whether line is the marker m ("---") and nothing else but
@@ -198,6 +220,9 @@ func decodePieces(data []byte, v reflect.Value) (problems []Problem, done bool) 
 		if !ok {
 			return nil, false
 		}
+		if p.header != "" && (root.Content[0].Value != p.header || !isNull(root.Content[1])) {
+			return nil, false // a header line whose value is not the entries below it
+		}
 		target, t, path, seen := v, v.Type(), "", keys
 		if p.section != "" {
 			target, t, path, seen = section, section.Type(), p.section, entries
@@ -212,16 +237,20 @@ func decodePieces(data []byte, v reflect.Value) (problems []Problem, done bool) 
 		walked := c.nodes
 		c.expanded = nil // holds nodes of the piece before
 		c.mapping(root, path, t)
-		// The same bound on aliases as for the whole file, piece by piece.
-		d.budget += 4 * (c.nodes - walked)
+		// The same bound on aliases as for the whole file, piece by piece:
+		// the nodes walked, and the piece's root, as the whole walk counts it.
+		d.budget += 4 * (c.nodes - walked + 1)
 		if err := d.decode(root, target); err != nil {
 			return nil, false
 		}
 		if p.entries > 0 {
-			i, _ := fieldIndex(v.Type(), root.Content[0].Value)
-			section, entries = v.Field(i), make(map[string]bool, p.entries)
+			// The count of lines is only a hint: a file of lines that look
+			// like entries may be nothing of the kind.
+			hint := min(p.entries, 1<<12)
+			i, _ := fieldIndex(v.Type(), p.header)
+			section, entries = v.Field(i), make(map[string]bool, hint)
 			if section.IsNil() {
-				section.Set(reflect.MakeMapWithSize(section.Type(), p.entries))
+				section.Set(reflect.MakeMapWithSize(section.Type(), hint))
 			}
 		}
 	}

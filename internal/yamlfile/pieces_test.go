@@ -3,6 +3,7 @@ package yamlfile
 import (
 	"fmt"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +63,13 @@ var wholeDocs = []string{
 	"tenants:\n  a: {reports: [x,\n  y]}\n",
 	"tenants:\n  a:\n    workspace_id: \"w\n  b: v\"\n",
 	"tenants:\n  a:\n  - x\n",
+	"0:\r \n00:\n", // line breaks other than \n and \r\n: the parser's, not cut's
+	"tenants: # c\r  x\n  a: {}\n",
+	"tenants: # c\r  b: {workspace_id: one}\n  b: {workspace_id: two}\n",
+	"tenants: # c\u2028  b: {workspace_id: one}\n  b: {workspace_id: two}\n",
+	"name: \"a\u2028b\"\ntenants:\n  a:\n    allow_edit: maybe\n",
+	"name: \"a\u0085b\"\ntenants:\n  a:\n    allow_edit: maybe\n",
+	"name: \"a\u2029b\"\ntenants:\n  a:\n    allow_edit: maybe\n",
 	"tenants:\n  a: {}\n b: {}\n",
 	"tenants:\n  a: {}\n\tb: {}\n",
 	"tenants:\n  <<: {a: {}}\n",
@@ -138,9 +146,28 @@ func FuzzPieces(f *testing.F) {
 	})
 }
 
-func ExampleDecode_pieces() {
+func ExampleDecodeLarge() {
 	var p policyLike
-	problems, ok := Decode([]byte("tenants:\n  a:\n    workspace_id: w\n  b:\n    allow_edit: maybe\n"), &p)
-	fmt.Println(ok, p.Tenants["a"].WorkspaceID, problems)
-	// Output: true w [tenants.b.allow_edit: want true or false, got "maybe" (line 5)]
+	problems, ok, inPieces := DecodeLarge([]byte("tenants:\n  a:\n    workspace_id: w\n  b:\n    allow_edit: maybe\n"), &p)
+	fmt.Println(ok, inPieces, p.Tenants["a"].WorkspaceID, problems)
+	// Output: true true w [tenants.b.allow_edit: want true or false, got "maybe" (line 5)]
+}
+
+// TestPiecesCostNoMoreThanTheFile: lines that only look like entries cost
+// the attempt to cut them little memory (it sized maps by their number),
+// and the whole file's decoding takes over.
+func TestPiecesCostNoMoreThanTheFile(t *testing.T) {
+	data := []byte("tenants:\n" + strings.Repeat(" a\n", 1<<20))
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	before := ms.TotalAlloc
+	var p policyLike
+	_, done := decodePieces(data, reflect.ValueOf(&p).Elem())
+	runtime.ReadMemStats(&ms)
+	if done {
+		t.Fatal("decoded in pieces")
+	}
+	if alloc := ms.TotalAlloc - before; alloc > uint64(2*len(data)) {
+		t.Errorf("the attempt allocated %d bytes for a file of %d", alloc, len(data))
+	}
 }

@@ -10,6 +10,8 @@
 // caller's semantic validation can report its own problems in the same run.
 // Values may name environment variables, `${NAME}`, expanded strictly (see
 // env.go), so that the config and the policy take what a platform injects.
+// A file that may be large (the policy) is read with DecodeLarge, piece by
+// piece where its layout allows (pieces.go), never as one node tree.
 // Problem is also the type every config validation in Embedgate returns.
 package yamlfile
 
@@ -65,18 +67,26 @@ func Prefixed(prefix string, ps []Problem) []Problem {
 // struct). It reports every problem it finds; ok is false when the file is
 // not YAML at all, and nothing in v can be trusted then. When ok is true, v
 // holds every value that decoded, and the keys of the problems are the
-// values left out. An empty file decodes to the zero value.
+// values left out. An empty file decodes to the zero value. v may hold
+// defaults: a key the file leaves out keeps its value.
 func Decode(data []byte, v any) (problems []Problem, ok bool) {
-	// A large file is decoded piece by piece (pieces.go). Only into a zero
-	// value: one that holds defaults could not be put back as it was if the
-	// pieces fail half-way.
+	return decodeWhole(data, v)
+}
+
+// DecodeLarge is Decode for a file that may be large (the policy), into a
+// zero value. It reads a file laid out the usual way in pieces (pieces.go),
+// with the same result as Decode but a fraction of its memory, and says so:
+// inPieces is false when the file was read as one node tree, which holds
+// about twenty times the file's size while it is decoded.
+func DecodeLarge(data []byte, v any) (problems []Problem, ok, inPieces bool) {
 	if rv := reflect.ValueOf(v).Elem(); rv.IsZero() {
 		if problems, done := decodePieces(data, rv); done {
-			return problems, true
+			return problems, true, true
 		}
-		rv.SetZero()
+		rv.SetZero() // what the pieces decoded before they gave up
 	}
-	return decodeWhole(data, v)
+	problems, ok = decodeWhole(data, v)
+	return problems, ok, false
 }
 
 // decodeWhole decodes data as one node tree.
