@@ -10,22 +10,24 @@ import (
 // Decoding in pieces. yaml.v3 builds the node tree of a whole document
 // before anything can be checked: about twenty times the file's size in
 // memory (130 MB for a 10,000-tenant policy of 6 MB), on top of the policy
-// being replaced. A file laid out the usual way, top-level keys at column 0 and,
-// under a key whose Go type is a map, one entry per line at a common
-// indentation, is cut at those lines and each piece is parsed, checked and
-// decoded on its own, so that only one entry's tree is alive at a time.
+// being replaced. A file laid out the usual way, top-level keys at column 0
+// and, under a key whose Go type is a map, entries at a common indentation,
+// is cut at those lines into pieces of about pieceBytes, and each piece is
+// parsed, checked and decoded on its own, so that only one piece's tree is
+// alive at a time.
 //
 // The cut is made on the text, so it must never change what the file means.
 // Lines that end a piece are ones no YAML construct can continue: block
 // scalars and plain scalars continue only on lines indented further than
 // their mapping, and a quoted scalar or flow collection cut in two leaves a
-// piece that does not parse. Anything else the cutter does not know
-// (line breaks other than \n and \r\n, documents markers, directives, tabs, keys it cannot read, a line
-// between the two indentations, an alias to an anchor in another piece, a
-// key repeated across pieces, any piece that does not parse, or that is not
-// one key) and the whole file is decoded as one tree instead, which reports
-// every problem as before. TestPiecesAgreeWithWhole and FuzzPieces hold the
-// two ways to the same result.
+// piece that does not parse. Anything else the cutter does not know (line
+// breaks other than \n and \r\n, document markers, directives, tabs, keys
+// it cannot read, a line between the two indentations, an alias to an
+// anchor in another piece, a key repeated across pieces, a piece that does
+// not parse or holds other keys than the lines said) and the whole file is
+// decoded as one tree instead, which reports every problem as before.
+// TestPiecesAgreeWithWhole and FuzzPieces hold the two ways to the same
+// result.
 
 // pieceBytes is about the most YAML one piece holds: its node tree is about
 // twenty times that. A piece takes whole entries of a section, as many as
@@ -91,7 +93,7 @@ func cut(data []byte, t reflect.Type) ([]piece, bool) {
 			// A blank line or a comment belongs to the piece before it.
 		case rest[0] == '\t':
 			return nil, false // a tab where indentation ends: the parser's to judge
-		case col == 0 && len(pieces) == 0 && isMarker(rest, "---"):
+		case col == 0 && len(pieces) == 0 && isStartMarker(rest):
 			// The document's start marker.
 		case col == 0 && isSequenceEntry(rest) && len(pieces) > 0 && header < 0:
 			// A list written at the key's own indentation: the value of the
@@ -138,23 +140,14 @@ func cut(data []byte, t reflect.Type) ([]piece, bool) {
 // otherBreaks reports whether data holds a line break that the parser
 // reads as one and cut does not: a \r not followed by \n, NEL, LS or PS.
 func otherBreaks(data []byte) bool {
-	for i := bytes.IndexByte(data, '\r'); i >= 0; {
-		if i+1 == len(data) || data[i+1] != '\n' {
-			return true
-		}
-		next := bytes.IndexByte(data[i+1:], '\r')
-		if next < 0 {
-			break
-		}
-		i += 1 + next
-	}
-	return bytes.Contains(data, []byte("\u0085")) || bytes.Contains(data, []byte("\u2028")) || bytes.Contains(data, []byte("\u2029"))
+	return bytes.Count(data, []byte("\r")) != bytes.Count(data, []byte("\r\n")) ||
+		bytes.Contains(data, []byte("\u0085")) || bytes.Contains(data, []byte("\u2028")) || bytes.Contains(data, []byte("\u2029"))
 }
 
-// isMarker reports whether line is the marker m ("---") and nothing else but
-// a comment.
-func isMarker(line []byte, m string) bool {
-	rest, ok := bytes.CutPrefix(line, []byte(m))
+// isStartMarker reports whether line is the document's start marker, ---,
+// and nothing else but a comment.
+func isStartMarker(line []byte) bool {
+	rest, ok := bytes.CutPrefix(line, []byte("---"))
 	return ok && onlyComment(rest)
 }
 
@@ -174,15 +167,19 @@ func isSequenceEntry(line []byte) bool {
 // word or a quoted scalar, never an indicator (-, ?, :, [, {, &, *, !, |, >,
 // %, @, `, <<) or a document marker.
 func keyStart(c byte) bool {
-	return c == '_' || c == '"' || c == '\'' ||
-		'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+	return c == '"' || c == '\'' || isWordByte(c)
+}
+
+// isWordByte reports whether c is an ASCII letter, digit or _.
+func isWordByte(c byte) bool {
+	return c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
 
 // blockKey returns the name of a line that is only a plain key, `name:` and
 // an optional comment, whose value is the indented block below it.
 func blockKey(line []byte) (string, bool) {
 	i := 0
-	for i < len(line) && (line[i] == '_' || 'a' <= line[i] && line[i] <= 'z' || 'A' <= line[i] && line[i] <= 'Z' || '0' <= line[i] && line[i] <= '9') {
+	for i < len(line) && isWordByte(line[i]) {
 		i++
 	}
 	if i == 0 || i == len(line) || line[i] != ':' {
