@@ -229,7 +229,7 @@ func (r *rls) identity(user, tenantKey, rule string) (*Identity, *Denial) {
 	}
 	if !r.servicePrincipal {
 		id.Username = r.username.expand(user, tenantKey)
-		if d := checkUsername(id.Username, rule+".rls.username"); d != nil {
+		if d := checkUsername(id.Username, rule, ".rls.username"); d != nil {
 			return nil, d
 		}
 	}
@@ -245,7 +245,7 @@ func (r *rls) identity(user, tenantKey, rule string) (*Identity, *Denial) {
 			di.ServicePrincipal, di.Username = dr.servicePrincipal, ""
 			if !dr.servicePrincipal {
 				di.Username = dr.username.expand(user, tenantKey)
-				if d := checkUsername(di.Username, rule+".rls.datasets."+ds+".username"); d != nil {
+				if d := checkUsername(di.Username, rule, ".rls.datasets.", ds, ".username"); d != nil {
 					return nil, d
 				}
 			}
@@ -264,14 +264,16 @@ func (r *rls) identity(user, tenantKey, rule string) (*Identity, *Denial) {
 	return id, nil
 }
 
-// checkUsername refuses an expanded username Power BI would not take.
-func checkUsername(username, rule string) *Denial {
+// checkUsername refuses an expanded username Power BI would not take. The
+// rule's name comes in parts, joined only for a denial: this runs on every
+// call.
+func checkUsername(username string, rule ...string) *Denial {
 	if n := utf8.RuneCountInString(username); n > MaxUsernameLength {
-		return invalid(rule, "user",
+		return invalid(strings.Join(rule, ""), "user",
 			fmt.Sprintf("user expands to a %d-character username; at most %d are allowed", n, MaxUsernameLength))
 	}
 	if strings.IndexFunc(username, unsafeInUsername) >= 0 {
-		return invalid(rule, "user", "user must not contain whitespace or control characters")
+		return invalid(strings.Join(rule, ""), "user", "user must not contain whitespace or control characters")
 	}
 	return nil
 }

@@ -2,8 +2,6 @@ package authz
 
 import (
 	"crypto/sha256"
-	"maps"
-	"slices"
 
 	"github.com/embedgate/embedgate/internal/keyhash"
 )
@@ -15,7 +13,8 @@ import (
 // policy may decide its models otherwise. TestGrantKeyCoversEveryField
 // changes every field by reflection and fails on one left out.
 func (g Grant) Key() [sha256.Size]byte {
-	var buf [512]byte // on the stack unless the grant is large
+	var buf [512]byte  // on the stack unless the grant is large
+	var keys [8]string // the same, for a map's keys
 	b := keyhash.Str(buf[:0], g.Caller)
 	b = keyhash.Str(b, g.Tenant)
 	b = keyhash.Str(b, g.WorkspaceID)
@@ -36,14 +35,14 @@ func (g Grant) Key() [sha256.Size]byte {
 		b = keyhash.Strs(b, id.Roles)
 		b = keyhash.Bool(b, id.DatasetRoles != nil)
 		b = keyhash.Int(b, int64(len(id.DatasetRoles)))
-		for _, ds := range slices.Sorted(maps.Keys(id.DatasetRoles)) {
+		for _, ds := range keyhash.SortedKeys(keys[:0], id.DatasetRoles) {
 			b = keyhash.Str(b, ds)
 			b = keyhash.Strs(b, id.DatasetRoles[ds])
 		}
 		b = keyhash.Strs(b, id.WithoutRLS)
 		b = keyhash.Bool(b, id.Datasets != nil)
 		b = keyhash.Int(b, int64(len(id.Datasets)))
-		for _, ds := range slices.Sorted(maps.Keys(id.Datasets)) {
+		for _, ds := range keyhash.SortedKeys(keys[:0], id.Datasets) {
 			d := id.Datasets[ds]
 			b = keyhash.Str(b, ds)
 			b = keyhash.Bool(b, d.ServicePrincipal)

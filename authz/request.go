@@ -134,7 +134,6 @@ func checkRequest(r Request) *Denial {
 	}
 	seen := make(map[string]int, len(r.Items))
 	for i, it := range r.Items {
-		field := fieldOf(it.Kind, i)
 		if it.Kind == KindTile {
 			if it.Parent == "" {
 				return invalid("request", "tile_id", "tile_id needs the dashboard_id of its dashboard")
@@ -144,11 +143,11 @@ func checkRequest(r Request) *Denial {
 			}
 		}
 		if !isUUID(it.ID) {
-			return invalid("request", field, fmt.Sprintf("%s id %q is not a uuid", it.Kind, it.ID))
+			return invalid("request", fieldOf(it.Kind, i), fmt.Sprintf("%s id %q is not a uuid", it.Kind, it.ID))
 		}
 		lower := strings.ToLower(it.ID)
 		if j, dup := seen[lower]; dup {
-			return invalid("request", field, fmt.Sprintf("%s id %s is repeated (%s)", it.Kind, lower, fieldOf(it.Kind, j)))
+			return invalid("request", fieldOf(it.Kind, i), fmt.Sprintf("%s id %s is repeated (%s)", it.Kind, lower, fieldOf(it.Kind, j)))
 		}
 		seen[lower] = i
 	}

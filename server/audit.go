@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 
 	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -39,7 +40,13 @@ const (
 // API's error table spells it; reason is the embedgate.v1.Reason of a
 // refusal, message its prose. more appends the outcome's own fields.
 func (a *auditor) record(ctx context.Context, r authz.Request, outcome string, st *status.Status, more func([]slog.Attr) []slog.Attr) {
-	attrs := make([]slog.Attr, 0, 32) // one allocation for the whole record
+	buf := attrPool.Get().(*[]slog.Attr)
+	attrs := (*buf)[:0]
+	defer func() {
+		clear(attrs[:cap(attrs)]) // keeps no value of this call alive
+		*buf = attrs[:0]
+		attrPool.Put(buf)
+	}()
 	attrs = append(attrs,
 		slog.Int("schema_version", auditSchemaVersion),
 		slog.String("request_id", requestIDFrom(ctx)),
@@ -71,8 +78,13 @@ func (a *auditor) record(ctx context.Context, r authz.Request, outcome string, s
 	if st.Code() != codes.OK {
 		attrs = append(attrs, slog.String("reason", reasonOf(st)), slog.String("message", st.Message()))
 	}
-	logAttrs(ctx, a.log, slog.LevelInfo, "embed decision", more(attrs)...)
+	attrs = more(attrs)
+	logAttrs(ctx, a.log, slog.LevelInfo, "embed decision", attrs...)
 }
+
+// attrPool holds the attribute lists of audit records, which more() may
+// grow: a record has up to thirty, too many to build afresh on every call.
+var attrPool = sync.Pool{New: func() any { s := make([]slog.Attr, 0, 32); return &s }}
 
 // appendGrant appends what the policy granted.
 func appendGrant(attrs []slog.Attr, g authz.Grant) []slog.Attr {

@@ -24,6 +24,8 @@ import (
 	reflectionv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/embedgate/embedgate/internal/jsonlog"
 )
 
 // chain is the interceptor chain, built by New and documented there.
@@ -147,13 +149,13 @@ func validRequestID(s string) bool {
 
 func requestIDUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
 	ctx, id := requestID(ctx)
-	_ = grpc.SetHeader(ctx, metadata.Pairs(requestIDHeader, id))
+	_ = grpc.SetHeader(ctx, metadata.MD{requestIDHeader: {id}})
 	return next(ctx, req)
 }
 
 func requestIDStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, next grpc.StreamHandler) error {
 	ctx, id := requestID(ss.Context())
-	_ = ss.SetHeader(metadata.Pairs(requestIDHeader, id))
+	_ = ss.SetHeader(metadata.MD{requestIDHeader: {id}})
 	return next(srv, &contextStream{ServerStream: ss, ctx: ctx})
 }
 
@@ -201,8 +203,8 @@ func callLogger(logger *slog.Logger) logging.Logger {
 				f.err = v
 			}
 		}
-		attrs := make([]slog.Attr, 0, 11)
-		attrs = append(attrs,
+		var buf [12]slog.Attr // on the stack: logAttrs keeps none
+		attrs := append(buf[:0],
 			slog.String("request_id", requestIDFrom(ctx)),
 			slog.String("method", "/"+f.service+"/"+f.method),
 			slog.String("code", f.code),
@@ -218,10 +220,15 @@ func callLogger(logger *slog.Logger) logging.Logger {
 
 // logAttrs is logger.LogAttrs without the caller's program counter, which
 // no handler of the service prints and which costs slog a stack walk per
-// record: for the records written on every call.
+// record: for the records written on every call. The service's own handler
+// (jsonlog) takes the attributes as they are, without a slog.Record.
 func logAttrs(ctx context.Context, logger *slog.Logger, level slog.Level, msg string, attrs ...slog.Attr) {
 	h := logger.Handler()
 	if !h.Enabled(ctx, level) {
+		return
+	}
+	if jh, ok := h.(*jsonlog.Handler); ok {
+		_ = jh.HandleAttrs(ctx, time.Now(), level, msg, attrs)
 		return
 	}
 	r := slog.NewRecord(time.Now(), level, msg, 0)

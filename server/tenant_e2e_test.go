@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -352,6 +353,43 @@ func writeAtomically(t *testing.T, path, content string) {
 	tmp := path + ".tmp"
 	must(t, os.WriteFile(tmp, []byte(content), 0o600))
 	must(t, os.Rename(tmp, path))
+}
+
+// TestConcurrentAuditRecordsStayApart: the audit record's attributes are
+// built in pooled lists; calls at once each get their own record, whole.
+func TestConcurrentAuditRecordsStayApart(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOptions{auditFile: true})
+	const n = 32
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			req := &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: fmt.Sprintf("user%02d", i), ReportIds: []string{salesReport}}
+			if _, err := s.client.GenerateEmbedToken(context.Background(), req); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	must(t, s.stop()) // flush and close the audit file
+	data, err := os.ReadFile(filepath.Join(s.dir, "audit.jsonl"))
+	must(t, err)
+	users := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var rec struct {
+			User        string `json:"user"`
+			RLSUsername string `json:"rls_username"`
+			Outcome     string `json:"outcome"`
+		}
+		must(t, json.Unmarshal([]byte(line), &rec))
+		if rec.Outcome != "allowed" || rec.RLSUsername != rec.User || users[rec.User] {
+			t.Errorf("record %s: another call's fields, or a repeated user", line)
+		}
+		users[rec.User] = true
+	}
+	if len(users) != n {
+		t.Errorf("%d users audited, want %d:\n%s", len(users), n, data)
+	}
 }
 
 // TestAuditFile: one record per decision, allowed or denied, on its own

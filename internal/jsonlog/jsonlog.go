@@ -89,39 +89,75 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	if !h.fast {
 		return h.slow.Handle(ctx, r)
 	}
-	bp := bufPool.Get().(*[]byte)
-	defer func() {
-		if cap(*bp) <= 16<<10 {
-			bufPool.Put(bp)
+	bp, b, ok := h.begin(r.Time, r.Level, r.Message)
+	if ok {
+		r.Attrs(func(a slog.Attr) bool {
+			b, ok = appendAttr(b, a)
+			return ok
+		})
+	}
+	if !ok {
+		putBuf(bp)
+		return h.slow.Handle(ctx, r)
+	}
+	return h.finish(bp, b)
+}
+
+// HandleAttrs writes the line Handle would write for a record of t, level,
+// msg and attrs, without building the slog.Record: a record of more than
+// five attributes allocates their copy, and the per-call records have up
+// to thirty. The caller checks Enabled first, as slog.Logger does.
+func (h *Handler) HandleAttrs(ctx context.Context, t time.Time, level slog.Level, msg string, attrs []slog.Attr) error {
+	if h.fast {
+		bp, b, ok := h.begin(t, level, msg)
+		for i := 0; ok && i < len(attrs); i++ {
+			b, ok = appendAttr(b, attrs[i])
 		}
-	}()
+		if ok {
+			return h.finish(bp, b)
+		}
+		putBuf(bp)
+	}
+	r := slog.NewRecord(t, level, msg, 0)
+	r.AddAttrs(attrs...)
+	return h.slow.Handle(ctx, r)
+}
+
+// begin takes a buffer and encodes a record's time, level, message and the
+// handler's own attributes; false for what only slog encodes (a year out
+// of range).
+func (h *Handler) begin(t time.Time, level slog.Level, msg string) (*[]byte, []byte, bool) {
+	bp := bufPool.Get().(*[]byte)
 	b := append((*bp)[:0], '{')
-	if !r.Time.IsZero() {
-		t := r.Time.Round(0)
+	if !t.IsZero() {
+		t = t.Round(0)
 		if y := t.Year(); y < 0 || y >= 10000 {
-			return h.slow.Handle(ctx, r)
+			return bp, b, false
 		}
 		b = append(b, `"time":"`...)
 		b = t.AppendFormat(b, time.RFC3339Nano)
 		b = append(b, `",`...)
 	}
 	b = append(b, `"level":`...)
-	b = appendString(b, r.Level.String())
+	b = appendString(b, level.String())
 	b = append(b, `,"msg":`...)
-	b = appendString(b, r.Message)
-	b = append(b, h.prefix...)
-	ok := true
-	r.Attrs(func(a slog.Attr) bool {
-		b, ok = appendAttr(b, a)
-		return ok
-	})
-	if !ok {
-		return h.slow.Handle(ctx, r)
-	}
+	b = appendString(b, msg)
+	return bp, append(b, h.prefix...), true
+}
+
+// finish ends the line, writes it in one Write and returns the buffer.
+func (h *Handler) finish(bp *[]byte, b []byte) error {
 	b = append(b, '}', '\n')
 	*bp = b
 	_, err := h.w.Write(b)
+	putBuf(bp)
 	return err
+}
+
+func putBuf(bp *[]byte) {
+	if cap(*bp) <= 16<<10 {
+		bufPool.Put(bp)
+	}
 }
 
 // appendAttr appends ,"key":value and reports whether it could: false for

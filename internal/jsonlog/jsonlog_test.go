@@ -104,6 +104,13 @@ func TestSameBytesAsSlog(t *testing.T) {
 				if got.String() != want.String() {
 					t.Errorf("%s, %s, time %v:\n got  %s\n want %s", d.name, c.name, tm, got.String(), want.String())
 				}
+				got.Reset()
+				if err := d.fn(New(&got, slog.LevelDebug)).(*Handler).HandleAttrs(context.Background(), tm, c.level, c.msg, c.attrs); err != nil {
+					t.Fatal(err)
+				}
+				if got.String() != want.String() {
+					t.Errorf("HandleAttrs, %s, %s, time %v:\n got  %s\n want %s", d.name, c.name, tm, got.String(), want.String())
+				}
 			}
 		}
 	}
@@ -118,6 +125,9 @@ func TestFastPathTakesTheServiceRecords(t *testing.T) {
 		r.AddAttrs(c.attrs...)
 		if allocs := testing.AllocsPerRun(100, func() { _ = h.Handle(context.Background(), r) }); allocs > 0 {
 			t.Errorf("%s: %v allocations per record, want 0 (the slow path allocates)", c.name, allocs)
+		}
+		if allocs := testing.AllocsPerRun(100, func() { _ = h.HandleAttrs(context.Background(), when, c.level, c.msg, c.attrs) }); allocs > 0 {
+			t.Errorf("HandleAttrs, %s: %v allocations per record, want 0", c.name, allocs)
 		}
 	}
 }

@@ -4,7 +4,10 @@
 // caller owns, so that a key built in a stack buffer allocates nothing.
 package keyhash
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"slices"
+)
 
 // Int appends v.
 func Int(b []byte, v int64) []byte { return binary.AppendVarint(b, v) }
@@ -30,4 +33,18 @@ func Strs(b []byte, s []string) []byte {
 		b = Str(b, v)
 	}
 	return b
+}
+
+// SortedKeys appends m's keys to dst, in order, to write a map's entries in
+// an order that does not depend on the map. With a dst on the caller's
+// stack it allocates nothing for a small map, where
+// slices.Sorted(maps.Keys(m)) allocates even for an empty one: keys are
+// built on every call of the cached path.
+func SortedKeys[M ~map[string]V, V any](dst []string, m M) []string {
+	n := len(dst)
+	for k := range m {
+		dst = append(dst, k)
+	}
+	slices.Sort(dst[n:])
+	return dst
 }
