@@ -7,21 +7,24 @@ import (
 	"github.com/embedgate/embedgate/internal/testkit"
 )
 
-// TestGrantKeyCoversEveryField: every field of a grant, at any depth,
-// changes its Key: two grants that differ (two users' identities of one
-// dataset, say) never share what is cached under it.
-func TestGrantKeyCoversEveryField(t *testing.T) {
+// TestRequestKeyCoversEveryField: every field of a request, at any depth,
+// changes its Key: two requests that differ (two users, two callers, edit
+// or view) never share the grant cached under it.
+func TestRequestKeyCoversEveryField(t *testing.T) {
 	t.Parallel()
-	testkit.EachFieldChanges(t, func() Grant {
-		return Grant{
-			Caller: "spiffe://mesh.example/ns/web/sa/frontend", Tenant: "acme", WorkspaceID: "w1", ProfileID: "p1",
-			Items:              []Item{{Kind: KindTile, ID: "t1", WorkspaceID: "w1", Parent: "d1"}},
-			TargetWorkspaceIDs: []string{"w1"},
-			Identity: &Identity{Username: "alice", CustomData: "acme", Roles: []string{"A"},
-				DatasetRoles: map[string][]string{"ds1": {"EU"}}, WithoutRLS: []string{"r2"},
-				Datasets: map[string]DatasetIdentity{"ds2": {Username: `CORP\alice`, CustomData: "acme", Roles: []string{"R"}}}},
-			Workspaces: []string{"w1"}, SSO: []string{"ds3"}, AllowEdit: true,
-			Lifetime: time.Hour, LifetimeClamped: true, Rule: "tenants.acme",
+	testkit.EachFieldChanges(t, func() Request {
+		return Request{
+			Caller: "spiffe://mesh.example/ns/web/sa/frontend", Tenant: "acme", User: "alice",
+			Items:     []ItemRef{{Kind: KindTile, ID: "t1", Parent: "d1"}},
+			AllowEdit: true, AllowCreate: true, Lifetime: time.Hour,
 		}
-	}, Grant.Key)
+	}, Request.Key)
+}
+
+// TestRequestKeyAllocatesNothing: it is computed on every call.
+func TestRequestKeyAllocatesNothing(t *testing.T) {
+	r := Request{Caller: "spiffe://mesh.example/ns/web/sa/frontend", Tenant: "acme", User: "alice@acme.example", Items: Reports("a1000000-0000-4000-8000-000000000001")}
+	if allocs := testing.AllocsPerRun(100, func() { _ = r.Key() }); allocs != 0 {
+		t.Errorf("%v allocations, want 0", allocs)
+	}
 }

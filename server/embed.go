@@ -42,7 +42,7 @@ type embedService struct {
 	metrics  *Metrics // nil = none
 	log      *slog.Logger
 	upstream *upstreamHealth
-	decided  *decidedCache // the models' decisions of recent grants
+	decided  *decidedCache // the grants of recent requests, with the models' decisions
 }
 
 // GenerateEmbedToken implements embedgate.v1.EmbedTokenService. The request
@@ -99,12 +99,7 @@ func (s *embedService) issue(ctx context.Context, areq authz.Request) (*powerbi.
 	}
 	areq.Caller = caller
 	// The request passed validation: its tenant may join the call record.
-	policy := s.policy.Current()
-	grant, err := decide(ctx, policy, areq)
-	if err != nil {
-		return nil, s.deny(ctx, areq, err)
-	}
-	r, key, err := s.decided.request(ctx, s.gateway, policy.Version(), grant)
+	grant, r, key, err := s.decided.request(ctx, s.gateway, s.policy.Current(), areq)
 	var tok *powerbi.EmbedToken
 	if err == nil {
 		if tok, err = s.gateway.Issue(ctx, r); err != nil {

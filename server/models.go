@@ -47,65 +47,72 @@ func decidedRequest(ctx context.Context, gw modelGateway, g authz.Grant) (powerb
 	return r, models, nil
 }
 
-// decidedCache keeps decidedRequest's answers, so that a request served
-// from the token cache learns nothing again: the models come from metadata
-// (cached for metadata_ttl) and the policy's decisions on them from the
-// grant (every field of it: the per-dataset identities are the user's) and
-// the policy (its version). An answer is kept for metadata_ttl, keyed by the
-// policy version and the whole grant (authz.Grant.Key); a failed mint
-// forgets it. It may rest on metadata up to metadata_ttl old when cached,
-// so a change in Power BI shows within twice metadata_ttl, or at the first
-// failed mint.
+// decidedCache keeps, per request, what the policy made of it: the grant
+// (authz.Policy.Decide) and the gateway's request with the policy's
+// decisions on the models the token opens (decidedRequest). A request it
+// holds is neither decided nor walked again: the cached path costs one hash
+// of the request (authz.Request.Key). Decide is a pure function of the
+// policy and the request, so the entries hold for the one *authz.Policy
+// they were decided under; the first answer stored under another (a
+// reload) drops them all. The models' decisions rest on Power BI's metadata
+// (cached for metadata_ttl), so an entry is also kept at most metadata_ttl,
+// and a failed mint forgets it: a change in Power BI shows within twice
+// metadata_ttl, or at the first failed mint. Refusals are not kept.
 type decidedCache struct {
 	ttl time.Duration
 	now func() time.Time
 
-	mu sync.Mutex
-	m  map[[sha256.Size]byte]decidedEntry
+	mu     sync.Mutex
+	policy *authz.Policy // the policy every entry was decided under
+	m      map[[sha256.Size]byte]decidedEntry
 }
 
 type decidedEntry struct {
-	r   powerbi.TokenRequest
-	exp time.Time
+	grant authz.Grant
+	r     powerbi.TokenRequest
+	exp   time.Time
 }
 
 // decidedCacheSize bounds the answers kept; when full they are dropped at
-// once, which costs one metadata walk per grant after.
+// once, which costs one decision and one metadata walk per request after.
 const decidedCacheSize = 8192
 
 func newDecidedCache(ttl time.Duration, now func() time.Time) *decidedCache {
 	return &decidedCache{ttl: ttl, now: now, m: map[[sha256.Size]byte]decidedEntry{}}
 }
 
-// key is the cache key of a grant under a policy version.
-func (c *decidedCache) key(version string, g authz.Grant) [sha256.Size]byte {
-	k := g.Key()
-	var buf [128]byte // on the stack unless the version is long
-	b := append(append(append(buf[:0], version...), 0), k[:]...)
-	return sha256.Sum256(b)
-}
-
-// request is decidedRequest, from the cache while fresh.
-func (c *decidedCache) request(ctx context.Context, gw modelGateway, version string, g authz.Grant) (powerbi.TokenRequest, [sha256.Size]byte, error) {
-	k := c.key(version, g)
+// request is the policy's grant for areq and the gateway's request for it
+// (decide, then decidedRequest), from the cache while fresh. The error is
+// an *authz.Denial when the policy refuses (the grant is then zero if
+// Decide refused, set if a model was refused), or the gateway's. The key
+// is what forget takes.
+func (c *decidedCache) request(ctx context.Context, gw modelGateway, p *authz.Policy, areq authz.Request) (authz.Grant, powerbi.TokenRequest, [sha256.Size]byte, error) {
+	k := areq.Key()
 	now := c.now()
 	c.mu.Lock()
 	e, ok := c.m[k]
+	ok = ok && c.policy == p && now.Before(e.exp)
 	c.mu.Unlock()
-	if ok && now.Before(e.exp) {
-		return e.r, k, nil
+	if ok {
+		traceCachedDecision(ctx, p, e.grant)
+		return e.grant, e.r, k, nil
+	}
+	g, err := decide(ctx, p, areq)
+	if err != nil {
+		return g, powerbi.TokenRequest{}, k, err
 	}
 	r, _, err := decidedRequest(ctx, gw, g)
 	if err != nil {
-		return r, k, err
+		return g, r, k, err
 	}
 	c.mu.Lock()
-	if len(c.m) >= decidedCacheSize {
+	if c.policy != p || len(c.m) >= decidedCacheSize {
 		clear(c.m)
+		c.policy = p
 	}
-	c.m[k] = decidedEntry{r: r, exp: now.Add(c.ttl)}
+	c.m[k] = decidedEntry{grant: g, r: r, exp: now.Add(c.ttl)}
 	c.mu.Unlock()
-	return r, k, nil
+	return g, r, k, nil
 }
 
 // forget drops an answer (its mint failed: the metadata may have changed).

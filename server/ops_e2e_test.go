@@ -279,6 +279,41 @@ func TestTrace(t *testing.T) {
 		t.Errorf("the GetReport HTTP span is not under the metadata span")
 	}
 
+	if attr(decide, "embedgate.cached") != "" {
+		t.Errorf("the first call's decision is marked cached: %v", decide.Attributes)
+	}
+
+	// The same request again is decided from the cache: its trace still
+	// has the decision, marked cached, and nothing of Power BI.
+	const trace2 = "4bf92f3577b34da6a3ce929d0e0e4737"
+	ctx2 := metadata.AppendToOutgoingContext(context.Background(), "traceparent", "00-"+trace2+"-00f067aa0ba902b8-01")
+	_, err = s.client.GenerateEmbedToken(ctx2, &embedgatev1.GenerateEmbedTokenRequest{Tenant: "acme", User: "alice", ReportIds: []string{salesReport}})
+	must(t, err)
+	var second []tracetest.SpanStub
+	testkit.Eventually(t, "the second call's span ended", func() bool {
+		second = second[:0]
+		done := false
+		for _, sp := range exp.GetSpans() {
+			if sp.SpanContext.TraceID().String() == trace2 {
+				second = append(second, sp)
+				done = done || sp.Name == "embedgate.v1.EmbedTokenService/GenerateEmbedToken"
+			}
+		}
+		return done
+	})
+	var cached *tracetest.SpanStub
+	for i, sp := range second {
+		switch sp.Name {
+		case "embedgate.decide":
+			cached = &second[i]
+		case "powerbi.metadata", "powerbi.mint":
+			t.Errorf("the cached call has a %s span", sp.Name)
+		}
+	}
+	if cached == nil || attr(*cached, "embedgate.cached") != "true" || attr(*cached, "embedgate.rule") != "tenants.acme" || attr(*cached, "embedgate.outcome") != "allowed" {
+		t.Errorf("the cached call's decision span: %+v", cached)
+	}
+
 	// The Entra sign-in at start (no call's trace) has its HTTP spans too.
 	entraHTTP := false
 	for _, sp := range exp.GetSpans() {

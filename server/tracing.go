@@ -142,6 +142,7 @@ const (
 	attrOutcome       = "embedgate.outcome"
 	attrReason        = "embedgate.reason"
 	attrTenant        = "embedgate.tenant"
+	attrCached        = "embedgate.cached"
 )
 
 // decide is the policy's decision in a span (a child of the call's, when
@@ -150,13 +151,10 @@ const (
 // and audit records. No user, no token: the tenant key and the rule say
 // which entry of the policy applied.
 func decide(ctx context.Context, p *authz.Policy, r authz.Request) (authz.Grant, error) {
-	parent := trace.SpanFromContext(ctx)
-	if !parent.IsRecording() {
+	span := startDecideSpan(ctx, p, r.Tenant)
+	if span == nil {
 		return p.Decide(r)
 	}
-	parent.SetAttributes(attribute.String(attrRequestID, requestIDFrom(ctx)))
-	_, span := parent.TracerProvider().Tracer(tracerName).Start(ctx, spanDecide,
-		trace.WithAttributes(attribute.String(attrPolicyVersion, p.Version()), attribute.String(attrTenant, r.Tenant)))
 	defer span.End()
 	g, err := p.Decide(r)
 	if err != nil {
@@ -169,4 +167,26 @@ func decide(ctx context.Context, p *authz.Policy, r authz.Request) (authz.Grant,
 	}
 	span.SetAttributes(attribute.String(attrOutcome, outcomeAllowed), attribute.String(attrRule, g.Rule))
 	return g, nil
+}
+
+// traceCachedDecision is decide's span for a grant the decided cache held:
+// the same attributes, and embedgate.cached.
+func traceCachedDecision(ctx context.Context, p *authz.Policy, g authz.Grant) {
+	if span := startDecideSpan(ctx, p, g.Tenant); span != nil {
+		span.SetAttributes(attribute.String(attrOutcome, outcomeAllowed), attribute.String(attrRule, g.Rule), attribute.Bool(attrCached, true))
+		span.End()
+	}
+}
+
+// startDecideSpan starts the decision's span, nil when the call is not
+// traced.
+func startDecideSpan(ctx context.Context, p *authz.Policy, tenant string) trace.Span {
+	parent := trace.SpanFromContext(ctx)
+	if !parent.IsRecording() {
+		return nil
+	}
+	parent.SetAttributes(attribute.String(attrRequestID, requestIDFrom(ctx)))
+	_, span := parent.TracerProvider().Tracer(tracerName).Start(ctx, spanDecide,
+		trace.WithAttributes(attribute.String(attrPolicyVersion, p.Version()), attribute.String(attrTenant, tenant)))
+	return span
 }
