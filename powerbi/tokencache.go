@@ -146,25 +146,31 @@ func grantKeyOf(r TokenRequest) grantKey {
 // for the replica minting it; a token minted here is stored for the fleet.
 // A hit of this process's cache never asks the fleet.
 func (cl *Client) Issue(ctx context.Context, r TokenRequest) (*EmbedToken, error) {
-	const op = "Issue"
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("powerbi: %s: %w", op, err)
+		return nil, fmt.Errorf("powerbi: Issue: %w", err)
 	}
-	mintNow := func(ctx context.Context) (*EmbedToken, error) {
+	if cl.tokens == nil {
 		m, err := cl.tracedPlan(ctx, r)
 		if err != nil {
 			return nil, err
 		}
 		return cl.tracedMint(ctx, m, r.Lifetime)
 	}
-	if cl.tokens == nil {
-		return mintNow(ctx)
-	}
 	k := grantKeyOf(r)
 	if tok, ok := cl.tokens.get(k, cl.now()); ok {
-		trace.SpanFromContext(ctx).SetAttributes(attribute.Bool(attrTokenCached, true))
+		if span := trace.SpanFromContext(ctx); span.IsRecording() { // else its arguments still cost an allocation
+			span.SetAttributes(attribute.Bool(attrTokenCached, true))
+		}
 		return tok.copy(true), nil
 	}
+	return cl.issueMiss(ctx, r, k)
+}
+
+// issueMiss is Issue for a request the cache does not hold: the shared
+// flight that mints it. (Apart from Issue, so that the cached path keeps
+// the request on its stack: the flight's closures take it to the heap.)
+func (cl *Client) issueMiss(ctx context.Context, r TokenRequest, k grantKey) (*EmbedToken, error) {
+	const op = "Issue"
 	type result struct {
 		tok    *EmbedToken
 		cached bool

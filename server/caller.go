@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
+	"sync"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
@@ -17,6 +19,7 @@ import (
 type authenticator struct {
 	trustDomain spiffeid.TrustDomain // zero = any
 	mesh        *meshAuth            // nil = mesh mode off
+	ids         *certIDs             // nil = each call reads its certificate
 }
 
 // errUnauthenticated is the one answer for every way an identity can be
@@ -58,10 +61,49 @@ func (a authenticator) peerIdentity(ctx context.Context, p *peer.Peer) (spiffeid
 	if !ok || len(ti.State.VerifiedChains) == 0 || len(ti.State.PeerCertificates) == 0 {
 		return spiffeid.ID{}, errUnauthenticated
 	}
-	id, err := x509svid.IDFromCert(ti.State.PeerCertificates[0])
+	id, err := a.ids.of(ti.State.PeerCertificates[0])
 	if err != nil {
 		return spiffeid.ID{}, errUnauthenticated
 	}
+	return id, nil
+}
+
+// certIDs keeps the SPIFFE IDs of the client certificates of recent
+// connections. Every call on a connection presents the same parsed
+// certificate (the *x509.Certificate of its handshake), so the ID, a pure
+// function of it, is read once per connection instead of once per call.
+// At most certIDsSize are kept; when full they are dropped at once.
+type certIDs struct {
+	mu sync.Mutex
+	m  map[*x509.Certificate]spiffeid.ID
+}
+
+// certIDsSize covers limits.max_connections' default.
+const certIDsSize = 1024
+
+func newCertIDs() *certIDs { return &certIDs{m: map[*x509.Certificate]spiffeid.ID{}} }
+
+// of returns the certificate's one SPIFFE ID (x509svid.IDFromCert).
+func (c *certIDs) of(cert *x509.Certificate) (spiffeid.ID, error) {
+	if c == nil {
+		return x509svid.IDFromCert(cert)
+	}
+	c.mu.Lock()
+	id, ok := c.m[cert]
+	c.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	id, err := x509svid.IDFromCert(cert)
+	if err != nil {
+		return id, err // not kept: refused on every call, as without the cache
+	}
+	c.mu.Lock()
+	if len(c.m) >= certIDsSize {
+		clear(c.m)
+	}
+	c.m[cert] = id
+	c.mu.Unlock()
 	return id, nil
 }
 

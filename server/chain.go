@@ -42,8 +42,11 @@ type chain struct {
 func newChain(logger *slog.Logger, m *Metrics, shed *inFlight, a authenticator, limits *callerLimits, v protovalidate.Validator, now func() time.Time) chain {
 	logOpts := []logging.Option{
 		logging.WithLogOnEvents(logging.FinishCall),
-		// Fields callLogger does not write are not built.
-		logging.WithDisableLoggingFields(logging.SystemTag[0], logging.ComponentFieldKey, logging.MethodTypeFieldKey),
+		// The common fields are dropped: callLogger reads the method from the
+		// call's stream, and every field kept is copied and compared by the
+		// library on every call.
+		logging.WithDisableLoggingFields(logging.SystemTag[0], logging.ComponentFieldKey, logging.MethodTypeFieldKey,
+			logging.ServiceFieldKey, logging.MethodFieldKey),
 		logging.WithLevels(levelFor),
 		logging.WithDurationField(func(d time.Duration) logging.Fields { return logging.Fields{"duration", d.String()} }),
 		logging.WithErrorFields(func(err error) logging.Fields { return logging.Fields{"error", status.Convert(err).Message()} }),
@@ -170,17 +173,13 @@ func requestIDStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, ne
 func callLogger(logger *slog.Logger) logging.Logger {
 	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
 		var f struct {
-			service, method, code, duration, caller, tenant, tokenID, pbiRequestID, err string
-			entraTenant, claimedEntraTenant, userOID                                    string
+			code, duration, caller, tenant, tokenID, pbiRequestID, err string
+			entraTenant, claimedEntraTenant, userOID                   string
 		}
 		for i := 0; i+1 < len(fields); i += 2 {
 			k, _ := fields[i].(string)
 			v, _ := fields[i+1].(string)
 			switch k {
-			case logging.ServiceFieldKey:
-				f.service = v
-			case logging.MethodFieldKey:
-				f.method = v
 			case "grpc.code":
 				f.code = v
 			case "duration":
@@ -203,10 +202,11 @@ func callLogger(logger *slog.Logger) logging.Logger {
 				f.err = v
 			}
 		}
-		var buf [12]slog.Attr // on the stack: logAttrs keeps none
+		method, _ := grpc.Method(ctx) // "/embedgate.v1.EmbedTokenService/GenerateEmbedToken"
+		var buf [12]slog.Attr         // on the stack: logAttrs keeps none
 		attrs := append(buf[:0],
 			slog.String("request_id", requestIDFrom(ctx)),
-			slog.String("method", "/"+f.service+"/"+f.method),
+			slog.String("method", method),
 			slog.String("code", f.code),
 			slog.String("duration", f.duration))
 		for _, a := range [...][2]string{{"caller", f.caller}, {"tenant", f.tenant}, {"entra_tenant", f.entraTenant}, {"claimed_entra_tenant", f.claimedEntraTenant}, {"user_oid", f.userOID}, {"token_id", f.tokenID}, {"pbi_request_id", f.pbiRequestID}, {"error", f.err}} {
@@ -318,18 +318,21 @@ func (val *validator) validate(req any) error {
 
 // digest identifies a message by its type and deterministic wire form.
 func digest(m proto.Message) ([sha256.Size]byte, bool) {
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	bp := digestBufs.Get().(*[]byte)
+	defer digestBufs.Put(bp)
+	b := append(append((*bp)[:0], m.ProtoReflect().Descriptor().FullName()...), 0)
+	b, err := proto.MarshalOptions{Deterministic: true}.MarshalAppend(b, m)
 	if err != nil {
 		return [sha256.Size]byte{}, false
 	}
-	h := sha256.New()
-	h.Write([]byte(m.ProtoReflect().Descriptor().FullName()))
-	h.Write([]byte{0})
-	h.Write(b)
-	var key [sha256.Size]byte
-	h.Sum(key[:0])
-	return key, true
+	if cap(b) <= 64<<10 { // a huge request's buffer is not kept
+		*bp = b
+	}
+	return sha256.Sum256(b), true
 }
+
+// digestBufs are digest's buffers: a request is marshalled on every call.
+var digestBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // validatingStream validates every message a client streams in.
 type validatingStream struct {

@@ -222,8 +222,8 @@ func TestOneLogRecordPerCall(t *testing.T) {
 		t.Errorf("the invalid request's record holds its tenant: %v", records[1])
 	}
 	for i, want := range []map[string]any{
-		{"caller": testCaller, "tenant": "acme", "code": "OK", "token_id": "tok-1", "pbi_request_id": "pbi-req-1"},
-		{"caller": testCaller, "code": "InvalidArgument"},
+		{"caller": testCaller, "tenant": "acme", "code": "OK", "token_id": "tok-1", "pbi_request_id": "pbi-req-1", "method": "/embedgate.v1.EmbedTokenService/GenerateEmbedToken"},
+		{"caller": testCaller, "code": "InvalidArgument", "method": "/embedgate.v1.EmbedTokenService/GenerateEmbedToken"},
 	} {
 		for k, v := range want {
 			if records[i][k] != v {
