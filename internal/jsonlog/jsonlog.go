@@ -249,12 +249,22 @@ func appendList(b []byte, ss []string) ([]byte, bool) {
 // encoding/json) would escape: written as it is, between quotes.
 func plain(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if !plainByte[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// plainByte and asIs tell, by a table, what plain and appendString would
+// test byte by byte: the records' keys and values are scanned on every call.
+var plainByte, asIs = func() (plain, asIs [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		asIs[c] = c != '"' && c != '\\'
+		plain[c] = asIs[c] && c != '<' && c != '>' && c != '&'
+	}
+	return plain, asIs
+}()
 
 // appendString appends s as a JSON string, escaped as slog.JSONHandler
 // escapes it.
@@ -263,11 +273,11 @@ func appendString(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if asIs[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '"', '\\':
