@@ -40,23 +40,6 @@ type chain struct {
 // google.rpc.RetryInfo, and its protovalidate interceptor answers with
 // buf.validate.Violations instead of google.rpc.BadRequest and ErrorInfo.
 func newChain(logger *slog.Logger, m *Metrics, shed *inFlight, a authenticator, limits *callerLimits, v protovalidate.Validator, now func() time.Time) chain {
-	logOpts := []logging.Option{
-		logging.WithLogOnEvents(logging.FinishCall),
-		// The common fields are dropped: callLogger reads the method from the
-		// call's stream, and every field kept is copied and compared by the
-		// library on every call.
-		logging.WithDisableLoggingFields(logging.SystemTag[0], logging.ComponentFieldKey, logging.MethodTypeFieldKey,
-			logging.ServiceFieldKey, logging.MethodFieldKey),
-		// The record has no grpc.start_time (nor deadline): with no layout,
-		// the library's per-call timestamps cost nothing to format.
-		logging.WithTimestampFormat(""),
-		logging.WithLevels(levelFor),
-		// callLogger times the call from its request id's link, the
-		// outermost: the library's duration field would cost four
-		// allocations more per call.
-		logging.WithDurationField(func(time.Duration) logging.Fields { return nil }),
-		logging.WithErrorFields(func(err error) logging.Fields { return logging.Fields{"error", status.Convert(err).Message()} }),
-	}
 	rec := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
 		logger.ErrorContext(ctx, "panic recovered", "request_id", requestIDFrom(ctx), "panic", p, "stack", string(debug.Stack()))
 		return errorStatus(errPanic).Err()
@@ -79,7 +62,7 @@ func newChain(logger *slog.Logger, m *Metrics, shed *inFlight, a authenticator, 
 		c.stream = append(c.stream, m.grpc.StreamServerInterceptor())
 	}
 	c.unary = append(c.unary,
-		logging.UnaryServerInterceptor(callLogger(logger), logOpts...),
+		logging.UnaryServerInterceptor(callLogger(logger), callLogOptions...),
 		recovery.UnaryServerInterceptor(rec),
 		selector.UnaryServerInterceptor(shed.unary(), needsCaller),
 		selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(authFn), needsCaller),
@@ -87,7 +70,7 @@ func newChain(logger *slog.Logger, m *Metrics, shed *inFlight, a authenticator, 
 		val.unary(),
 	)
 	c.stream = append(c.stream,
-		logging.StreamServerInterceptor(callLogger(logger), logOpts...),
+		logging.StreamServerInterceptor(callLogger(logger), callLogOptions...),
 		recovery.StreamServerInterceptor(rec),
 		selector.StreamServerInterceptor(shed.stream(), needsCaller),
 		selector.StreamServerInterceptor(auth.StreamServerInterceptor(authFn), needsCaller),
@@ -95,6 +78,27 @@ func newChain(logger *slog.Logger, m *Metrics, shed *inFlight, a authenticator, 
 		val.stream(),
 	)
 	return c
+}
+
+// callLogOptions configure go-grpc-middleware's logging interceptor for
+// callLogger: one record when the call ends, and no field built that the
+// record does not write.
+var callLogOptions = []logging.Option{
+	logging.WithLogOnEvents(logging.FinishCall),
+	// The common fields are dropped: callLogger reads the method from the
+	// call's stream, and every field kept is copied and compared by the
+	// library on every call.
+	logging.WithDisableLoggingFields(logging.SystemTag[0], logging.ComponentFieldKey, logging.MethodTypeFieldKey,
+		logging.ServiceFieldKey, logging.MethodFieldKey),
+	// The record has no grpc.start_time (nor deadline): with no layout,
+	// the library's per-call timestamps cost nothing to format.
+	logging.WithTimestampFormat(""),
+	logging.WithLevels(levelFor),
+	// callLogger times the call from its request id's link, the
+	// outermost: the library's duration field would cost four
+	// allocations more per call.
+	logging.WithDurationField(func(time.Duration) logging.Fields { return nil }),
+	logging.WithErrorFields(func(err error) logging.Fields { return logging.Fields{"error", status.Convert(err).Message()} }),
 }
 
 // publicServices are reachable by any peer that completed the mTLS
