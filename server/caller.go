@@ -72,16 +72,23 @@ func (a authenticator) peerIdentity(ctx context.Context, p *peer.Peer) (spiffeid
 // connections. Every call on a connection presents the same parsed
 // certificate (the *x509.Certificate of its handshake), so the ID, a pure
 // function of it, is read once per connection instead of once per call.
-// At most certIDsSize are kept; when full they are dropped at once.
+// At most size are kept; when full they are dropped at once.
 type certIDs struct {
-	mu sync.Mutex
-	m  map[*x509.Certificate]spiffeid.ID
+	size int
+	mu   sync.Mutex
+	m    map[*x509.Certificate]spiffeid.ID
 }
 
-// certIDsSize covers limits.max_connections' default.
-const certIDsSize = 1024
+// newAuthenticator is New's authenticator: a certificate's ID is kept for
+// up to twice limits.max_connections certificates, so that the connections
+// open, and as many closed, never drop each other's.
+func newAuthenticator(td spiffeid.TrustDomain, mesh *meshAuth, maxConnections int) authenticator {
+	return authenticator{trustDomain: td, mesh: mesh, ids: newCertIDs(max(2*maxConnections, 64))}
+}
 
-func newCertIDs() *certIDs { return &certIDs{m: map[*x509.Certificate]spiffeid.ID{}} }
+func newCertIDs(size int) *certIDs {
+	return &certIDs{size: size, m: map[*x509.Certificate]spiffeid.ID{}}
+}
 
 // of returns the certificate's one SPIFFE ID (x509svid.IDFromCert).
 func (c *certIDs) of(cert *x509.Certificate) (spiffeid.ID, error) {
@@ -99,7 +106,7 @@ func (c *certIDs) of(cert *x509.Certificate) (spiffeid.ID, error) {
 		return id, err // not kept: refused on every call, as without the cache
 	}
 	c.mu.Lock()
-	if len(c.m) >= certIDsSize {
+	if len(c.m) >= c.size {
 		clear(c.m)
 	}
 	c.m[cert] = id

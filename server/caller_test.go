@@ -4,6 +4,8 @@ import (
 	"crypto/x509"
 	"testing"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
 	"github.com/embedgate/embedgate/internal/devpki"
 )
 
@@ -24,7 +26,10 @@ func TestCertIDs(t *testing.T) {
 		}
 		return l
 	}
-	ids := newCertIDs()
+	ids := newAuthenticator(spiffeid.TrustDomain{}, nil, 100).ids
+	if ids == nil || ids.size != 200 {
+		t.Fatalf("the authenticator keeps %+v, want the IDs of 200 certificates", ids)
+	}
 	frontend, batch := leaf(testCaller), leaf("spiffe://embedgate.test/ns/jobs/sa/batch")
 	for range 2 {
 		for cert, want := range map[*x509.Certificate]string{frontend: testCaller, batch: "spiffe://embedgate.test/ns/jobs/sa/batch"} {
@@ -45,10 +50,10 @@ func TestCertIDs(t *testing.T) {
 	if _, kept := ids.m[two]; kept {
 		t.Error("a refused certificate was kept")
 	}
-	for range certIDsSize {
+	for range ids.size {
 		_, _ = ids.of(&x509.Certificate{URIs: frontend.URIs})
 	}
-	if len(ids.m) > certIDsSize {
-		t.Errorf("%d IDs kept, want at most %d", len(ids.m), certIDsSize)
+	if len(ids.m) > ids.size {
+		t.Errorf("%d IDs kept, want at most %d", len(ids.m), ids.size)
 	}
 }

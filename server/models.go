@@ -53,14 +53,18 @@ func decidedRequest(ctx context.Context, gw modelGateway, g authz.Grant) (powerb
 // holds is neither decided nor walked again: the cached path costs one hash
 // of the request (authz.Request.Key). Decide is a pure function of the
 // policy and the request, so the entries hold for the one *authz.Policy
-// they were decided under; the first answer stored under another (a
-// reload) drops them all. The models' decisions rest on Power BI's metadata
+// they were decided under, the policy in force (the source's) when they
+// were stored: the first answer stored under a new policy (a reload) drops
+// the old one's entries, and an answer decided under a policy since
+// replaced (a call that straddled the reload) is not stored. The models'
+// decisions rest on Power BI's metadata
 // (cached for metadata_ttl), so an entry is also kept at most metadata_ttl,
 // and a failed mint forgets it: a change in Power BI shows within twice
 // metadata_ttl, or at the first failed mint. Refusals are not kept.
 type decidedCache struct {
-	ttl time.Duration
-	now func() time.Time
+	source PolicySource
+	ttl    time.Duration
+	now    func() time.Time
 
 	mu     sync.Mutex
 	policy *authz.Policy // the policy every entry was decided under
@@ -77,8 +81,8 @@ type decidedEntry struct {
 // once, which costs one decision and one metadata walk per request after.
 const decidedCacheSize = 8192
 
-func newDecidedCache(ttl time.Duration, now func() time.Time) *decidedCache {
-	return &decidedCache{ttl: ttl, now: now, m: map[[sha256.Size]byte]decidedEntry{}}
+func newDecidedCache(source PolicySource, ttl time.Duration, now func() time.Time) *decidedCache {
+	return &decidedCache{source: source, ttl: ttl, now: now, m: map[[sha256.Size]byte]decidedEntry{}}
 }
 
 // request is the policy's grant for areq and the gateway's request for it
@@ -104,6 +108,9 @@ func (c *decidedCache) request(ctx context.Context, gw modelGateway, p *authz.Po
 	r, _, err := decidedRequest(ctx, gw, g)
 	if err != nil {
 		return g, r, k, err
+	}
+	if p != c.source.Current() {
+		return g, r, k, nil // decided under a policy since replaced: not kept
 	}
 	c.mu.Lock()
 	if c.policy != p || len(c.m) >= decidedCacheSize {

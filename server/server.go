@@ -138,7 +138,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	}
 	limits := cfg.Limits.withDefaults()
 	shed := &inFlight{max: int64(limits.MaxInFlight), metrics: opts.Metrics}
-	c := newChain(logger, opts.Metrics, shed, authenticator{trustDomain: td, mesh: mesh, ids: newCertIDs()}, newCallerLimits(opts.Policy, opts.Metrics, opts.SharedRates), validator, now)
+	c := newChain(logger, opts.Metrics, shed, newAuthenticator(td, mesh, limits.MaxConnections), newCallerLimits(opts.Policy, opts.Metrics, opts.SharedRates), validator, now)
 	streams, endStreams := context.WithCancel(context.Background())
 	serverOpts = append(serverOpts, limits.serverOptions()...)
 	gs := grpc.NewServer(append(append(serverOpts,
@@ -171,7 +171,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		metrics:  opts.Metrics,
 		log:      logger,
 		upstream: up,
-		decided:  newDecidedCache(cmp.Or(cfg.PowerBI.MetadataTTL, powerbi.DefaultMetadataTTL), now),
+		decided:  newDecidedCache(opts.Policy, cmp.Or(cfg.PowerBI.MetadataTTL, powerbi.DefaultMetadataTTL), now),
 	})
 	hs.SetServingStatus(embedgatev1.EmbedTokenService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	if opts.Metrics != nil {

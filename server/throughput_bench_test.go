@@ -36,7 +36,7 @@ const (
 // pinned to CPU 0 with taskset when there is one), loaded by this process
 // (pinned to CPU 1) with 16 concurrent calls of a grant the token cache
 // holds. It reports each one's calls per second and their ratio, the median
-// of the rounds' ratios: the cost of Embedgate's chain, policy decision,
+// of the rounds' ratios: the cost of Embedgate's chain, decision cache,
 // token cache and records over gRPC with mTLS.
 func BenchmarkCachedThroughput(b *testing.B) {
 	if runtime.NumCPU() < 2 {

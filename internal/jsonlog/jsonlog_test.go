@@ -20,7 +20,7 @@ func (logValuer) LogValue() slog.Value { return slog.StringValue("resolved") }
 
 var (
 	when  = time.Date(2026, 12, 2, 8, 30, 1, 123456789, time.FixedZone("CET", 3600))
-	odd   = "quote\" backslash\\ nl\n cr\r tab\t nul\x00 esc\x1b bad\xff ls\u2028 ps\u2029 é 日本 <&> end"
+	odd   = "quote\" backslash\\ nl\n cr\r tab\t nul\x00 esc\x1b del\x7f bad\xff ls\u2028 ps\u2029 é 日本 <&> end"
 	cases = []struct {
 		name  string
 		level slog.Level
@@ -210,5 +210,26 @@ func BenchmarkAuditRecord(b *testing.B) {
 				_ = h.h.Handle(context.Background(), r)
 			}
 		})
+	}
+}
+
+// TestEveryByte: each byte value, alone in a message, a value, a key, a
+// list and a map's key, comes out as slog writes it (the escape tables
+// decide each byte alone).
+func TestEveryByte(t *testing.T) {
+	t.Parallel()
+	for c := range 256 {
+		s := "a" + string([]byte{byte(c)}) + "z"
+		attrs := []slog.Attr{slog.String("v", s), slog.String(s, "v"), slog.Any("l", []string{s}), slog.Any("m", map[string][]string{s: {"x"}})}
+		var got, want bytes.Buffer
+		if err := New(&got, nil).HandleAttrs(context.Background(), when, slog.LevelInfo, s, attrs); err != nil {
+			t.Fatal(err)
+		}
+		r := slog.NewRecord(when, slog.LevelInfo, s, 0)
+		r.AddAttrs(attrs...)
+		_ = slog.NewJSONHandler(&want, nil).Handle(context.Background(), r)
+		if got.String() != want.String() {
+			t.Errorf("byte %#02x:\n got  %s\n want %s", c, got.String(), want.String())
+		}
 	}
 }
