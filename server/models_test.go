@@ -27,22 +27,7 @@ func (s *swappedPolicy) Current() *authz.Policy { return s.p }
 
 func cachePolicy(t *testing.T, role string) *authz.Policy {
 	t.Helper()
-	p, err := authz.Parse([]byte(`
-callers:
-  - id: ` + testCaller + `
-    tenants: [acme]
-tenants:
-  acme:
-    workspace_id: a0000000-0000-4000-8000-000000000001
-    reports: ["*"]
-    rls:
-      username: "{user}"
-      roles: [` + role + `]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return acmePolicy(t, "    rls:\n      username: \"{user}\"\n      roles: ["+role+"]\n")
 }
 
 // TestDecidedCache: a request is decided once per policy and per

@@ -101,18 +101,7 @@ func newTestServer(t *testing.T, gateway Gateway, tweak func(*Config)) *testServ
 	if tweak != nil {
 		tweak(cfg)
 	}
-	policy, err := authz.Parse([]byte(`
-callers:
-  - id: ` + testCaller + `
-    tenants: [acme]
-tenants:
-  acme:
-    workspace_id: a0000000-0000-4000-8000-000000000001
-    reports: ["*"]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	policy := acmePolicy(t, "")
 	logs := &testkit.Buffer{}
 	srv, err := New(cfg, Options{
 		Policy:  fixedPolicy{policy},
@@ -133,6 +122,25 @@ tenants:
 	stop := func() { once.Do(func() { cancel(); <-done }) }
 	t.Cleanup(stop)
 	return &testServer{addr: lis.Addr().String(), ca: ca, logs: logs, cfg: cfg, srv: srv, stop: stop}
+}
+
+// acmePolicy is a policy that lets testCaller embed any report of tenant
+// acme's workspace; acme ends with the lines of more (indented under it).
+func acmePolicy(t testing.TB, more string) *authz.Policy {
+	t.Helper()
+	p, err := authz.Parse([]byte(`
+callers:
+  - id: ` + testCaller + `
+    tenants: [acme]
+tenants:
+  acme:
+    workspace_id: a0000000-0000-4000-8000-000000000001
+    reports: ["*"]
+` + more))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // IssueClientCert issues a caller certificate from ca with the given URI
