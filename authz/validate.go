@@ -170,16 +170,8 @@ func validateTenant(name string, t *tenantFile) []yamlfile.Problem {
 		// Keys in sorted order, so that problems come out in the same order every run.
 		datasets := map[string]string{}
 		for _, ds := range slices.Sorted(maps.Keys(r.DatasetRoles)) {
-			dk := rk + ".dataset_roles." + ds
-			switch first, dup := datasets[strings.ToLower(ds)]; {
-			case !isUUID(ds):
-				add(dk, "dataset id %q is not a uuid", ds)
-			case dup:
-				add(dk, "duplicate dataset id (also dataset_roles.%s)", first)
-			default:
-				datasets[strings.ToLower(ds)] = ds
-			}
-			checkRoles(add, dk, r.DatasetRoles[ds])
+			checkDatasetID(add, datasets, rk, "dataset_roles", ds)
+			checkRoles(add, rk+".dataset_roles."+ds, r.DatasetRoles[ds])
 		}
 		if r.Username != nil {
 			checkUsernameTemplate(add, rk+".username", *r.Username, name)
@@ -190,14 +182,7 @@ func validateTenant(name string, t *tenantFile) []yamlfile.Problem {
 		overrides := map[string]string{}
 		for _, ds := range slices.Sorted(maps.Keys(r.Datasets)) {
 			dk := rk + ".datasets." + ds
-			switch first, dup := overrides[strings.ToLower(ds)]; {
-			case !isUUID(ds):
-				add(dk, "dataset id %q is not a uuid", ds)
-			case dup:
-				add(dk, "duplicate dataset id (also datasets.%s)", first)
-			default:
-				overrides[strings.ToLower(ds)] = ds
-			}
+			checkDatasetID(add, overrides, rk, "datasets", ds)
 			d := r.Datasets[ds]
 			if d == nil || (d.Username == nil && d.CustomData == nil && d.Roles == nil) {
 				add(dk, "sets nothing: give it a username, custom_data or roles")
@@ -307,6 +292,20 @@ func grantsItems(t *tenantFile) bool {
 		}
 	}
 	return false
+}
+
+// checkDatasetID checks one dataset id that keys rls's map section (found
+// at rlsKey.section.ds): a uuid, not repeated in another case among the
+// section's earlier keys, which seen holds by their lower case.
+func checkDatasetID(add func(key, format string, args ...any), seen map[string]string, rlsKey, section, ds string) {
+	switch first, dup := seen[strings.ToLower(ds)]; {
+	case !isUUID(ds):
+		add(rlsKey+"."+section+"."+ds, "dataset id %q is not a uuid", ds)
+	case dup:
+		add(rlsKey+"."+section+"."+ds, "duplicate dataset id (also %s.%s)", section, first)
+	default:
+		seen[strings.ToLower(ds)] = ds
+	}
 }
 
 // checkRoles enforces Power BI's rules for the roles of one effective identity, found
